@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DashboardConfig(AppConfig):
+    """The browser side: boards, pages and live sockets."""
+
+    name = "dashboard"
