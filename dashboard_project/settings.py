@@ -57,7 +57,7 @@ if not SECRET_KEY:
     if not DEBUG and env_bool("FLOORVIEW_REQUIRE_SECRETS", False):
         raise ImproperlyConfigured("SECRET_KEY must be set")
     # Laptop default only; production sets SECRET_KEY (or SECRET_KEY_FILE).
-    SECRET_KEY = "floorview-insecure-development-key-change-me"  # noqa: S105
+    SECRET_KEY = "floorview-insecure-development-key-change-me"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
