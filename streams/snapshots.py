@@ -1,0 +1,199 @@
+"""The snapshot store: each board's current rows and ``seq``, so a viewer that
+connects (or reconnects) gets the full picture without asking the worker.
+
+Production keeps a Redis hash per board (rows) beside a small meta hash
+(epoch, seq, times, health), written in one MULTI so a reader never sees rows
+from one ``seq`` with the meta of another. The embedded mode keeps the same
+shape in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+
+
+@dataclass
+class BoardSnapshot:
+    """A board's rows as of ``seq`` in ``epoch``."""
+
+    epoch: str
+    seq: int
+    rows: dict[str, dict] = field(default_factory=dict)
+    server_time: float = 0.0
+    live_at: float | None = None
+    health: dict = field(default_factory=dict)
+
+
+class SnapshotStore(ABC):
+    """Where boards' current rows live; the base of the Redis and in-process stores."""
+
+    @abstractmethod
+    async def read(self, board_id: int) -> BoardSnapshot | None:
+        """Return the board's snapshot, or None if the worker has written none."""
+
+    @abstractmethod
+    async def write(
+        self,
+        board_id: int,
+        *,
+        epoch: str,
+        seq: int,
+        upserts: dict[str, dict],
+        removed: Iterable[str],
+        server_time: float,
+        live_at: float | None,
+        health: dict,
+        reset: bool = False,
+    ) -> None:
+        """Store changed rows and the new meta; with RESET, drop every other row first."""
+
+    @abstractmethod
+    async def delete(self, board_id: int) -> None:
+        """Forget a board (it was deleted)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class MemorySnapshotStore(SnapshotStore):
+    """The embedded mode's store: plain dicts in this process."""
+
+    def __init__(self) -> None:
+        self._boards: dict[int, BoardSnapshot] = {}
+
+    async def read(self, board_id: int) -> BoardSnapshot | None:
+        snap = self._boards.get(board_id)
+        if snap is None:
+            return None
+        # A copy, so a consumer filtering it can never disturb the store.
+        return BoardSnapshot(snap.epoch, snap.seq, dict(snap.rows), snap.server_time, snap.live_at, dict(snap.health))
+
+    async def write(self, board_id, *, epoch, seq, upserts, removed, server_time, live_at, health, reset=False):
+        snap = self._boards.get(board_id)
+        if snap is None or reset:
+            snap = self._boards[board_id] = BoardSnapshot(epoch=epoch, seq=seq)
+        for key in removed:
+            snap.rows.pop(key, None)
+        snap.rows.update(upserts)
+        snap.epoch, snap.seq, snap.server_time, snap.live_at, snap.health = epoch, seq, server_time, live_at, health
+
+    async def delete(self, board_id: int) -> None:
+        self._boards.pop(board_id, None)
+
+    async def close(self) -> None:
+        """Keep the rows: the embedded mode's viewers still read them."""
+
+
+class RedisSnapshotStore(SnapshotStore):
+    """The production store: ``<prefix>:board:<id>:rows`` (hash key → row JSON) and ``:meta``."""
+
+    def __init__(self, url: str, prefix: str = "floorview") -> None:
+        import redis.asyncio as redis
+
+        self._url = url
+        self._prefix = prefix
+        self._redis_module = redis
+        # One client per event loop: redis.asyncio connections belong to the loop that opened them.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+    def _client(self):
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._redis_module.from_url(
+                self._url, decode_responses=True, health_check_interval=10, socket_connect_timeout=5
+            )
+            self._clients[loop] = client
+        return client
+
+    def _keys(self, board_id: int) -> tuple[str, str]:
+        base = f"{self._prefix}:board:{board_id}"
+        return f"{base}:rows", f"{base}:meta"
+
+    async def read(self, board_id: int) -> BoardSnapshot | None:
+        rows_key, meta_key = self._keys(board_id)
+        async with self._client().pipeline(transaction=True) as pipe:
+            meta, rows = await pipe.hgetall(meta_key).hgetall(rows_key).execute()
+        if not meta:
+            return None
+        return BoardSnapshot(
+            epoch=meta["epoch"],
+            seq=int(meta["seq"]),
+            rows={key: json.loads(value) for key, value in rows.items()},
+            server_time=float(meta.get("server_time") or 0),
+            live_at=float(meta["live_at"]) if meta.get("live_at") else None,
+            health=json.loads(meta.get("health") or "{}"),
+        )
+
+    async def write(self, board_id, *, epoch, seq, upserts, removed, server_time, live_at, health, reset=False):
+        rows_key, meta_key = self._keys(board_id)
+        removed = list(removed)
+        async with self._client().pipeline(transaction=True) as pipe:
+            if reset:
+                pipe.delete(rows_key)
+            if removed:
+                pipe.hdel(rows_key, *removed)
+            if upserts:
+                pipe.hset(
+                    rows_key, mapping={key: json.dumps(row, separators=(",", ":")) for key, row in upserts.items()}
+                )
+            pipe.hset(
+                meta_key,
+                mapping={
+                    "epoch": epoch,
+                    "seq": seq,
+                    "server_time": repr(server_time),
+                    "live_at": "" if live_at is None else repr(live_at),
+                    "health": json.dumps(health),
+                },
+            )
+            await pipe.execute()
+
+    async def delete(self, board_id: int) -> None:
+        await self._client().delete(*self._keys(board_id))
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        client = self._clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+
+_store: SnapshotStore | None = None
+_store_lock = threading.Lock()
+
+
+def get_snapshot_store() -> SnapshotStore:
+    """Return the process-wide store: Redis when REDIS_URL is set, else in-process."""
+    global _store
+    with _store_lock:
+        if _store is None:
+            if settings.REDIS_URL:
+                prefix = getattr(settings, "SNAPSHOT_PREFIX", "floorview")
+                _store = RedisSnapshotStore(settings.REDIS_URL, prefix=prefix)
+            else:
+                _store = MemorySnapshotStore()
+        return _store
+
+
+def reset_snapshot_store() -> None:
+    """Forget the process-wide store (tests switch settings)."""
+    global _store
+    with _store_lock:
+        _store = None
+
+
+def read_snapshot_sync(board_id: int) -> BoardSnapshot | None:
+    """Return a board's snapshot from synchronous code (views)."""
+    return async_to_sync(get_snapshot_store().read)(board_id)
