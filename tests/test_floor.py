@@ -60,7 +60,9 @@ def test_a_snapshot_equal_to_the_floor_changes_nothing(floor):
     snapshot = SourceSnapshot(
         "c1",
         queues={"q1": QueueStats("c1", "q1", name="Sales", waiting=1, interacting=4)},
-        agents={"a1": AgentStatus("c1", "a1", name="Ada", presence="on_queue", routing_status="IDLE", queue_ids=["q1"])},
+        agents={
+            "a1": AgentStatus("c1", "a1", name="Ada", presence="on_queue", routing_status="IDLE", queue_ids=["q1"])
+        },
     )
     assert floor.replace(snapshot) == set()
 

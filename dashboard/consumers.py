@@ -1,0 +1,224 @@
+"""The board socket: one viewer, one board, a snapshot and then the deltas that follow it.
+
+After the permission check (the only database work) the consumer does string
+work only: rows arrive rendered from the worker, and the consumer picks the
+ones this viewer's filter lets through and wraps them in htmx swap frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from dashboard.filters import RowFilter
+from dashboard.frames import delta_frame, snapshot_frame, tick_frame
+from dashboard.models import Board
+from streams.snapshots import BoardSnapshot, get_snapshot_store
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_UNKNOWN_BOARD = 4404
+# The browser's ws extension reconnects by itself after this one.
+CLOSE_SERVER_ERROR = 1011
+
+MAX_CLIENT_MESSAGE = 8 * 1024
+# How long messages of a superseded epoch are ignored. Long enough to swallow an old worker's
+# last flushes; short enough that an epoch that really returns is picked up again.
+RETIRE_EPOCH_FOR = 10.0
+PANEL_KINDS = {"queues": "queue", "agents": "agent"}
+
+# Client messages dropped in this process, by reason (for operators; a bad client never ends a socket).
+dropped_messages: Counter[str] = Counter()
+
+
+class SharedSnapshotReads:
+    """Share one store read among the viewers of a board who ask at the same moment.
+
+    A thousand browsers reconnecting together then cost one read per board
+    per process rather than a thousand.
+    """
+
+    def __init__(self) -> None:
+        self._inflight: dict[int, asyncio.Task] = {}
+
+    async def read(self, board_id: int, *, newer_than: tuple[str, int] | None = None) -> BoardSnapshot | None:
+        """Return the board's snapshot; with NEWER_THAN (epoch, seq), one at least that recent."""
+        loop = asyncio.get_running_loop()
+        task = self._inflight.get(board_id)
+        if task is None or task.get_loop() is not loop:
+            task = loop.create_task(get_snapshot_store().read(board_id))
+            self._inflight[board_id] = task
+            task.add_done_callback(lambda done: self._forget(board_id, done))
+        # Shielded: one viewer leaving must not cancel the read the others wait for.
+        snapshot = await asyncio.shield(task)
+        if newer_than and snapshot is not None and snapshot.epoch == newer_than[0] and snapshot.seq < newer_than[1]:
+            # The shared read started before the delta this viewer saw was stored.
+            snapshot = await get_snapshot_store().read(board_id)
+        return snapshot
+
+    def _forget(self, board_id: int, task: asyncio.Task) -> None:
+        if self._inflight.get(board_id) is task:
+            del self._inflight[board_id]
+        if not task.cancelled():
+            # Retrieve the exception so an unawaited failure is not reported twice.
+            task.exception()
+
+
+snapshot_reads = SharedSnapshotReads()
+
+
+def _board_for(user: Any, slug: str) -> tuple[int, Board | None]:
+    """Return (close code or 0, board) for USER opening the board SLUG."""
+    board = Board.objects.filter(slug=slug).first()
+    if board is None:
+        return CLOSE_UNKNOWN_BOARD, None
+    if not board.may_view(user):
+        return CLOSE_FORBIDDEN, None
+    return 0, board
+
+
+class BoardConsumer(AsyncWebsocketConsumer):
+    """Stream one board to one viewer: a full snapshot, then every delta that follows it, filtered."""
+
+    board_id: int | None = None
+    group: str | None = None
+    kinds: tuple[str, ...] = ()
+    epoch: str | None = None
+    seq: int = 0
+
+    async def connect(self) -> None:
+        """Check the viewer, join the board's group, then send the snapshot."""
+        self.shown: set[str] = set()
+        self.row_filter = RowFilter()
+        self.retired_epochs: dict[str, float] = {}
+        self.dropped = 0
+        # Accept first: a refusal before the handshake reaches the browser only as an anonymous 1006.
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        refusal, board = await database_sync_to_async(_board_for)(user, slug)
+        if board is None:
+            await self.close(code=refusal)
+            return
+        self.board_id = board.pk
+        self.kinds = tuple(PANEL_KINDS[panel] for panel in board.shown_panels())
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.row_filter = RowFilter.from_query(query)
+        # Join before reading: a delta stored after the read is then already queued for us.
+        # Messages are dispatched one at a time, so deltas arriving during the read wait in
+        # the channel until the snapshot is out, and those it already covers are dropped.
+        self.group = board.group_name
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        """Leave the board's group."""
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    async def send_snapshot(self, newer_than: tuple[str, int] | None = None) -> None:
+        """Send the board's full picture from the store, as this viewer's filter shows it."""
+        try:
+            snapshot = await snapshot_reads.read(self.board_id, newer_than=newer_than)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The store is unreachable: close so the browser reconnects and asks again.
+            log.exception("reading the snapshot of board %s failed", self.board_id)
+            await self.close(code=CLOSE_SERVER_ERROR)
+            return
+        frame, self.shown = snapshot_frame(snapshot, self.row_filter, self.kinds)
+        epoch, self.seq = (snapshot.epoch, snapshot.seq) if snapshot else (None, 0)
+        if self.epoch is not None and epoch != self.epoch:
+            self._retire(self.epoch)
+        self.epoch = epoch
+        await self.send(text_data=frame)
+
+    # -- from the browser ------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Handle a filter change or a resync request; anything else is dropped and counted."""
+        if self.group is None:
+            return self._drop("refused")  # Arrived while a refused socket was closing.
+        if text_data is None:
+            return self._drop("binary")
+        if len(text_data) > MAX_CLIENT_MESSAGE or len(text_data.encode("utf-8", "replace")) > MAX_CLIENT_MESSAGE:
+            return self._drop("oversized")
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            return self._drop("malformed")
+        if not isinstance(message, dict):
+            return self._drop("malformed")
+        kind = message.get("type")
+        if kind == "resync":
+            await self.send_snapshot()
+        elif kind == "filter":
+            # htmx's ws-send adds a HEADERS key; only the filter values matter.
+            try:
+                self.row_filter = RowFilter.parse(message.get("queue"), message.get("status"))
+            except ValueError:
+                return self._drop("bad filter")
+            await self.send_snapshot()
+        else:
+            self._drop("unknown type")
+
+    def _drop(self, reason: str) -> None:
+        self.dropped += 1
+        dropped_messages[reason] += 1
+        log.debug("dropped a client message on board %s: %s", self.board_id, reason)
+
+    # -- from the worker -------------------------------------------------------
+
+    async def board_delta(self, message: dict) -> None:
+        """Forward a delta that follows what the viewer has; resync on a gap or a new epoch."""
+        epoch, seq = message.get("epoch"), message.get("seq")
+        if not isinstance(epoch, str) or not isinstance(seq, int) or self._is_retired(epoch):
+            return
+        if epoch == self.epoch and seq <= self.seq:
+            return  # Already covered by the snapshot (or a duplicate).
+        if epoch != self.epoch or seq != self.seq + 1:
+            await self._resync_for(epoch, seq)
+            return
+        self.seq = seq
+        await self.send(text_data=delta_frame(message, self.row_filter, self.shown, self.kinds))
+
+    async def board_tick(self, message: dict) -> None:
+        """Refresh the viewer's data age; a tick ahead of us means a delta was lost, so resync."""
+        epoch, seq = message.get("epoch"), message.get("seq")
+        if not isinstance(epoch, str) or not isinstance(seq, int) or self._is_retired(epoch):
+            return
+        if epoch != self.epoch or seq > self.seq:
+            await self._resync_for(epoch, seq)
+        elif seq == self.seq:
+            await self.send(text_data=tick_frame(message))
+
+    async def _resync_for(self, epoch: str, seq: int) -> None:
+        await self.send_snapshot(newer_than=(epoch, seq))
+        if self.epoch is not None and self.epoch != epoch:
+            # The store has moved past that epoch (an old worker still flushing): ignore it for a while,
+            # otherwise each of its messages would cost this viewer another snapshot.
+            self._retire(epoch)
+
+    def _retire(self, epoch: str) -> None:
+        now = time.monotonic()
+        self.retired_epochs = {e: until for e, until in self.retired_epochs.items() if until > now}
+        self.retired_epochs[epoch] = now + RETIRE_EPOCH_FOR
+
+    def _is_retired(self, epoch: str) -> bool:
+        until = self.retired_epochs.get(epoch)
+        return until is not None and until > time.monotonic()

@@ -1,0 +1,463 @@
+/*
+ * Floorview board page: connection state, data age, ticking clocks, filters and resyncs.
+ *
+ * htmx's ws extension (hx-ws-2) owns the socket: it connects, reconnects
+ * and sends. This script applies the frames (through htmx.swap) and watches
+ * the connection. Every frame opens with #board-meta (kind, epoch, seq,
+ * server time, live-at, health). A delta that does not follow the last seq,
+ * or any frame from another epoch, is not swapped: the page asks for a full
+ * snapshot instead. Clocks tick here from timestamps, corrected by the
+ * server's clock, so they cost no server traffic.
+ */
+(function () {
+  "use strict";
+
+  var board = document.getElementById("board");
+  if (!board || typeof htmx === "undefined") {
+    return;
+  }
+
+  var STALE_AFTER = parseFloat(board.dataset.staleAfter) || 5;
+  // Longer than any gap between the worker's ticks: a socket this quiet is dead, even if still "open".
+  var SILENCE_LIMIT_MS = Math.max(30000, STALE_AFTER * 6000);
+  var RESYNC_TIMEOUT_MS = 5000;
+  // Backoff starts over only after a connection stayed up this long: a server that accepts and
+  // drops at once (its store is down, say) must not be hammered once a second by every page.
+  var HEALTHY_AFTER_MS = 10000;
+  var FILTER_NAMES = ["queue", "status"];
+  var HTMX_RECONNECTS = [1006, 1011, 1012, 1013];
+  var REFUSALS = {
+    4401: "Signed out. Reload the page to sign in again.",
+    4403: "You no longer have access to this board.",
+    4404: "This board no longer exists.",
+  };
+  var STATE_TEXT = {
+    connecting: "Connecting…",
+    live: "Live",
+    reconnecting: "Reconnecting…",
+    offline: "Offline",
+  };
+  var HEALTH_TEXT = {
+    live: "Live",
+    connecting: "Connecting",
+    reconnecting: "Reconnecting",
+    degraded: "Degraded",
+    auth_failed: "Sign-in failed",
+    disabled: "Disabled",
+    unknown: "Unknown",
+  };
+  var storageKey = "floorview:filters:" + board.dataset.slug;
+
+  var connEl = document.getElementById("connection-state");
+  var ageEl = document.getElementById("data-age");
+  var healthEl = document.querySelector("#source-health .health-text");
+  var staleBanner = document.getElementById("stale-banner");
+  var form = document.getElementById("filters");
+
+  var socketWrapper = null; // htmx's wrapper: send() and reconnect()
+  var currentSocket = null; // the WebSocket htmx is using now
+  var everOpened = false;
+  var refused = false;
+  var retries = 0;
+  var retryTimer = null;
+  var openedAt = 0;
+  var epoch = null;
+  var seq = 0;
+  var offsetMs = 0; // server clock minus browser clock
+  var liveAt = null; // server epoch seconds when the upstream was last known live
+  var lastFrameAt = Date.now();
+  var resyncSentAt = 0;
+
+  // -- connection state ------------------------------------------------------
+
+  function setState(state, detail) {
+    connEl.className = "conn conn-" + state;
+    connEl.dataset.state = state;
+    connEl.querySelector(".conn-text").textContent = detail || STATE_TEXT[state];
+    board.dataset.connection = state;
+  }
+
+  // -- filters ---------------------------------------------------------------
+
+  function formFilters() {
+    var filters = { queue: [], status: [] };
+    if (form) {
+      FILTER_NAMES.forEach(function (name) {
+        form.querySelectorAll('input[name="' + name + '"]:checked').forEach(function (input) {
+          filters[name].push(input.value);
+        });
+      });
+    }
+    return filters;
+  }
+
+  function showFilters(filters) {
+    if (!form) {
+      return;
+    }
+    FILTER_NAMES.forEach(function (name) {
+      var wanted = filters[name] || [];
+      form.querySelectorAll('input[name="' + name + '"]').forEach(function (input) {
+        input.checked = wanted.indexOf(input.value) >= 0;
+      });
+    });
+  }
+
+  function filterCount(filters) {
+    return filters.queue.length + filters.status.length;
+  }
+
+  function rememberFilters(filters) {
+    var params = new URLSearchParams();
+    FILTER_NAMES.forEach(function (name) {
+      filters[name].forEach(function (value) {
+        params.append(name, value);
+      });
+    });
+    var query = params.toString();
+    history.replaceState(history.state, "", location.pathname + (query ? "?" + query : "") + location.hash);
+    try {
+      localStorage.setItem(storageKey, JSON.stringify(filters));
+    } catch (e) {
+      // Private windows may refuse storage; the URL still carries the filters.
+    }
+    var count = filterCount(filters);
+    document.getElementById("filter-summary").textContent = count ? "(" + count + " active)" : "";
+  }
+
+  function restoreFilters() {
+    var params = new URLSearchParams(location.search);
+    var fromUrl = FILTER_NAMES.some(function (name) {
+      return params.has(name);
+    });
+    if (!fromUrl) {
+      try {
+        var saved = JSON.parse(localStorage.getItem(storageKey) || "null");
+        if (saved && typeof saved === "object") {
+          showFilters({ queue: saved.queue || [], status: saved.status || [] });
+        }
+      } catch (e) {
+        // A corrupt entry is ignored; the next change overwrites it.
+      }
+    }
+    // Read back from the form: only choices that still exist on this board survive.
+    rememberFilters(formFilters());
+  }
+
+  function onFilterChange() {
+    var filters = formFilters();
+    rememberFilters(filters);
+    send({ type: "filter", queue: filters.queue, status: filters.status });
+  }
+
+  // -- the socket --------------------------------------------------------------
+
+  // Every (re)connect carries the current filters, so a reconnect needs no extra round trip.
+  htmx.createWebSocket = function (url) {
+    var target = new URL(url, location.href);
+    var params = new URLSearchParams(location.search);
+    target.search = "";
+    FILTER_NAMES.forEach(function (name) {
+      params.getAll(name).forEach(function (value) {
+        target.searchParams.append(name, value);
+      });
+    });
+    var socket = new WebSocket(target.toString(), []);
+    socket.binaryType = htmx.config.wsBinaryType;
+    currentSocket = socket;
+    return socket;
+  };
+
+  function isOpen() {
+    return currentSocket && currentSocket.readyState === WebSocket.OPEN && socketWrapper;
+  }
+
+  function send(message) {
+    // Only on an open socket: a queued message would repeat what the reconnect URL already says.
+    if (isOpen()) {
+      socketWrapper.send(JSON.stringify(message));
+      return true;
+    }
+    return false;
+  }
+
+  function resync() {
+    var now = Date.now();
+    if (now - resyncSentAt < RESYNC_TIMEOUT_MS) {
+      return; // One is on its way; asking again would only cost the server another snapshot.
+    }
+    if (send({ type: "resync" })) {
+      resyncSentAt = now;
+    }
+  }
+
+  function nextDelay() {
+    // Full jitter, growing, capped: a fleet of pages must not come back in lockstep.
+    var delay = Math.random() * Math.min(30000, 1000 * Math.pow(2, Math.min(retries, 5)));
+    retries += 1;
+    return delay;
+  }
+
+  // The extension's own reconnects (after abnormal closes) use the same backoff; its retry
+  // count restarts on every open, ours only after a healthy spell.
+  htmx.config.wsReconnectDelay = nextDelay;
+
+  function reconnectLater(wrapper) {
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(function () {
+      if (!refused && (!currentSocket || currentSocket.readyState === WebSocket.CLOSED)) {
+        wrapper.reconnect();
+      }
+    }, nextDelay());
+  }
+
+  document.body.addEventListener("htmx:wsConnecting", function () {
+    setState(everOpened ? "reconnecting" : "connecting");
+  });
+
+  document.body.addEventListener("htmx:wsOpen", function (evt) {
+    socketWrapper = evt.detail.socketWrapper;
+    everOpened = true;
+    openedAt = Date.now();
+    resyncSentAt = 0;
+    lastFrameAt = Date.now();
+    // "Live" waits for the snapshot: an open socket alone shows nothing new.
+  });
+
+  document.body.addEventListener("htmx:wsClose", function (evt) {
+    var closeEvent = evt.detail.event;
+    if (closeEvent.target !== currentSocket) {
+      return; // A socket we replaced on purpose.
+    }
+    var code = closeEvent.code;
+    if (openedAt && Date.now() - openedAt >= HEALTHY_AFTER_MS) {
+      retries = 0;
+    }
+    openedAt = 0;
+    if (REFUSALS[code]) {
+      refused = true;
+      setState("offline", REFUSALS[code]);
+      return;
+    }
+    setState(navigator.onLine === false ? "offline" : "reconnecting");
+    // The extension retries only after abnormal closes; a clean close (a server restart) is ours to retry.
+    if (HTMX_RECONNECTS.indexOf(code) < 0) {
+      reconnectLater(evt.detail.socketWrapper);
+    }
+  });
+
+  // htmx's ws extension would hand each top-level element of a frame to oobSwap by itself, and
+  // table rows only survive HTML parsing inside <template>s, which it does not open. So frames
+  // are applied here with htmx.swap, which processes templated out-of-band swaps.
+  document.body.addEventListener("htmx:wsBeforeMessage", function (evt) {
+    evt.preventDefault();
+    var message = evt.detail.message;
+    var head = /^<div id="board-meta"[^>]*? data-kind="(\w+)" data-epoch="([^"]*)" data-seq="(\d*)"/.exec(message);
+    if (!head) {
+      return;
+    }
+    lastFrameAt = Date.now();
+    var kind = head[1];
+    var frameEpoch = head[2];
+    var frameSeq = parseInt(head[3] || "0", 10);
+    var follows =
+      kind === "snapshot" ||
+      (frameEpoch === epoch && (kind === "delta" ? frameSeq === seq + 1 : frameSeq === seq));
+    if (!follows) {
+      // Swapping a delta that skips one would leave rows wrong until they next change: ask for the whole picture.
+      resync();
+      return;
+    }
+    htmx.swap(board, message, { swapStyle: "none", swapDelay: 0, settleDelay: 0, transition: false });
+    readMeta();
+    if (kind === "snapshot") {
+      resyncSentAt = 0;
+      setState("live");
+    } else if (connEl.dataset.state !== "live" && isOpen()) {
+      setState("live");
+    }
+    afterRowsChanged();
+    tick();
+  });
+
+  // -- meta and rows -----------------------------------------------------------------
+
+  function readMeta() {
+    var meta = document.getElementById("board-meta");
+    if (!meta) {
+      return null;
+    }
+    epoch = meta.dataset.epoch;
+    seq = parseInt(meta.dataset.seq || "0", 10);
+    var serverTime = parseFloat(meta.dataset.serverTime);
+    if (!isNaN(serverTime)) {
+      offsetMs = serverTime * 1000 - Date.now();
+    }
+    var live = parseFloat(meta.dataset.liveAt);
+    liveAt = isNaN(live) ? null : live;
+    var health = meta.dataset.healthState || "unknown";
+    healthEl.textContent = HEALTH_TEXT[health] || health.replace(/_/g, " ");
+    healthEl.parentNode.className = "health health-" + health;
+    return meta.dataset.kind;
+  }
+
+  function sortBody(tbody) {
+    var rows = Array.prototype.slice.call(tbody.rows);
+    function compare(a, b) {
+      var x = a.dataset.sort || "";
+      var y = b.dataset.sort || "";
+      if (x !== y) {
+        return x < y ? -1 : 1;
+      }
+      return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+    }
+    for (var i = 1; i < rows.length; i++) {
+      if (compare(rows[i - 1], rows[i]) > 0) {
+        // New rows arrive at the end; put them where they belong (rare, so a full sort is fine).
+        rows.sort(compare).forEach(function (row) {
+          tbody.appendChild(row);
+        });
+        return;
+      }
+    }
+  }
+
+  function afterRowsChanged() {
+    document.querySelectorAll("[data-empty-for]").forEach(function (note) {
+      var tbody = document.getElementById(note.dataset.emptyFor);
+      if (tbody) {
+        sortBody(tbody);
+        note.hidden = tbody.rows.length > 0;
+      }
+    });
+  }
+
+  // -- clocks ----------------------------------------------------------------------
+
+  function formatDuration(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(seconds / 3600);
+    var m = Math.floor((seconds % 3600) / 60);
+    var s = seconds % 60;
+    var mm = h ? String(m).padStart(2, "0") : String(m);
+    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
+  }
+
+  function formatAge(seconds) {
+    if (seconds < 60) {
+      return Math.max(0, Math.round(seconds)) + " s";
+    }
+    if (seconds < 3600) {
+      return Math.round(seconds / 60) + " min";
+    }
+    return Math.round(seconds / 3600) + " h";
+  }
+
+  function tickClocks(nowMs) {
+    document.querySelectorAll("#board .clock").forEach(function (clock) {
+      var since = parseInt(clock.dataset.since, 10);
+      var cell = clock.parentNode;
+      if (isNaN(since)) {
+        clock.textContent = "–";
+        cell.classList.remove("level-warning", "level-alert");
+        var idleFlag = cell.querySelector(".flag");
+        if (idleFlag) {
+          idleFlag.hidden = true;
+        }
+        return;
+      }
+      var elapsed = (nowMs - since) / 1000;
+      clock.textContent = formatDuration(elapsed);
+      if (!clock.dataset.warningAfter && !clock.dataset.alertAfter) {
+        return;
+      }
+      // A waiting contact grows older without any event: its threshold is judged here, every second.
+      var warning = parseFloat(clock.dataset.warningAfter) || 0;
+      var alert = parseFloat(clock.dataset.alertAfter) || 0;
+      var level = alert && elapsed >= alert ? "alert" : warning && elapsed >= warning ? "warning" : "ok";
+      cell.classList.toggle("level-warning", level === "warning");
+      cell.classList.toggle("level-alert", level === "alert");
+      var flag = cell.querySelector(".flag");
+      if (flag) {
+        flag.hidden = level === "ok";
+        var text = level === "alert" ? "◆ Alert" : level === "warning" ? "▲ Warning" : "";
+        if (flag.textContent !== text) {
+          flag.textContent = text;
+        }
+      }
+    });
+  }
+
+  function tickAge(nowMs) {
+    var age = liveAt === null ? null : nowMs / 1000 - liveAt;
+    var stale = age === null || age > STALE_AFTER;
+    board.classList.toggle("is-stale", stale);
+    ageEl.classList.toggle("age-stale", stale);
+    if (age === null) {
+      ageEl.textContent = "No live data yet";
+    } else {
+      ageEl.textContent = (stale ? "Stale: " : "Updated ") + formatAge(age) + " ago";
+    }
+    staleBanner.hidden = !stale;
+    if (stale) {
+      var text =
+        age === null
+          ? "No live data yet: waiting for the contact-centre feed."
+          : "Data is " + formatAge(age) + " old: figures may be out of date.";
+      var target = staleBanner.querySelector(".stale-text");
+      if (target.textContent !== text) {
+        target.textContent = text;
+      }
+    }
+  }
+
+  function tick() {
+    var nowMs = Date.now() + offsetMs;
+    tickClocks(nowMs);
+    tickAge(nowMs);
+    if (isOpen() && Date.now() - lastFrameAt > SILENCE_LIMIT_MS) {
+      // Not even a tick for a long while: the socket is dead without knowing it.
+      lastFrameAt = Date.now();
+      setState("reconnecting");
+      socketWrapper.reconnect();
+    }
+  }
+
+  // -- wiring ----------------------------------------------------------------------------
+
+  if (form) {
+    form.addEventListener("change", onFilterChange);
+    document.getElementById("clear-filters").addEventListener("click", function () {
+      showFilters({ queue: [], status: [] });
+      onFilterChange();
+    });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") {
+      // Timers were throttled while hidden: start again from a full picture.
+      resyncSentAt = 0;
+      resync();
+      tick();
+    }
+  });
+
+  window.addEventListener("offline", function () {
+    setState("offline");
+  });
+  window.addEventListener("online", function () {
+    if (isOpen()) {
+      setState("live");
+    } else if (socketWrapper && !refused) {
+      setState("reconnecting");
+      retries = 0;
+      reconnectLater(socketWrapper);
+    }
+  });
+
+  restoreFilters();
+  readMeta();
+  afterRowsChanged();
+  tick();
+  setInterval(tick, 1000);
+})();

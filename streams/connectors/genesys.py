@@ -1,0 +1,482 @@
+"""Genesys Cloud CX: what differs from the shared loop (URLs, auth, topics, the REST snapshot).
+
+Topics per watched queue: its observations and its member changes; per member
+agent: the user's activity (presence and routing status together). Members
+are found through the members REST call; one who joins later gets a topic of
+its own at once (POST subscriptions) and its state fetched. More than 1,000
+topics are split across channels, one socket each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from streams.connectors.base import ConnectionSpec, Connector, Link, Socket, Timing
+from streams.connectors.genesys_parsers import (
+    AGGREGATE_METRICS,
+    OBSERVATION_METRICS,
+    Member,
+    ParseError,
+    parse_aggregate_results,
+    parse_frame,
+    parse_members,
+    parse_observation_results,
+    parse_queue_entities,
+    parse_time,
+)
+from streams.connectors.genesys_rest import GenesysRest, RestError
+from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot, reported
+from streams.oauth import TokenProvider
+
+log = logging.getLogger(__name__)
+
+TOPIC_LIMIT = 1000  # topics one channel accepts
+QUERY_BATCH = 100  # queues per analytics query or queue lookup
+INTERVAL = 1800.0  # Genesys' analytics interval: 30 minutes
+
+
+def queue_topics(queue_id: str) -> list[str]:
+    """Return the topics one watched queue needs."""
+    return [f"v2.analytics.queues.{queue_id}.observations", f"v2.routing.queues.{queue_id}.users"]
+
+
+def agent_topic(agent_id: str) -> str:
+    """Return the topic that carries one agent's presence and routing status."""
+    return f"v2.users.{agent_id}.activity"
+
+
+@dataclass
+class Channel:
+    """One notification channel and the topics it carries."""
+
+    id: str
+    topics: list[str] = field(default_factory=list)
+
+
+def current_interval(now: float) -> str:
+    """Return the ISO-8601 interval of the 30-minute analytics interval holding NOW."""
+    start = now - now % INTERVAL
+    return f"{_iso(start)}/{_iso(start + INTERVAL)}"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _queue_filter(queue_ids: Iterable[str]) -> dict[str, Any]:
+    return {"type": "or", "predicates": [{"dimension": "queueId", "value": q} for q in queue_ids]}
+
+
+def _batches(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class GenesysConnector(Connector):
+    """Stream one Genesys Cloud org's queues and agents."""
+
+    kind = "genesys"
+    ping_frame = '{"message": "ping"}'
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session: aiohttp.ClientSession | None = None
+        self.tokens: TokenProvider | None = None
+        self.rest: GenesysRest | None = None
+        # Watched queue → the agents who are joined members of it, as last seen.
+        self.members: dict[str, set[str]] = {}
+        self._joiners: dict[str, set[str]] = {}  # agent → queues joined since the last maintain
+        self._resubscribe: set[str] = set()  # channel ids the server dropped
+        self._token_revoked = False
+
+    # -- resources -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the HTTP session, token provider and REST client."""
+        # Like the websockets client, honour HTTPS_PROXY / NO_PROXY from the environment.
+        self.session = aiohttp.ClientSession(trust_env=True)
+        self.tokens = TokenProvider(
+            self.spec.login_base,
+            self.spec.client_id,
+            self.spec.client_secret,
+            session=self.session,
+            timeout=self.timing.rest_timeout,
+        )
+        self.rest = _rest_client(self.spec, self.tokens, self.session, self.timing)
+
+    async def stop(self) -> None:
+        """Close the HTTP session."""
+        if self.session is not None:
+            await self.session.close()
+
+    def _api(self) -> GenesysRest:
+        if self.rest is None:
+            raise RuntimeError("the connector is not running")
+        return self.rest
+
+    # -- the link ------------------------------------------------------------------------
+
+    def desired_topics(self) -> list[str]:
+        """Return every topic the watched queues need, queues first, in a stable order."""
+        topics = [t for q in self.spec.queue_ids for t in queue_topics(q)]
+        agents = sorted(set().union(*self.members.values())) if self.members else []
+        return topics + [agent_topic(a) for a in agents]
+
+    async def open_link(self) -> Link:
+        """Create channels for every topic (1,000 a channel), subscribe them and open their sockets."""
+        unknown = [q for q in self.spec.queue_ids if q not in self.members]
+        if unknown:
+            await self._load_members(unknown)
+        for queue_id in list(self.members):
+            if queue_id not in self.spec.queue_ids:
+                del self.members[queue_id]
+        topics = self.desired_topics()
+        link = Link()
+        try:
+            for chunk in _batches(topics, TOPIC_LIMIT) or [[]]:
+                link.sockets.append(await self._open_channel(chunk))
+        except BaseException:
+            await asyncio.gather(*(s.ws.close() for s in link.sockets), return_exceptions=True)
+            raise
+        return link
+
+    async def _open_channel(self, topics: list[str]) -> Socket:
+        reply = await self._api().request("POST", "/api/v2/notifications/channels")
+        try:
+            if not isinstance(reply, dict):
+                raise ParseError("channel reply is not an object")
+            channel_id, uri = reply.get("id"), reply.get("connectUri")
+            if not isinstance(channel_id, str) or not isinstance(uri, str) or not uri.startswith(("ws", "http")):
+                raise ParseError("channel reply lacks id or connectUri")
+            expires = parse_time(reply.get("expires"))
+        except ParseError as exc:
+            raise RestError(f"unusable channel reply: {exc}") from None
+        channel = Channel(channel_id)
+        if topics:
+            await self._put_topics(channel, topics)
+        # connectUri is used exactly as returned: no token, no header.
+        return await self.connect_socket(uri, name=channel_id, expires_at=expires, data=channel)
+
+    async def retire_link(self, link: Link) -> None:
+        """Unsubscribe the channels of a replaced link, so the vendor stops publishing to them."""
+        if self.rest is None or self.session is None or self.session.closed:
+            return
+        for socket in link.sockets:
+            await self._api().request("DELETE", f"/api/v2/notifications/channels/{socket.data.id}/subscriptions")
+
+    async def _put_topics(self, channel: Channel, topics: list[str]) -> None:
+        path = f"/api/v2/notifications/channels/{channel.id}/subscriptions"
+        if topics:
+            reply = await self._api().request(
+                "PUT", path, params={"ignoreErrors": "true"}, json=[{"id": t} for t in topics]
+            )
+            self._note_rejections(reply)
+        else:
+            await self._api().request("DELETE", path)
+        channel.topics = list(topics)
+
+    async def _post_topics(self, channel: Channel, topics: list[str]) -> None:
+        path = f"/api/v2/notifications/channels/{channel.id}/subscriptions"
+        reply = await self._api().request(
+            "POST", path, params={"ignoreErrors": "true"}, json=[{"id": t} for t in topics]
+        )
+        self._note_rejections(reply)
+        channel.topics.extend(topics)
+
+    def _note_rejections(self, reply: Any) -> None:
+        entities = reply.get("entities") if isinstance(reply, dict) else None
+        if not isinstance(entities, list):
+            return
+        rejected = [e.get("id") for e in entities if isinstance(e, dict) and e.get("state") == "Rejected"]
+        if rejected:
+            self.health.count("topic_rejected", len(rejected))
+            self.health.record_error(f"{len(rejected)} topics rejected, e.g. {rejected[0]}")
+            log.warning("%s: %d topics rejected, e.g. %s", self, len(rejected), rejected[0])
+
+    async def sync_topics(self) -> None:
+        """Make the current link carry exactly ``desired_topics()``, opening channels if they overflow."""
+        link = self.link
+        if link is None:
+            return
+        desired = self.desired_topics()
+        wanted = set(desired)
+        placed: set[str] = set()
+        plans: list[tuple[Socket, list[str]]] = []
+        for socket in link.sockets:
+            keep = [t for t in socket.data.topics if t in wanted and t not in placed]
+            placed.update(keep)
+            plans.append((socket, keep))
+        remaining = [t for t in desired if t not in placed]
+        for socket, keep in plans:
+            room = TOPIC_LIMIT - len(keep)
+            if room > 0 and remaining:
+                keep.extend(remaining[:room])
+                remaining = remaining[room:]
+            channel: Channel = socket.data
+            if keep == channel.topics:
+                continue
+            added = keep[len(channel.topics) :]
+            if keep[: len(channel.topics)] == channel.topics and added:
+                await self._post_topics(channel, added)
+            else:
+                await self._put_topics(channel, keep)
+        for chunk in _batches(remaining, TOPIC_LIMIT):
+            self.add_socket(await self._open_channel(chunk))
+
+    async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
+        """Load members of newly watched queues and resubscribe the link to match."""
+        for queue_id in set(self.members) - set(new.queue_ids):
+            del self.members[queue_id]
+        added = [q for q in new.queue_ids if q not in self.members]
+        if added:
+            await self._load_members(added)
+        await self.sync_topics()
+
+    # -- frames --------------------------------------------------------------------------
+
+    def handle(self, socket: Socket, frame: str | bytes) -> None:
+        """Interpret one notification frame."""
+        notice = parse_frame(self.spec.source, frame)
+        kind = notice.kind
+        if kind == "heartbeat":
+            self.alive(socket, pong=False)
+        elif kind == "pong":
+            self.alive(socket, pong=True)
+        elif kind == "events":
+            for event in notice.events:
+                self._route(event)
+        elif kind == "socket_closing":
+            if self.is_current(socket):
+                self.request_rollover("the server is closing the socket")
+        elif kind == "no_longer_subscribed":
+            self._resubscribe.add(notice.target or socket.data.id)
+            self.wake()
+        elif kind == "token_revoked":
+            self._token_revoked = True
+            self.wake()
+        elif kind in ("malformed", "unknown"):
+            self.health.count("malformed" if kind == "malformed" else "unknown_topic")
+            log.debug("%s: skipped a %s frame (%s %s)", self, kind, notice.topic, notice.detail)
+        else:
+            self.health.count("metadata")
+
+    def _route(self, event: Event) -> None:
+        """Emit EVENT if it concerns what is watched; track memberships on the way."""
+        watched = self.members
+        if isinstance(event, QueueStats):
+            if event.queue_id not in watched:
+                self.health.count("unwatched")
+                return
+        elif isinstance(event, AgentStatus):
+            if not any(event.agent_id in agents for agents in watched.values()):
+                self.health.count("unwatched")
+                return
+        elif isinstance(event, QueueMembership):
+            agents = watched.get(event.queue_id)
+            if agents is None:
+                self.health.count("unwatched")
+                return
+            if event.joined and event.agent_id not in agents:
+                known = any(event.agent_id in a for a in watched.values())
+                agents.add(event.agent_id)
+                if not known:
+                    # A new face: subscribe its topic and fetch its state (in maintain).
+                    self._joiners.setdefault(event.agent_id, set()).add(event.queue_id)
+                    self.wake()
+            elif not event.joined and event.agent_id in agents:
+                agents.discard(event.agent_id)
+                if not any(event.agent_id in a for a in watched.values()):
+                    # Only a snapshot removes a row: the agent left every watched queue.
+                    self.request_resync("an agent left every watched queue")
+            else:
+                return
+        self.emit(event)
+
+    # -- work queued by frames -----------------------------------------------------------
+
+    async def maintain(self) -> None:
+        """Act on revoked tokens, dropped subscriptions and new members."""
+        if self._token_revoked:
+            self._token_revoked = False
+            if self.tokens is not None:
+                await self.tokens.forget()
+            # The new link subscribes everything afresh and its snapshot covers every newcomer.
+            self._resubscribe.clear()
+            self._joiners.clear()
+            self.request_rollover("the token was revoked")
+            return
+        if self._resubscribe and self.link is not None:
+            dropped, self._resubscribe = self._resubscribe, set()
+            for socket in self.link.sockets:
+                if socket.data.id in dropped or not any(s.data.id in dropped for s in self.link.sockets):
+                    await self._put_topics(socket.data, list(socket.data.topics))
+            self.request_resync("resubscribed after the server dropped the subscriptions")
+        if self._joiners:
+            joiners, self._joiners = self._joiners, {}
+            await self._welcome(joiners)
+
+    async def _welcome(self, joiners: dict[str, set[str]]) -> None:
+        """Subscribe agents who just joined watched queues, then emit their full state.
+
+        Subscribing comes first, so no change falls between the REST read and the topic.
+        """
+        for agent_id, queue_ids in joiners.items():
+            for queue_id in queue_ids:
+                # A snapshot taken meanwhile may have replaced the member sets without them.
+                if queue_id in self.members:
+                    self.members[queue_id].add(agent_id)
+        await self.sync_topics()
+        found: dict[str, AgentStatus] = {}
+        for queue_id in sorted(set().union(*joiners.values())):
+            if queue_id not in self.members:
+                continue
+            present = set()
+            for member in await self._members_of(queue_id):
+                if member.agent_id in joiners and member.joined:
+                    found[member.agent_id] = member.status
+                    present.add(member.agent_id)
+            for agent_id in joiners:
+                if queue_id in joiners[agent_id] and agent_id not in present:
+                    # Gone again before we looked: a resync settles where it stands.
+                    self.members[queue_id].discard(agent_id)
+                    self.request_resync("a new member left again")
+        for agent_id, status in found.items():
+            queue_ids = frozenset(q for q, agents in self.members.items() if agent_id in agents)
+            self.emit(_with_queues(status, queue_ids))
+
+    # -- the snapshot --------------------------------------------------------------------
+
+    async def snapshot(self) -> SourceSnapshot:
+        """Return queues (names, observations, interval numbers) and member agents, over REST."""
+        source = self.spec.source
+        queue_ids = list(self.spec.queue_ids)
+        names = await self._queue_names(queue_ids)
+        now = time.time()
+        observed: dict[str, QueueStats] = {}
+        aggregates: dict[str, QueueStats] = {}
+        for batch in _batches(queue_ids, QUERY_BATCH):
+            observed |= await self._observations(batch, now)
+            aggregates |= await self._aggregates(batch, now)
+        members: dict[str, set[str]] = {}
+        agents: dict[str, AgentStatus] = {}
+        memberships: dict[str, set[str]] = {}
+        for queue_id in queue_ids:
+            members[queue_id] = set()
+            for member in await self._members_of(queue_id):
+                if not member.joined:
+                    continue
+                members[queue_id].add(member.agent_id)
+                memberships.setdefault(member.agent_id, set()).add(queue_id)
+                agents[member.agent_id] = _merge(agents.get(member.agent_id), member.status)
+        queues = {}
+        for queue_id in queue_ids:
+            fields: dict[str, Any] = {"name": names.get(queue_id)}
+            for part in (observed.get(queue_id), aggregates.get(queue_id)):
+                if part is not None:
+                    fields |= reported(part)
+            queues[queue_id] = QueueStats(source=source, queue_id=queue_id, **fields)
+        self.members = members
+        # Members who joined while nobody listened get their topics now.
+        await self.sync_topics()
+        return SourceSnapshot(
+            source=source,
+            queues=queues,
+            agents={a: _with_queues(s, frozenset(memberships[a])) for a, s in agents.items()},
+        )
+
+    async def _queue_names(self, queue_ids: list[str]) -> dict[str, str]:
+        names: dict[str, str] = {}
+        wanted = set(queue_ids)
+        for batch in _batches(queue_ids, QUERY_BATCH):
+            params = [("pageSize", 100), *(("id", q) for q in batch)]
+            async for page in self._api().pages("/api/v2/routing/queues", params):
+                for queue in _parsed(parse_queue_entities, page):
+                    if queue["id"] in wanted:
+                        names[queue["id"]] = queue["name"]
+        return names
+
+    async def _observations(self, queue_ids: list[str], now: float) -> dict[str, QueueStats]:
+        body = {"filter": _queue_filter(queue_ids), "metrics": list(OBSERVATION_METRICS), "detailMetrics": ["oWaiting"]}
+        reply = await self._api().request("POST", "/api/v2/analytics/queues/observations/query", json=body)
+        return _parsed(parse_observation_results, self.spec.source, reply, now)
+
+    async def _aggregates(self, queue_ids: list[str], now: float) -> dict[str, QueueStats]:
+        body = {
+            "interval": current_interval(now),
+            "groupBy": ["queueId"],
+            "metrics": list(AGGREGATE_METRICS),
+            "filter": _queue_filter(queue_ids),
+        }
+        reply = await self._api().request("POST", "/api/v2/analytics/queues/aggregates/query", json=body)
+        return _parsed(parse_aggregate_results, self.spec.source, reply)
+
+    async def _members_of(self, queue_id: str) -> list[Member]:
+        members: list[Member] = []
+        params = {"pageSize": 100, "expand": "routingStatus,presence"}
+        try:
+            async for page in self._api().pages(f"/api/v2/routing/queues/{queue_id}/members", params):
+                members.extend(_parsed(parse_members, self.spec.source, page))
+        except RestError as exc:
+            if exc.status != 404:
+                raise
+            # A queue deleted at the vendor must not keep the others from streaming.
+            self.health.count("queue_not_found")
+            self.health.record_error(f"queue {queue_id} not found")
+            log.warning("%s: queue %s not found at the vendor", self, queue_id)
+            return []
+        return members
+
+    async def _load_members(self, queue_ids: list[str]) -> None:
+        """Learn who the members of QUEUE_IDS are, so their topics can be subscribed."""
+        for queue_id in queue_ids:
+            self.members[queue_id] = {m.agent_id for m in await self._members_of(queue_id) if m.joined}
+
+
+def _parsed(parser: Any, *args: Any) -> Any:
+    """Call a REST-reply parser; a reply of the wrong shape becomes a RestError (counted upstream)."""
+    try:
+        return parser(*args)
+    except ParseError as exc:
+        raise RestError(f"unexpected reply: {exc}") from None
+
+
+def _merge(current: AgentStatus | None, new: AgentStatus) -> AgentStatus:
+    if current is None:
+        return new
+    return AgentStatus(source=new.source, agent_id=new.agent_id, **(reported(current) | reported(new)))
+
+
+def _with_queues(status: AgentStatus, queue_ids: frozenset[str]) -> AgentStatus:
+    return AgentStatus(source=status.source, agent_id=status.agent_id, **(reported(status) | {"queue_ids": queue_ids}))
+
+
+def _rest_client(
+    spec: ConnectionSpec, tokens: TokenProvider, session: aiohttp.ClientSession, timing: Timing
+) -> GenesysRest:
+    return GenesysRest(
+        spec.api_base,
+        tokens,
+        session,
+        timeout=timing.rest_timeout,
+        default_retry_after=timing.default_retry_after,
+        max_retry_after=timing.max_retry_after,
+    )
+
+
+async def fetch_queues(spec: ConnectionSpec) -> list[dict]:
+    """Return every queue of the org as [{"id", "name"}] (all pages), for the admin's import action."""
+    timing = Timing()
+    async with aiohttp.ClientSession(trust_env=True) as session:
+        tokens = TokenProvider(spec.login_base, spec.client_id, spec.client_secret, session=session)
+        rest = _rest_client(spec, tokens, session, timing)
+        queues: list[dict] = []
+        async for page in rest.pages("/api/v2/routing/queues", {"pageSize": 100}):
+            queues.extend(_parsed(parse_queue_entities, page))
+    return queues

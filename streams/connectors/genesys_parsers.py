@@ -1,0 +1,451 @@
+"""Genesys notification frames and REST replies → vendor-neutral events.
+
+Everything here is pure: no I/O, no clocks unless passed in. Anything that
+does not have the expected shape raises ``ParseError`` (REST) or comes back as
+a ``Notice`` of kind "malformed" or "unknown" (socket frames), so callers count
+and skip it; nothing here lets a bad message end a connection.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.events import AgentStatus, Event, QueueMembership, QueueStats
+
+# System presences Genesys knows; REST spells them "OnQueue", the socket "ON_QUEUE".
+SYSTEM_PRESENCES = ("available", "on_queue", "away", "busy", "break", "meal", "meeting", "training", "offline", "idle")
+_PRESENCE_BY_FOLDED = {name.replace("_", ""): name for name in SYSTEM_PRESENCES}
+
+_QUEUE_TOPIC = re.compile(r"^v2\.analytics\.queues\.(?P<id>[^.]+)\.observations$")
+_QUEUE_USERS_TOPIC = re.compile(r"^v2\.routing\.queues\.(?P<id>[^.]+)\.users$")
+_USER_TOPIC = re.compile(r"^v2\.users\.(?P<id>[^.?]+)(?:\.(?P<part>activity|presence|routingStatus)|\?(?P<combo>.+))$")
+_SYSTEM_TOPIC = re.compile(
+    r"^v2\.system\.(?P<what>socket_closing|no_longer_subscribed|token_revoked)(?:\.(?P<id>.+))?$"
+)
+
+# Interval aggregates and the QueueStats field each one fills.
+_AGGREGATE_COUNTS = {"nOffered": "offered", "tAnswered": "answered", "tAbandon": "abandoned"}
+_INSTANT_COUNTS = {
+    "oWaiting": "waiting",
+    "oInteracting": "interacting",
+    "oAlerting": "alerting",
+    "oOnQueueUsers": "on_queue_agents",
+}
+
+OBSERVATION_METRICS = (
+    "oWaiting",
+    "oInteracting",
+    "oAlerting",
+    "oLongestWaiting",
+    "oOnQueueUsers",
+    "oUserRoutingStatuses",
+)
+AGGREGATE_METRICS = ("nOffered", "tAnswered", "tAbandon", "oServiceLevel")
+
+
+class ParseError(ValueError):
+    """A message or reply that does not have the shape Genesys documents."""
+
+
+# -- values -------------------------------------------------------------------------
+
+
+def parse_time(value: Any) -> float | None:
+    """Return an ISO-8601 time (or epoch milliseconds) as epoch seconds, exact to the millisecond.
+
+    None stays None; anything else unreadable raises ParseError.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return round(float(value)) / 1000.0
+    if not isinstance(value, str) or not value:
+        raise ParseError(f"not a time: {value!r}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ParseError(f"not an ISO-8601 time: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    # Whole milliseconds, divided once: float arithmetic on seconds would drift by an ulp.
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    millis = (delta.days * 86_400 + delta.seconds) * 1000 + round(delta.microseconds / 1000)
+    return millis / 1000.0
+
+
+def parse_interval(value: Any) -> tuple[float, float]:
+    """Return an ISO-8601 interval "start/end" as two epoch seconds."""
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise ParseError(f"not an interval: {value!r}")
+    start, end = (parse_time(part) for part in value.split("/"))
+    if start is None or end is None:
+        raise ParseError(f"not an interval: {value!r}")
+    return start, end
+
+
+def system_presence(value: Any) -> str | None:
+    """Return a system presence in the Floor's spelling ("OnQueue", "ON_QUEUE" → "on_queue")."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ParseError(f"not a presence: {value!r}")
+    folded = value.strip().replace("_", "").replace(" ", "").lower()
+    if folded in _PRESENCE_BY_FOLDED:
+        return _PRESENCE_BY_FOLDED[folded]
+    # An unknown presence still shows, in the same lower snake case.
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value.strip()).replace(" ", "_").lower()
+
+
+def routing_status(value: Any) -> str | None:
+    """Return a routing status upper-cased ("idle" → "IDLE")."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ParseError(f"not a routing status: {value!r}")
+    return value.strip().upper()
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ParseError(f"not a count: {value!r}")
+    return int(value)
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ParseError(f"{what} is not an object")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ParseError(f"{what} is not a list")
+    return value
+
+
+def _ident(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ParseError(f"{what} is missing")
+    return value
+
+
+# -- queue metrics ------------------------------------------------------------------
+
+
+def _metric_count(item: dict[str, Any]) -> int:
+    return _count(_object(item.get("stats"), "stats").get("count", 0))
+
+
+def _longest_waiting_since(item: dict[str, Any], instant: float | None) -> float | None:
+    """Return when the longest-waiting contact began to wait, from an oLongestWaiting datum."""
+    stats = _object(item.get("stats", {}), "stats")
+    observations = item.get("observations")
+    if isinstance(observations, list):
+        dates = [parse_time(o.get("observationDate")) for o in observations if isinstance(o, dict)]
+        dates = [d for d in dates if d is not None]
+        if dates:
+            return min(dates)
+    waited = stats.get("calculatedMetricValue")
+    if instant is not None and isinstance(waited, int | float) and not isinstance(waited, bool) and waited >= 0:
+        return round(instant * 1000 - waited) / 1000.0
+    if stats.get("count") == 0 or observations == []:
+        return None
+    raise ParseError("oLongestWaiting without a date")
+
+
+def _oldest_observation(item: dict[str, Any]) -> float | None:
+    """Return the earliest observationDate of an oWaiting datum with details, if it has any."""
+    observations = item.get("observations")
+    if not isinstance(observations, list):
+        return None
+    dates = [parse_time(o.get("observationDate")) for o in observations if isinstance(o, dict)]
+    dates = [d for d in dates if d is not None]
+    return min(dates) if dates else None
+
+
+def instant_fields(metrics: Iterable[Any], instant: float | None) -> dict[str, Any]:
+    """Return QueueStats fields from a list of observation metrics (INSTANT: when they were observed)."""
+    values: dict[str, Any] = {}
+    routing_counts: dict[str, int] | None = None
+    waiting_oldest: float | None = None
+    longest: float | bool | None = False  # False: oLongestWaiting not reported
+    for raw in metrics:
+        item = _object(raw, "metric")
+        name = item.get("metric", item.get("name"))
+        if name in _INSTANT_COUNTS:
+            values[_INSTANT_COUNTS[name]] = _metric_count(item)
+            if name == "oWaiting":
+                waiting_oldest = _oldest_observation(item)
+        elif name == "oLongestWaiting":
+            longest = _longest_waiting_since(item, instant)
+        elif name == "oUserRoutingStatuses":
+            qualifier = item.get("qualifier")
+            if isinstance(qualifier, str):
+                routing_counts = routing_counts or {}
+                routing_counts[qualifier.upper()] = routing_counts.get(qualifier.upper(), 0) + _metric_count(item)
+    if routing_counts is not None:
+        # The message lists the statuses it observed; one that is missing has no agents.
+        values["idle_agents"] = routing_counts.get("IDLE", 0)
+    if longest is not False:
+        values["longest_waiting_since"] = longest
+    elif waiting_oldest is not None:
+        values["longest_waiting_since"] = waiting_oldest
+    if values.get("waiting") == 0:
+        values["longest_waiting_since"] = None
+    return values
+
+
+def aggregate_fields(metrics: Iterable[Any], interval_start: float) -> dict[str, Any]:
+    """Return QueueStats interval fields from a list of aggregate metrics of the interval starting then."""
+    values: dict[str, Any] = {"interval_start": interval_start}
+    for raw in metrics:
+        item = _object(raw, "metric")
+        name = item.get("metric", item.get("name"))
+        stats = _object(item.get("stats", {}), "stats")
+        if name in _AGGREGATE_COUNTS:
+            values[_AGGREGATE_COUNTS[name]] = _count(stats.get("count", 0))
+        elif name == "oServiceLevel":
+            values["sl_numerator"] = _count(stats.get("numerator", 0))
+            values["sl_denominator"] = _count(stats.get("denominator", 0))
+    return values
+
+
+def parse_observation(source: str, queue_id: str, body: Any) -> QueueStats:
+    """Return the QueueStats of one observations-topic eventBody (instant values, interval aggregates or both)."""
+    body = _object(body, "eventBody")
+    group = _object(body.get("group", {}), "group")
+    if group.get("queueId", queue_id) != queue_id:
+        raise ParseError("eventBody names another queue")
+    values: dict[str, Any] = {}
+    for raw in _list(body.get("data"), "data"):
+        entry = _object(raw, "data entry")
+        start, end = parse_interval(entry.get("interval"))
+        metrics = _list(entry.get("metrics"), "metrics")
+        if start == end:
+            values.update(instant_fields(metrics, start))
+        else:
+            values.update(aggregate_fields(metrics, start))
+    return QueueStats(source=source, queue_id=queue_id, **values)
+
+
+# -- agents -------------------------------------------------------------------------
+
+
+def _presence_fields(presence: dict[str, Any]) -> dict[str, Any]:
+    definition = _object(presence.get("presenceDefinition", {}), "presenceDefinition")
+    values: dict[str, Any] = {}
+    if "systemPresence" in definition:
+        values["presence"] = system_presence(definition["systemPresence"])
+    if "modifiedDate" in presence:
+        values["presence_since"] = parse_time(presence["modifiedDate"])
+    return values
+
+
+def _routing_fields(routing: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if "status" in routing:
+        values["routing_status"] = routing_status(routing["status"])
+    if "startTime" in routing:
+        values["routing_since"] = parse_time(routing["startTime"])
+    return values
+
+
+def agent_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """Return AgentStatus fields from a user body: activity, presence, routingStatus or a combination."""
+    values: dict[str, Any] = {}
+    presence = body.get("presence")
+    if isinstance(presence, dict):
+        values.update(_presence_fields(presence))
+    elif "presenceDefinition" in body:
+        values.update(_presence_fields(body))
+    routing = body.get("routingStatus")
+    if isinstance(routing, dict):
+        values.update(_routing_fields(routing))
+    elif "status" in body and "presenceDefinition" not in body:
+        values.update(_routing_fields(body))
+    name = body.get("name")
+    if isinstance(name, str) and name:
+        values["name"] = name
+    return values
+
+
+def parse_user(source: str, user_id: str, body: Any) -> AgentStatus:
+    """Return the AgentStatus of one user-topic eventBody."""
+    body = _object(body, "eventBody")
+    values = agent_fields(body)
+    if not values:
+        raise ParseError("user eventBody carries neither presence nor routing status")
+    return AgentStatus(source=source, agent_id=user_id, **values)
+
+
+def parse_queue_member(source: str, queue_id: str, body: Any) -> QueueMembership:
+    """Return the membership change of one queue-users-topic eventBody."""
+    body = _object(body, "eventBody")
+    user = body.get("user")
+    agent_id = user.get("id") if isinstance(user, dict) else None
+    agent_id = _ident(agent_id or body.get("id"), "user id")
+    joined = body.get("joined")
+    if not isinstance(joined, bool):
+        raise ParseError("joined is not a boolean")
+    return QueueMembership(source=source, queue_id=queue_id, agent_id=agent_id, joined=joined)
+
+
+# -- socket frames ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one socket frame means to the connector.
+
+    kind: "heartbeat", "pong", "metadata", "events", "socket_closing",
+    "no_longer_subscribed", "token_revoked", "unknown" (a topic we cannot
+    read) or "malformed". ``target`` is the id a system topic names.
+    """
+
+    kind: str
+    events: tuple[Event, ...] = ()
+    topic: str = ""
+    target: str = ""
+    detail: str = field(default="", compare=False)
+
+
+def parse_frame(source: str, frame: str | bytes) -> Notice:
+    """Return the meaning of one notification-socket frame (never raises)."""
+    try:
+        message = json.loads(frame)
+    except (ValueError, UnicodeDecodeError):
+        return Notice("malformed", detail="not JSON")
+    if not isinstance(message, dict):
+        return Notice("malformed", detail="not an object")
+    topic = message.get("topicName")
+    if not isinstance(topic, str):
+        return Notice("malformed", detail="no topicName")
+    try:
+        return _parse_message(source, topic, message.get("eventBody"))
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        # ParseError is a ValueError; the others guard against shapes no check foresaw.
+        return Notice("malformed", topic=topic, detail=str(exc)[:200])
+
+
+def _parse_message(source: str, topic: str, body: Any) -> Notice:
+    if topic == "channel.metadata":
+        text = _object(body, "eventBody").get("message")
+        if text == "WebSocket Heartbeat":
+            return Notice("heartbeat", topic=topic)
+        if text == "pong":
+            return Notice("pong", topic=topic)
+        return Notice("metadata", topic=topic, detail=str(text)[:100])
+    if match := _QUEUE_TOPIC.match(topic):
+        return Notice("events", (parse_observation(source, match["id"], body),), topic=topic)
+    if match := _USER_TOPIC.match(topic):
+        return Notice("events", (parse_user(source, match["id"], body),), topic=topic)
+    if match := _QUEUE_USERS_TOPIC.match(topic):
+        return Notice("events", (parse_queue_member(source, match["id"], body),), topic=topic)
+    if match := _SYSTEM_TOPIC.match(topic):
+        return Notice(match["what"], topic=topic, target=match["id"] or "")
+    return Notice("unknown", topic=topic)
+
+
+# -- REST replies -------------------------------------------------------------------
+
+
+def parse_queue_entities(body: Any) -> list[dict[str, str]]:
+    """Return [{"id", "name"}] from one page of GET /api/v2/routing/queues."""
+    page = _object(body, "reply")
+    queues = []
+    for raw in _list(page.get("entities", []), "entities"):
+        entity = _object(raw, "queue")
+        queue_id = _ident(entity.get("id"), "queue id")
+        name = entity.get("name")
+        queues.append({"id": queue_id, "name": name if isinstance(name, str) and name else queue_id})
+    return queues
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a queue as the members call reports it."""
+
+    agent_id: str
+    joined: bool
+    status: AgentStatus
+
+
+def parse_members(source: str, body: Any) -> list[Member]:
+    """Return the members on one page of GET /api/v2/routing/queues/{id}/members."""
+    page = _object(body, "reply")
+    members = []
+    for raw in _list(page.get("entities", []), "entities"):
+        entity = _object(raw, "member")
+        user = entity.get("user") if isinstance(entity.get("user"), dict) else {}
+        agent_id = _ident(entity.get("id") or user.get("id"), "member id")
+        values = agent_fields(user) | agent_fields(entity)
+        joined = entity.get("joined", True)
+        members.append(
+            Member(
+                agent_id=agent_id,
+                joined=joined if isinstance(joined, bool) else True,
+                status=AgentStatus(source=source, agent_id=agent_id, **values),
+            )
+        )
+    return members
+
+
+def parse_observation_results(source: str, body: Any, now: float) -> dict[str, QueueStats]:
+    """Return per queue the QueueStats of a POST /api/v2/analytics/queues/observations/query reply.
+
+    NOW (epoch seconds) stands in for the observation instant when a longest
+    wait is given only as a duration.
+    """
+    reply = _object(body, "reply")
+    per_queue: dict[str, dict[str, Any]] = {}
+    for raw in _list(reply.get("results", []), "results"):
+        result = _object(raw, "result")
+        group = _object(result.get("group"), "group")
+        queue_id = _ident(group.get("queueId"), "queueId")
+        fields = instant_fields(_list(result.get("data", []), "data"), now)
+        per_queue[queue_id] = _combine_groups(per_queue.get(queue_id, {}), fields)
+    return {q: QueueStats(source=source, queue_id=q, **values) for q, values in per_queue.items()}
+
+
+_CONTACT_COUNTS = ("waiting", "interacting", "alerting")
+
+
+def _combine_groups(seen: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Return the fields of one queue from two result groups (Genesys splits contacts by media type)."""
+    combined = seen | more
+    for name in _CONTACT_COUNTS:
+        if name in seen and name in more:
+            combined[name] = seen[name] + more[name]
+    dates = [d.get("longest_waiting_since") for d in (seen, more) if d.get("longest_waiting_since") is not None]
+    if "longest_waiting_since" in combined:
+        combined["longest_waiting_since"] = min(dates) if dates else None
+    return combined
+
+
+def parse_aggregate_results(source: str, body: Any) -> dict[str, QueueStats]:
+    """Return per queue the interval numbers of a POST /api/v2/analytics/queues/aggregates/query reply.
+
+    With several intervals in a reply, the latest one wins (it is the current one).
+    """
+    reply = _object(body, "reply")
+    per_queue: dict[str, dict[str, Any]] = {}
+    for raw in _list(reply.get("results", []), "results"):
+        result = _object(raw, "result")
+        group = _object(result.get("group"), "group")
+        queue_id = _ident(group.get("queueId"), "queueId")
+        for entry_raw in _list(result.get("data", []), "data"):
+            entry = _object(entry_raw, "data entry")
+            start, _end = parse_interval(entry.get("interval"))
+            current = per_queue.get(queue_id)
+            if current is not None and current["interval_start"] > start:
+                continue
+            per_queue[queue_id] = aggregate_fields(_list(entry.get("metrics"), "metrics"), start)
+    return {q: QueueStats(source=source, queue_id=q, **values) for q, values in per_queue.items()}

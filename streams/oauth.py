@@ -1,0 +1,212 @@
+"""OAuth client-credentials tokens: cached, refreshed well before expiry, one refresh at a time.
+
+The cache sits behind ``TokenCache`` so that several workers can later share
+one token per client through Redis (with a lock) instead of each fetching its
+own. Tokens and secrets are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+# Refresh at 80% of the lifetime or 5 minutes before expiry, whichever is sooner,
+# but never in the first half of the lifetime (a 300 s token would otherwise be
+# refreshed on every call).
+REFRESH_SHARE = 0.8
+REFRESH_BEFORE = 300.0
+REFRESH_FLOOR_SHARE = 0.5
+
+
+class AuthFailed(Exception):
+    """The vendor refused the credentials (or a fresh token): retrying soon will not help."""
+
+
+class TokenUnavailable(Exception):
+    """No token could be had just now (network, 5xx, 429): worth retrying later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Token:
+    """One access token and when to refresh and drop it (epoch seconds)."""
+
+    value: str = field(repr=False)
+    refresh_at: float
+    expires_at: float
+
+
+def token_for(value: str, expires_in: float, now: float) -> Token:
+    """Return a Token obtained at NOW that lives EXPIRES_IN seconds."""
+    lifetime = max(float(expires_in), 0.0)
+    refresh_after = max(min(lifetime * REFRESH_SHARE, lifetime - REFRESH_BEFORE), lifetime * REFRESH_FLOOR_SHARE)
+    return Token(value=value, refresh_at=now + refresh_after, expires_at=now + lifetime)
+
+
+class TokenCache(Protocol):
+    """Where tokens live between calls, keyed per OAuth client; ``lock`` makes refreshes single-flight."""
+
+    async def get(self, key: str) -> Token | None:
+        """Return the cached token for KEY, if any."""
+        ...
+
+    async def set(self, key: str, token: Token) -> None:
+        """Store TOKEN under KEY."""
+        ...
+
+    async def discard(self, key: str, value: str) -> None:
+        """Drop the token under KEY if it is still VALUE (a newer one is kept)."""
+        ...
+
+    def lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Return a context that only one refresher of KEY holds at a time."""
+        ...
+
+
+class MemoryTokenCache:
+    """A per-process token cache; its locks serialise refreshes within one event loop."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, Token] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, key: str) -> Token | None:
+        """Return the cached token for KEY, if any."""
+        return self._tokens.get(key)
+
+    async def set(self, key: str, token: Token) -> None:
+        """Store TOKEN under KEY."""
+        self._tokens[key] = token
+
+    async def discard(self, key: str, value: str) -> None:
+        """Drop the token under KEY if it is still VALUE."""
+        token = self._tokens.get(key)
+        if token is not None and token.value == value:
+            del self._tokens[key]
+
+    @contextlib.asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[None]:
+        """Hold the refresh lock of KEY."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            yield
+
+
+def cache_key(token_url: str, client_id: str) -> str:
+    """Return the cache key of one OAuth client at one token endpoint (no secret in it)."""
+    digest = hashlib.sha256(f"{token_url}\n{client_id}".encode()).hexdigest()[:32]
+    return f"floorview:oauth:{digest}"
+
+
+class TokenProvider:
+    """Hand out bearer tokens for one OAuth client (client-credentials grant)."""
+
+    def __init__(
+        self,
+        login_base: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        session: aiohttp.ClientSession,
+        cache: TokenCache | None = None,
+        clock: Callable[[], float] = time.time,
+        timeout: float = 30.0,
+    ) -> None:
+        self.token_url = f"{login_base.rstrip('/')}/oauth/token"
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._session = session
+        self.cache = cache if cache is not None else MemoryTokenCache()
+        self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.key = cache_key(self.token_url, client_id)
+        self.requests = 0  # token requests sent (for tests and the health page)
+
+    def __repr__(self) -> str:
+        return f"TokenProvider({self.token_url!r}, client_id={self._client_id!r})"
+
+    async def token(self) -> str:
+        """Return a token valid for a good while yet, fetching one only if needed (one fetch at a time)."""
+        cached = await self.cache.get(self.key)
+        if cached is not None and self._clock() < cached.refresh_at:
+            return cached.value
+        async with self.cache.lock(self.key):
+            # Another caller may have refreshed while this one waited for the lock.
+            cached = await self.cache.get(self.key)
+            now = self._clock()
+            if cached is not None and now < cached.refresh_at:
+                return cached.value
+            try:
+                fresh = await self._fetch()
+            except TokenUnavailable:
+                if cached is not None and now < cached.expires_at - 1.0:
+                    # The old token still works; a refresh that failed early is no outage.
+                    log.warning("token refresh for %s failed; using the current token until it expires", self)
+                    return cached.value
+                raise
+            await self.cache.set(self.key, fresh)
+            return fresh.value
+
+    async def invalidate(self, value: str) -> None:
+        """Forget token VALUE (the vendor answered 401 or revoked it); the next call fetches a new one."""
+        await self.cache.discard(self.key, value)
+
+    async def forget(self) -> None:
+        """Forget whatever token is cached (the vendor said it was revoked)."""
+        cached = await self.cache.get(self.key)
+        if cached is not None:
+            await self.cache.discard(self.key, cached.value)
+
+    async def _fetch(self) -> Token:
+        self.requests += 1
+        headers = {"Authorization": aiohttp.encode_basic_auth(self._client_id, self._client_secret)}
+        try:
+            async with self._session.post(
+                self.token_url,
+                data={"grant_type": "client_credentials"},
+                headers=headers,
+                timeout=self._timeout,
+            ) as response:
+                status = response.status
+                retry_after = _seconds(response.headers.get("Retry-After"))
+                try:
+                    body = await response.json(content_type=None)
+                except (ValueError, aiohttp.ContentTypeError):
+                    body = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TokenUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from None
+        if status in (400, 401, 403):
+            error = body.get("error", "") if isinstance(body, dict) else ""
+            raise AuthFailed(f"token request refused ({status} {error})".strip())
+        if status != 200:
+            raise TokenUnavailable(f"token endpoint answered {status}", retry_after=retry_after)
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
+            raise TokenUnavailable("token endpoint sent no access_token")
+        expires_in = body.get("expires_in")
+        if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
+            raise TokenUnavailable("token endpoint sent no usable expires_in")
+        log.info("obtained a token for %s valid %d s", self, expires_in)
+        return token_for(body["access_token"], expires_in, self._clock())
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None

@@ -1,0 +1,172 @@
+"""SimulatorServer: the Genesys stand-in on one port, inside any running asyncio loop.
+
+It wires the contact-centre model, the notification hub, the topic publisher
+and the Genesys API into one aiohttp application, ticks the model, and adds
+two local endpoints without auth: ``GET /simulator/truth`` (the ground truth,
+compared field by field with the Floor by the convergence tests) and
+``/simulator/control`` (actions and faults, see ``control.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import socket
+import time
+from typing import Any
+
+from aiohttp import web
+
+from streams.simulator import control
+from streams.simulator.faults import Faults
+from streams.simulator.genesys import GenesysApi
+from streams.simulator.hub import SOCKET_CLOSING_DELAY, Hub
+from streams.simulator.model import ContactCentreModel, ModelConfig
+from streams.simulator.publisher import TopicPublisher
+from streams.simulator.tokens import RateLimiter, TokenStore
+
+log = logging.getLogger(__name__)
+
+# Channels and tokens are swept this often; nothing depends on it being exact.
+SWEEP_EVERY = 5.0
+
+
+class SimulatorServer:
+    """Run the Genesys Cloud simulator: model, OAuth, REST, notification sockets, truth and control."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        client_id: str = "floorview-demo",
+        client_secret: str | None = None,
+        queues: int = 4,
+        agents: int = 20,
+        rate: float = 0.5,
+        seed: int = 1,
+        heartbeat_period: float = 30.0,
+        token_expires_in: int = 86400,
+        rate_limit_per_minute: int = 300,
+        analytics_min_interval: float = 1.0,
+        tick: float = 0.1,
+        **model_options: Any,
+    ) -> None:
+        """Build the simulator; MODEL_OPTIONS go to ``ModelConfig`` (handle_mean, patience_mean, ...)."""
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.client_secret = client_secret if client_secret is not None else secrets.token_urlsafe(24)
+        self.tick = tick
+        self.base_url = ""
+        config = ModelConfig(queues=queues, agents=agents, rate=rate, seed=seed, **model_options)
+        self.model = ContactCentreModel(config)
+        self.hub = Hub(heartbeat_period=heartbeat_period)
+        self.tokens = TokenStore({client_id: self.client_secret}, token_expires_in)
+        self.limiter = RateLimiter(rate_limit_per_minute)
+        self.faults = Faults()
+        self.api = GenesysApi(self.model, self.hub, self.tokens, self.limiter, self.faults)
+        self.publisher = TopicPublisher(self.model, self.hub, analytics_min_interval)
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task | None = None
+        self._stopped = False
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> str:
+        """Bind (port 0: any free port), start ticking the model, and return the base URL."""
+        if self._runner is not None:
+            return self.base_url
+        app = web.Application()
+        self.api.install(app)
+        app.router.add_get("/simulator/truth", self._truth_view)
+        app.router.add_get("/simulator/control", self._control_list_view)
+        app.router.add_post("/simulator/control", self._control_view)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        sock = socket.create_server((self.host, self.port), family=_family(self.host))
+        site = web.SockSite(runner, sock)
+        await site.start()
+        self._runner = runner
+        self.port = sock.getsockname()[1]
+        shown = "127.0.0.1" if self.host in ("", "0.0.0.0") else ("::1" if self.host == "::" else self.host)
+        self.base_url = f"http://[{shown}]:{self.port}" if ":" in shown else f"http://{shown}:{self.port}"
+        self.publisher.start()
+        self._stopped = False
+        self._ticker = asyncio.create_task(self._tick_forever(), name="simulator-tick")
+        log.info("Genesys simulator listening on %s", self.base_url)
+        return self.base_url
+
+    async def stop(self) -> None:
+        """Stop ticking, close every socket and the listener (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        self.publisher.stop()
+        self.hub.close_all(1001, "simulator stopping")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _tick_forever(self) -> None:
+        last_sweep = time.monotonic()
+        while True:
+            try:
+                self.model.step()
+                if time.monotonic() - last_sweep >= SWEEP_EVERY:
+                    last_sweep = time.monotonic()
+                    self.hub.sweep()
+                    self.tokens.sweep()
+            except Exception:
+                # The demo must keep running: log, and try again on the next tick.
+                log.exception("simulator tick failed")
+            await asyncio.sleep(self.tick)
+
+    # -- the operator's handles -----------------------------------------------
+
+    def truth(self) -> dict[str, Any]:
+        """Return the ground truth (``GET /simulator/truth``): model state plus channels."""
+        return self.model.truth() | {"channels": self.hub.channels_truth()}
+
+    def pause(self) -> None:
+        """Freeze the model (sockets, heartbeats and REST keep working)."""
+        self.model.pause()
+
+    def resume(self) -> None:
+        """Unfreeze the model."""
+        self.model.resume()
+
+    def socket_closing(self, channel_id: str | None = None, delay: float = SOCKET_CLOSING_DELAY) -> int:
+        """Warn sockets with ``v2.system.socket_closing`` and close them after DELAY; return how many."""
+        return self.hub.socket_closing(channel_id, delay)
+
+    # -- local endpoints ----------------------------------------------------------
+
+    async def _truth_view(self, request: web.Request) -> web.Response:
+        return web.json_response(self.truth())
+
+    async def _control_list_view(self, request: web.Request) -> web.Response:
+        return web.json_response(control.describe())
+
+    async def _control_view(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json(loads=json.loads)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"ok": False, "error": "the body is not valid JSON"}, status=400)
+        try:
+            reply = control.dispatch(self, payload)
+        except control.ControlError as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        return web.json_response(reply)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -1,0 +1,229 @@
+"""The admin: a write-only client secret, queue import from the (simulated) vendor, and board editing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from unittest import mock
+
+from django.contrib.auth.models import Group, User
+from django.contrib.messages import get_messages
+from django.test import TestCase, override_settings
+
+from dashboard.models import Board
+from streams.models import Connection, Queue
+from streams.simulator.server import SimulatorServer
+from tests.personas import CLIENT_SECRET, FAST_HASHERS, make_personas
+from tests.timing import scaled
+
+
+class SimulatorInThread:
+    """The Genesys simulator on its own event loop, so the admin's synchronous views can call it."""
+
+    def __init__(self, **options) -> None:
+        self.options = options
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="simulator", daemon=True)
+
+    def _call(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=scaled(10))
+
+    def __enter__(self) -> SimulatorInThread:
+        self.thread.start()
+
+        async def start():
+            self.sim = SimulatorServer(port=0, **self.options)
+            return await self.sim.start()
+
+        self.base_url = self._call(start())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._call(self.sim.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=scaled(5))
+        self.loop.close()
+
+
+def connection_form(connection: Connection, **changes) -> dict:
+    data = {
+        "name": connection.name,
+        "kind": connection.kind,
+        "region": connection.region,
+        "base_url": connection.base_url,
+        "client_id": connection.client_id,
+        "client_secret": "",
+        "enabled": "on",
+        "queues-TOTAL_FORMS": "0",
+        "queues-INITIAL_FORMS": "0",
+        "queues-MIN_NUM_FORMS": "0",
+        "queues-MAX_NUM_FORMS": "1000",
+    }
+    return data | changes
+
+
+@override_settings(PASSWORD_HASHERS=FAST_HASHERS)
+class ConnectionAdminTests(TestCase):
+    """Connections: the secret is write-only, and queues can be imported from the vendor."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.p = make_personas()
+        cls.admin = User.objects.create_superuser("root", "root@example.com", "pw")
+
+    def setUp(self):
+        self.client.force_login(self.admin)
+        self.url = f"/admin/streams/connection/{self.p.connection.pk}/change/"
+
+    def test_it_never_renders_the_stored_secret(self):
+        html = self.client.get(self.url).content.decode()
+        assert 'name="client_secret"' in html
+        assert CLIENT_SECRET not in html
+        assert self.p.connection.client_secret_encrypted not in html
+        assert "client_secret_encrypted" not in html
+
+    def test_it_keeps_the_secret_when_the_field_is_left_blank(self):
+        before = self.p.connection.client_secret_encrypted
+        response = self.client.post(self.url, connection_form(self.p.connection, name="Renamed"))
+        assert response.status_code == 302
+        connection = Connection.objects.get(pk=self.p.connection.pk)
+        assert connection.name == "Renamed"
+        assert connection.client_secret_encrypted == before
+        assert connection.client_secret == CLIENT_SECRET
+
+    def test_it_stores_a_new_secret_encrypted(self):
+        response = self.client.post(self.url, connection_form(self.p.connection, client_secret="brand-new-secret"))
+        assert response.status_code == 302
+        stored = Connection.objects.values_list("client_secret_encrypted", flat=True).get(pk=self.p.connection.pk)
+        assert "brand-new-secret" not in stored
+        assert Connection.objects.get(pk=self.p.connection.pk).client_secret == "brand-new-secret"
+
+    def test_it_does_not_echo_a_typed_secret_when_the_form_has_errors(self):
+        data = connection_form(self.p.connection, client_secret="typed-secret-xyz", base_url="", region="")
+        response = self.client.post(self.url, data)
+        assert response.status_code == 200
+        assert "Give either a region or a base URL." in response.content.decode()
+        assert "typed-secret-xyz" not in response.content.decode()
+
+    def test_it_requires_a_secret_for_a_new_connection(self):
+        blank = Connection(name="New", base_url="http://127.0.0.1:9", client_id="c")
+        data = connection_form(blank)
+        response = self.client.post("/admin/streams/connection/add/", data)
+        assert response.status_code == 200
+        assert not Connection.objects.filter(name="New").exists()
+        response = self.client.post("/admin/streams/connection/add/", data | {"client_secret": "first-secret"})
+        assert response.status_code == 302
+        assert Connection.objects.get(name="New").client_secret == "first-secret"
+
+    def test_it_lists_connections_with_status_and_queue_count(self):
+        self.p.connection.record_status("live")
+        html = self.client.get("/admin/streams/connection/").content.decode()
+        assert "http://127.0.0.1:9" in html
+        assert "Live" in html and "since" in html
+        assert '<td class="field-queue_count">3</td>' in html
+        assert CLIENT_SECRET not in html
+
+    def test_it_imports_queues_from_the_vendor(self):
+        with SimulatorInThread(queues=3, agents=2) as sim:
+            connection = Connection(name="Simulated", base_url=sim.base_url, client_id=sim.sim.client_id)
+            connection.set_client_secret(sim.sim.client_secret)
+            connection.save()
+            Queue.objects.create(connection=connection, vendor_id=next(iter(sim.sim.model.queues)), name="Old name")
+            vendor_names = {qid: queue.name for qid, queue in sim.sim.model.queues.items()}
+            response = self.client.post(
+                "/admin/streams/connection/",
+                {"action": "import_queues", "_selected_action": [connection.pk]},
+                follow=True,
+            )
+        assert response.status_code == 200
+        imported = dict(connection.queues.values_list("vendor_id", "name"))
+        assert imported == vendor_names
+        [message] = [str(m) for m in get_messages(response.wsgi_request)]
+        assert message == "Simulated: 3 queues at the vendor; 2 added, 1 renamed."
+
+    def test_it_reports_a_failed_import_without_the_secret(self):
+        with SimulatorInThread(queues=1, agents=1) as sim:
+            connection = Connection(name="Wrong secret", base_url=sim.base_url, client_id=sim.sim.client_id)
+            connection.set_client_secret("not-the-secret-123")
+            connection.save()
+            response = self.client.post(
+                "/admin/streams/connection/",
+                {"action": "import_queues", "_selected_action": [connection.pk]},
+                follow=True,
+            )
+        [message] = list(get_messages(response.wsgi_request))
+        assert message.level_tag == "error"
+        assert str(message).startswith("Wrong secret: the import failed")
+        assert "not-the-secret-123" not in response.content.decode()
+        assert not connection.queues.exists()
+
+    def test_it_blanks_the_secret_out_of_error_texts(self):
+        # An error text quoting the secret (a proxy echoing a request, say) must not reach the page.
+        from streams import queue_import
+
+        async def leaky(spec):
+            raise RuntimeError(f"upstream refused client {spec.client_id} with {spec.client_secret}")
+
+        with mock.patch.object(queue_import, "fetch_queues", leaky):
+            response = self.client.post(
+                "/admin/streams/connection/",
+                {"action": "import_queues", "_selected_action": [self.p.connection.pk]},
+                follow=True,
+            )
+        text = str(next(iter(get_messages(response.wsgi_request))))
+        assert CLIENT_SECRET not in text
+        assert "with •••" in text
+
+
+@override_settings(PASSWORD_HASHERS=FAST_HASHERS)
+class QueueAndBoardAdminTests(TestCase):
+    """Queues and boards: lists, panels as checkboxes, and the way to the live board."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.p = make_personas()
+        cls.admin = User.objects.create_superuser("root", "root@example.com", "pw")
+
+    def setUp(self):
+        self.client.force_login(self.admin)
+
+    def test_it_lists_queues_with_their_targets_and_thresholds(self):
+        html = self.client.get("/admin/streams/queue/").content.decode()
+        assert "q-sales" in html
+        assert "80% in 20 s" in html
+        assert "3 / 10" in html  # Sales warns at 3 waiting.
+        assert "60 s / 180 s" in html
+
+    def test_it_saves_the_ticked_panels(self):
+        board = self.p.board
+        data = {
+            "title": board.title,
+            "slug": board.slug,
+            "queues": [self.p.sales.pk],
+            "panels": ["agents"],
+            "coalesce_ms": "1000",
+            "groups": list(board.groups.values_list("pk", flat=True)),
+        }
+        response = self.client.post(f"/admin/dashboard/board/{board.pk}/change/", data)
+        assert response.status_code == 302
+        board.refresh_from_db()
+        assert (board.panels, board.coalesce_ms) == (["agents"], 1000)
+        assert list(board.queues.all()) == [self.p.sales]
+        html = self.client.get(f"/admin/dashboard/board/{board.pk}/change/").content.decode()
+        assert 'type="checkbox" name="panels" value="agents"' in html
+        assert 'value="agents" id="id_panels_1" checked' in html
+
+    def test_it_creates_a_board_for_a_group(self):
+        group = Group.objects.get(name="Billing supervisors")
+        data = {"title": "Night shift", "slug": "night", "coalesce_ms": "250", "groups": [group.pk]}
+        assert self.client.post("/admin/dashboard/board/add/", data).status_code == 302
+        board = Board.objects.get(slug="night")
+        assert (board.panels, board.shown_panels()) == ([], ["queues", "agents"])
+        assert board.may_view(self.p.other_supervisor)
+
+    def test_it_links_each_board_to_its_live_page(self):
+        html = self.client.get("/admin/dashboard/board/").content.decode()
+        assert '<a href="/boards/sales/">View board</a>' in html
+        change = self.client.get(f"/admin/dashboard/board/{self.p.board.pk}/change/").content.decode()
+        assert 'href="/boards/sales/" class="viewsitelink"' in change  # The admin's "View on site" button.
+        assert "prepopulated" in change
