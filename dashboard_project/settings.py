@@ -116,20 +116,29 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
 # Redis carries the channel layer, the snapshot store, leases and the token cache in
 # production; without REDIS_URL everything stays in this process (the embedded mode).
+def redis_channel_layer(url: str, prefix: str) -> dict:
+    """Return the channel layer settings for Redis at URL."""
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py 8 gives up reading after 5 s by default, exactly as long as channels_redis
+            # blocks in BZPOPMIN for an idle consumer: every quiet viewer would die with a read
+            # timeout. Reads get more room than the block; a dead server is still noticed.
+            "hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "prefix": prefix,
+            "capacity": 1000,
+            "expiry": 30,
+        },
+    }
+
+
 REDIS_URL = env("REDIS_URL") or ""
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": env("CHANNEL_LAYER_PREFIX", "floorview") or "floorview",
-                "capacity": 1000,
-                "expiry": 30,
-            },
-        }
+        "default": redis_channel_layer(REDIS_URL, env("CHANNEL_LAYER_PREFIX", "floorview") or "floorview")
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

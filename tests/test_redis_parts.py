@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from channels_redis.core import RedisChannelLayer
 
+from dashboard_project.settings import redis_channel_layer
 from streams.snapshots import MemorySnapshotStore, RedisSnapshotStore
 from tests.redis_util import REDIS_TEST_URL, delete_prefix, unique_prefix
 from tests.timing import scaled
@@ -100,8 +101,12 @@ async def test_a_reader_never_sees_rows_of_another_seq(prefix):
         await reader.close()
 
 
+def _production_layer(prefix: str) -> RedisChannelLayer:
+    return RedisChannelLayer(**redis_channel_layer(REDIS_TEST_URL, prefix)["CONFIG"])
+
+
 async def test_the_channel_layer_delivers_group_messages_over_redis(prefix):
-    layer = RedisChannelLayer(hosts=[REDIS_TEST_URL], prefix=prefix)
+    layer = _production_layer(prefix)
     try:
         first = await layer.new_channel()
         second = await layer.new_channel()
@@ -118,6 +123,23 @@ async def test_the_channel_layer_delivers_group_messages_over_redis(prefix):
         assert (await asyncio.wait_for(layer.receive(second), scaled(5)))["seq"] == 2
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(layer.receive(first), scaled(0.3))
+    finally:
+        await layer.flush()
+        await layer.close_pools()
+
+
+async def test_an_idle_viewer_outlives_the_layers_blocking_read(prefix):
+    # channels_redis blocks 5 s per BZPOPMIN; with redis-py's default 5 s read timeout a quiet
+    # viewer's receive loop died. The wait is the behaviour under test: no event marks "still idle".
+    layer = _production_layer(prefix)
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("board.1", channel)
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(6.5)
+        assert not receiving.done(), receiving.exception() if receiving.done() else None
+        await layer.group_send("board.1", {"type": "board.tick", "seq": 7})
+        assert (await asyncio.wait_for(receiving, scaled(5)))["seq"] == 7
     finally:
         await layer.flush()
         await layer.close_pools()
