@@ -135,6 +135,15 @@ async def test_it_waits_for_the_rate_limit_window_when_the_allowance_is_used_up(
     assert len(slept) == 1 and 11.0 < slept[0] <= 12.0
 
 
+async def test_it_waits_out_a_used_up_window_once_even_when_later_replies_lack_the_headers():
+    async with scripted_api() as (api, rest, slept):
+        limit = {"inin-ratelimit-allowed": "300", "inin-ratelimit-count": "300", "inin-ratelimit-reset": "12"}
+        api.replies = [(200, limit, {"n": 1}), (200, {}, {"n": 2}), (200, {}, {"n": 3})]
+        for _ in range(3):
+            await rest.request("GET", "/api/v2/routing/queues")
+    assert len(slept) == 1
+
+
 async def test_it_follows_next_uri_through_every_page():
     async with scripted_api() as (api, rest, _):
         api.replies = [
@@ -323,6 +332,35 @@ async def test_it_converges_to_the_simulator_truth():
         assert health.counters["malformed"] == 0
 
 
+async def test_it_keeps_membership_changes_that_arrive_while_the_snapshot_is_read():
+    async with streaming(rate=0) as run:
+        await live(run)
+        truth = run.sim.truth()
+        queue_id = sorted(run.watched())[0]
+        agent_id = next(a for a, t in truth["agents"].items() if queue_id in t["queue_ids"] and len(t["queue_ids"]) > 1)
+        members_of = run.connector._members_of
+
+        async def leave_after_reading(queue):
+            members = await members_of(queue)
+            if queue == queue_id and run.connector.snapshots == 1:
+                # The agent leaves after REST listed them: the socket's word is the newer one.
+                run.control(action="set_membership", user_id=agent_id, queue_id=queue_id, joined=False)
+                await eventually(
+                    lambda: any(getattr(e, "agent_id", None) == agent_id for e in run.connector.buffered()),
+                    what="the leave to arrive during the snapshot",
+                )
+            return members
+
+        run.connector._members_of = leave_after_reading
+        run.connector.request_resync("test")
+        await eventually(lambda: run.connector.snapshots == 2, what="the second snapshot")
+        run.connector._members_of = members_of
+        assert agent_id not in run.connector.members[queue_id]
+        run.control(action="set_membership", user_id=agent_id, queue_id=queue_id, joined=True)
+        await converged(run)
+        assert queue_id in run.floor.agent("c1", agent_id).queue_ids
+
+
 async def test_it_follows_the_stream_after_the_snapshot():
     async with streaming(rate=0) as run:
         await live(run)
@@ -351,6 +389,19 @@ async def test_it_survives_socket_closing_with_make_before_break():
         await asyncio.sleep(scaled(3.2))
         assert run.connector.health.is_live() and run.connector.health.reconnects == 0
         assert run.open_sockets() == 1
+
+
+async def test_a_failed_rollover_keeps_the_link_and_its_backoff():
+    async with streaming() as run:
+        await live(run)
+        run.control(fault="rest_error", status=400, count=1, path="/api/v2/notifications/channels")
+        run.connector.request_rollover("test")
+        await eventually(lambda: "rollover failed" in run.connector.health.last_error, what="the failed rollover")
+        # The current link streams on, and its reconnect backoff is untouched.
+        assert run.connector.health.is_live() and run.connector.backoff.attempts == 0
+        await eventually(lambda: run.connector.rollovers == 1, what="the retried rollover")
+        assert run.connector.health.reconnects == 0
+        await converged(run)
 
 
 async def test_it_rolls_channels_over_before_they_expire(monkeypatch):

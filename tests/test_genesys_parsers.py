@@ -108,7 +108,9 @@ def test_it_reads_instant_observations():
         ),
     )
     assert notice.kind == "events"
-    (stats,) = notice.events
+    (part,) = notice.events
+    assert part.media_type == ""
+    stats = part.stats
     assert stats == QueueStats(
         source="c1",
         queue_id=Q,
@@ -138,7 +140,7 @@ def test_it_derives_longest_wait_from_the_duration_when_no_observation_date_is_g
             ]
         ),
     )
-    assert notice.events[0].longest_waiting_since == T0_EPOCH + 5.75
+    assert notice.events[0].stats.longest_waiting_since == T0_EPOCH + 5.75
 
 
 def test_it_clears_longest_wait_and_idle_agents_when_they_are_zero():
@@ -157,7 +159,7 @@ def test_it_clears_longest_wait_and_idle_agents_when_they_are_zero():
             ]
         ),
     )
-    stats = notice.events[0]
+    stats = notice.events[0].stats
     assert stats.waiting == 0
     assert stats.longest_waiting_since is None
     assert stats.idle_agents == 0  # IDLE missing from the statuses observed: nobody idle
@@ -183,7 +185,8 @@ def test_it_reads_interval_aggregates_apart_from_instant_observations():
             ]
         ),
     )
-    (stats,) = notice.events
+    (part,) = notice.events
+    stats = part.stats
     assert stats == QueueStats(
         source="c1",
         queue_id=Q,
@@ -338,7 +341,7 @@ def test_it_reads_the_observations_query_reply():
             {"group": {"queueId": "q2"}, "data": [metric("oWaiting", 0)]},
         ]
     }
-    queues = parse_observation_results("c1", reply, now=T0_EPOCH + 60)
+    queues = {part.stats.queue_id: part.stats for part in parse_observation_results("c1", reply, now=T0_EPOCH + 60)}
     assert queues[Q] == QueueStats(
         source="c1", queue_id=Q, waiting=2, on_queue_agents=4, idle_agents=1, longest_waiting_since=T0_EPOCH
     )
@@ -350,7 +353,8 @@ def test_it_reads_the_aggregates_query_reply_taking_the_latest_interval():
         return {"interval": f"{start}/2026-11-22T09:00:00.000Z", "metrics": [metric("nOffered", offered)]}
 
     reply = {"results": [{"group": {"queueId": Q}, "data": [entry("2026-11-22T08:30:00.000Z", 4), entry(T0, 9)]}]}
-    stats = parse_aggregate_results("c1", reply)[Q]
+    ((part,),) = [parse_aggregate_results("c1", reply)]
+    stats = part.stats
     assert (stats.interval_start, stats.offered) == (T0_EPOCH + 1800, 4)
 
 

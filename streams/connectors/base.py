@@ -157,9 +157,12 @@ class Connector:
         self._closed = asyncio.Event()
         self._rollover_reason: str | None = None
         self._rollover_retry_at: float | None = None
+        self._rollover_retry_reason: str | None = None
         self._resync_reason: str | None = None
         self._resync_retry_at: float | None = None
         self._resync_backoff = Backoff(first=t.backoff_first, minimum=t.backoff_min, cap=t.backoff_cap)
+        # A failed rollover keeps the current link: its retries must not count as that link going down.
+        self._rollover_backoff = Backoff(first=t.backoff_first, minimum=t.backoff_min, cap=t.backoff_cap)
         self._buffer: list[Event] | None = None
         self._buffer_overflowed = False
         self.snapshots = 0  # snapshots handed to the sink
@@ -215,8 +218,8 @@ class Connector:
 
     # -- what the hooks call ------------------------------------------------------------
 
-    def emit(self, event: Event) -> None:
-        """Hand EVENT to the sink, or hold it while a snapshot is in flight."""
+    def emit(self, event: Any) -> None:
+        """Hand EVENT to the sink, or hold it while a snapshot is in flight (``prepare`` runs on delivery)."""
         if self._buffer is not None:
             if len(self._buffer) >= MAX_BUFFERED:
                 self._buffer_overflowed = True
@@ -300,6 +303,10 @@ class Connector:
         """Interpret one frame from SOCKET (emit events, note liveness, ask for rollovers)."""
         raise NotImplementedError
 
+    def prepare(self, item: Any) -> Event:
+        """Return the event to deliver for ITEM, at delivery time rather than arrival (default: ITEM itself)."""
+        return item
+
     async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
         """Resubscribe the current link for NEW (``self.spec`` is already NEW)."""
 
@@ -313,6 +320,7 @@ class Connector:
             self.spec, self._pending_spec = self._pending_spec, None
         self._rollover_reason = self._resync_reason = None
         self._rollover_retry_at = self._resync_retry_at = None
+        self._rollover_retry_reason = None
         link = await self._open_confirmed()
         self.link = link
         self.backoff.link_up()
@@ -347,7 +355,7 @@ class Connector:
             self._vendor_work_failed("maintenance", exc)
         now = time.time()
         if self._rollover_reason is None and self._rollover_due(now):
-            self._rollover_reason = "channel expires soon"
+            self._rollover_reason = self._rollover_retry_reason or "channel expires soon"
         if self._rollover_reason is not None:
             reason, self._rollover_reason = self._rollover_reason, None
             if await self._rollover(reason):
@@ -457,10 +465,13 @@ class Connector:
             # The old link keeps streaming; if it closes meanwhile the normal reconnect takes over.
             self.health.record_error(f"rollover failed: {_describe(exc)}")
             log.warning("%s: rollover failed (%s); keeping the current link", self, _describe(exc))
-            self._rollover_retry_at = time.time() + self.backoff.next_delay()
+            self._rollover_retry_at = time.time() + self._rollover_backoff.next_delay()
+            self._rollover_retry_reason = reason
             return False
         old, self.link = self.link, new
         self._rollover_retry_at = None
+        self._rollover_retry_reason = None
+        self._rollover_backoff.reset()
         if old is not None:
             await self._close_link(old, retire=True)
         self.rollovers += 1
@@ -496,14 +507,18 @@ class Connector:
         log.info("%s: resynced (%s)", self, reason)
         return True
 
+    def buffered(self) -> list[Any]:
+        """Return the items held back while a snapshot is in flight (oldest first; empty otherwise)."""
+        return list(self._buffer or ())
+
     def _flush_buffer(self) -> None:
         buffered, self._buffer = self._buffer or [], None
         for event in buffered:
             self._deliver(event)
 
-    def _deliver(self, event: Event) -> None:
+    def _deliver(self, item: Any) -> None:
         try:
-            self._sink(event)
+            self._sink(self.prepare(item))
         except Exception:
             # A sink bug must not take the stream down with it.
             self.health.count("sink_error")

@@ -20,11 +20,13 @@ from typing import Any
 import aiohttp
 
 from streams.connectors.base import ConnectionSpec, Connector, Link, Socket, Timing
+from streams.connectors.genesys_media import MediaTotals
 from streams.connectors.genesys_parsers import (
     AGGREGATE_METRICS,
     OBSERVATION_METRICS,
     Member,
     ParseError,
+    QueuePart,
     parse_aggregate_results,
     parse_frame,
     parse_members,
@@ -95,6 +97,8 @@ class GenesysConnector(Connector):
         self._joiners: dict[str, set[str]] = {}  # agent → queues joined since the last maintain
         self._resubscribe: set[str] = set()  # channel ids the server dropped
         self._token_revoked = False
+        # Queue figures arrive per media type: the totals are kept here.
+        self.media = MediaTotals()
 
     # -- resources -----------------------------------------------------------------------
 
@@ -267,11 +271,11 @@ class GenesysConnector(Connector):
         else:
             self.health.count("metadata")
 
-    def _route(self, event: Event) -> None:
+    def _route(self, event: Event | QueuePart) -> None:
         """Emit EVENT if it concerns what is watched; track memberships on the way."""
         watched = self.members
-        if isinstance(event, QueueStats):
-            if event.queue_id not in watched:
+        if isinstance(event, QueuePart):
+            if event.stats.queue_id not in watched:
                 self.health.count("unwatched")
                 return
         elif isinstance(event, AgentStatus):
@@ -295,9 +299,15 @@ class GenesysConnector(Connector):
                 if not any(event.agent_id in a for a in watched.values()):
                     # Only a snapshot removes a row: the agent left every watched queue.
                     self.request_resync("an agent left every watched queue")
-            else:
-                return
+            # A change that seems to change nothing is still passed on: during a snapshot the member
+            # sets are about to be replaced by what REST said earlier, and the Floor ignores repeats.
         self.emit(event)
+
+    def prepare(self, item: Event | QueuePart) -> Event:
+        """Turn a queue's media part into the queue's totals, at delivery (after any snapshot it waited for)."""
+        if isinstance(item, QueuePart):
+            return self.media.add(item)
+        return item
 
     # -- work queued by frames -----------------------------------------------------------
 
@@ -359,11 +369,11 @@ class GenesysConnector(Connector):
         queue_ids = list(self.spec.queue_ids)
         names = await self._queue_names(queue_ids)
         now = time.time()
-        observed: dict[str, QueueStats] = {}
-        aggregates: dict[str, QueueStats] = {}
+        parts: dict[str, list[QueuePart]] = {queue_id: [] for queue_id in queue_ids}
         for batch in _batches(queue_ids, QUERY_BATCH):
-            observed |= await self._observations(batch, now)
-            aggregates |= await self._aggregates(batch, now)
+            for part in [*await self._observations(batch, now), *await self._aggregates(batch, now)]:
+                if part.stats.queue_id in parts:
+                    parts[part.stats.queue_id].append(part)
         members: dict[str, set[str]] = {}
         agents: dict[str, AgentStatus] = {}
         memberships: dict[str, set[str]] = {}
@@ -375,13 +385,20 @@ class GenesysConnector(Connector):
                 members[queue_id].add(member.agent_id)
                 memberships.setdefault(member.agent_id, set()).add(queue_id)
                 agents[member.agent_id] = _merge(agents.get(member.agent_id), member.status)
-        queues = {}
-        for queue_id in queue_ids:
-            fields: dict[str, Any] = {"name": names.get(queue_id)}
-            for part in (observed.get(queue_id), aggregates.get(queue_id)):
-                if part is not None:
-                    fields |= reported(part)
-            queues[queue_id] = QueueStats(source=source, queue_id=queue_id, **fields)
+        # Joins and leaves that arrived while REST was read are newer than it: replay them in order.
+        for item in self.buffered():
+            if isinstance(item, QueueMembership) and item.queue_id in members:
+                if item.joined:
+                    members[item.queue_id].add(item.agent_id)
+                else:
+                    members[item.queue_id].discard(item.agent_id)
+        self.media.keep_only(queue_ids)
+        queues = {
+            queue_id: QueueStats(
+                source=source, queue_id=queue_id, **({"name": names.get(queue_id)} | self.media.replace(queue_id, got))
+            )
+            for queue_id, got in parts.items()
+        }
         self.members = members
         # Members who joined while nobody listened get their topics now.
         await self.sync_topics()
@@ -402,12 +419,12 @@ class GenesysConnector(Connector):
                         names[queue["id"]] = queue["name"]
         return names
 
-    async def _observations(self, queue_ids: list[str], now: float) -> dict[str, QueueStats]:
+    async def _observations(self, queue_ids: list[str], now: float) -> list[QueuePart]:
         body = {"filter": _queue_filter(queue_ids), "metrics": list(OBSERVATION_METRICS), "detailMetrics": ["oWaiting"]}
         reply = await self._api().request("POST", "/api/v2/analytics/queues/observations/query", json=body)
         return _parsed(parse_observation_results, self.spec.source, reply, now)
 
-    async def _aggregates(self, queue_ids: list[str], now: float) -> dict[str, QueueStats]:
+    async def _aggregates(self, queue_ids: list[str], now: float) -> list[QueuePart]:
         body = {
             "interval": current_interval(now),
             "groupBy": ["queueId"],

@@ -218,8 +218,28 @@ def aggregate_fields(metrics: Iterable[Any], interval_start: float) -> dict[str,
     return values
 
 
-def parse_observation(source: str, queue_id: str, body: Any) -> QueueStats:
-    """Return the QueueStats of one observations-topic eventBody (instant values, interval aggregates or both)."""
+@dataclass(frozen=True, slots=True)
+class QueuePart:
+    """A queue's figures as Genesys groups them: for one media type, or (``media_type`` "") for the whole queue.
+
+    Genesys reports contact counts and interval aggregates per queue *and*
+    media type, agent counts per queue; ``streams.connectors.genesys_media``
+    adds the parts up into the queue's totals.
+    """
+
+    stats: QueueStats
+    media_type: str = ""
+
+
+def _media_type(group: dict[str, Any]) -> str:
+    media = group.get("mediaType", "")
+    if not isinstance(media, str):
+        raise ParseError("mediaType is not a string")
+    return media.lower()
+
+
+def parse_observation(source: str, queue_id: str, body: Any) -> QueuePart:
+    """Return the part of a queue in one observations-topic eventBody (instant values, interval aggregates or both)."""
     body = _object(body, "eventBody")
     group = _object(body.get("group", {}), "group")
     if group.get("queueId", queue_id) != queue_id:
@@ -233,7 +253,7 @@ def parse_observation(source: str, queue_id: str, body: Any) -> QueueStats:
             values.update(instant_fields(metrics, start))
         else:
             values.update(aggregate_fields(metrics, start))
-    return QueueStats(source=source, queue_id=queue_id, **values)
+    return QueuePart(QueueStats(source=source, queue_id=queue_id, **values), _media_type(group))
 
 
 # -- agents -------------------------------------------------------------------------
@@ -398,54 +418,42 @@ def parse_members(source: str, body: Any) -> list[Member]:
     return members
 
 
-def parse_observation_results(source: str, body: Any, now: float) -> dict[str, QueueStats]:
-    """Return per queue the QueueStats of a POST /api/v2/analytics/queues/observations/query reply.
+def parse_observation_results(source: str, body: Any, now: float) -> list[QueuePart]:
+    """Return the queue parts of a POST /api/v2/analytics/queues/observations/query reply, one per result group.
 
     NOW (epoch seconds) stands in for the observation instant when a longest
     wait is given only as a duration.
     """
     reply = _object(body, "reply")
-    per_queue: dict[str, dict[str, Any]] = {}
+    parts = []
     for raw in _list(reply.get("results", []), "results"):
         result = _object(raw, "result")
         group = _object(result.get("group"), "group")
         queue_id = _ident(group.get("queueId"), "queueId")
         fields = instant_fields(_list(result.get("data", []), "data"), now)
-        per_queue[queue_id] = _combine_groups(per_queue.get(queue_id, {}), fields)
-    return {q: QueueStats(source=source, queue_id=q, **values) for q, values in per_queue.items()}
+        parts.append(QueuePart(QueueStats(source=source, queue_id=queue_id, **fields), _media_type(group)))
+    return parts
 
 
-_CONTACT_COUNTS = ("waiting", "interacting", "alerting")
+def parse_aggregate_results(source: str, body: Any) -> list[QueuePart]:
+    """Return the interval numbers of a POST /api/v2/analytics/queues/aggregates/query reply, per queue and media.
 
-
-def _combine_groups(seen: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    """Return the fields of one queue from two result groups (Genesys splits contacts by media type)."""
-    combined = seen | more
-    for name in _CONTACT_COUNTS:
-        if name in seen and name in more:
-            combined[name] = seen[name] + more[name]
-    dates = [d.get("longest_waiting_since") for d in (seen, more) if d.get("longest_waiting_since") is not None]
-    if "longest_waiting_since" in combined:
-        combined["longest_waiting_since"] = min(dates) if dates else None
-    return combined
-
-
-def parse_aggregate_results(source: str, body: Any) -> dict[str, QueueStats]:
-    """Return per queue the interval numbers of a POST /api/v2/analytics/queues/aggregates/query reply.
-
-    With several intervals in a reply, the latest one wins (it is the current one).
+    With several intervals in a result, the latest one wins (it is the current one).
     """
     reply = _object(body, "reply")
-    per_queue: dict[str, dict[str, Any]] = {}
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
     for raw in _list(reply.get("results", []), "results"):
         result = _object(raw, "result")
         group = _object(result.get("group"), "group")
-        queue_id = _ident(group.get("queueId"), "queueId")
+        key = (_ident(group.get("queueId"), "queueId"), _media_type(group))
         for entry_raw in _list(result.get("data", []), "data"):
             entry = _object(entry_raw, "data entry")
             start, _end = parse_interval(entry.get("interval"))
-            current = per_queue.get(queue_id)
+            current = latest.get(key)
             if current is not None and current["interval_start"] > start:
                 continue
-            per_queue[queue_id] = aggregate_fields(_list(entry.get("metrics"), "metrics"), start)
-    return {q: QueueStats(source=source, queue_id=q, **values) for q, values in per_queue.items()}
+            latest[key] = aggregate_fields(_list(entry.get("metrics"), "metrics"), start)
+    return [
+        QueuePart(QueueStats(source=source, queue_id=queue_id, **values), media)
+        for (queue_id, media), values in latest.items()
+    ]

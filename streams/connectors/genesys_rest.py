@@ -163,10 +163,12 @@ class GenesysRest:
         return status, reply_headers, body
 
     def _note_rate_limit(self, headers: Any) -> None:
-        for name in ("allowed", "count", "reset"):
-            value = _seconds(headers.get(f"inin-ratelimit-{name}"))
-            if value is not None:
-                self.rate_limit[name] = value
+        fresh = {name: _seconds(headers.get(f"inin-ratelimit-{name}")) for name in ("allowed", "count", "reset")}
+        if all(value is None for value in fresh.values()):
+            # A reply without the headers (a 401, a proxy's error) says nothing new; judging by the
+            # last figures again would wait out a window that was already waited out.
+            return
+        self.rate_limit.update({name: value for name, value in fresh.items() if value is not None})
         allowed, count, reset = (self.rate_limit.get(k) for k in ("allowed", "count", "reset"))
         if allowed and count is not None and reset is not None and count >= allowed:
             self._window_resets_at = self._clock() + min(reset, self.max_retry_after)

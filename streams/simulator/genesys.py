@@ -473,7 +473,8 @@ class GenesysApi:
             _check_filter(flt)
         results = []
         for queue in self.model.queues.values():
-            group = {"queueId": queue.id}
+            # Genesys splits queue aggregates by media type even when grouped by queueId alone.
+            group = {"queueId": queue.id, "mediaType": queue.media_type}
             if flt is not None and _matches(flt, group) is False:
                 continue
             # Only the current interval is known; it answers when the asked interval overlaps it.

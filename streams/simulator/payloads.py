@@ -250,13 +250,21 @@ def observation_data(
     return data
 
 
-def instant_observation_body(model: ContactCentreModel, queue: SimQueue) -> dict[str, Any]:
-    """Return an instant observation message body (interval start equals end) for the queue topic."""
-    metrics = observation_data(model, queue, list(OBSERVATION_METRICS), {"oWaiting"})
-    return {
-        "group": {"queueId": queue.id},
-        "data": [{"interval": interval_text(model.now, model.now), "metrics": metrics}],
-    }
+def instant_observation_bodies(model: ContactCentreModel, queue: SimQueue) -> list[dict[str, Any]]:
+    """Return the instant observation message bodies (interval start equals end) for the queue topic.
+
+    As Genesys groups them: contact metrics per queue and media type, agent metrics per queue.
+    """
+    instant = interval_text(model.now, model.now)
+    conversation = observation_data(model, queue, list(CONVERSATION_METRICS), {"oWaiting"})
+    users = observation_data(model, queue, list(USER_METRICS), set())
+    return [
+        {
+            "group": {"queueId": queue.id, "mediaType": queue.media_type},
+            "data": [{"interval": instant, "metrics": conversation}],
+        },
+        {"group": {"queueId": queue.id}, "data": [{"interval": instant, "metrics": users}]},
+    ]
 
 
 def aggregate_data(queue: SimQueue, metrics: list[str]) -> list[dict[str, Any]]:
@@ -287,9 +295,9 @@ def current_interval(queue: SimQueue) -> str:
 
 
 def interval_body(queue: SimQueue) -> dict[str, Any]:
-    """Return an interval aggregate message body for the queue topic (the current 30 minutes)."""
+    """Return an interval aggregate message body for the queue topic (the current 30 minutes, per media type)."""
     return {
-        "group": {"queueId": queue.id},
+        "group": {"queueId": queue.id, "mediaType": queue.media_type},
         "data": [{"interval": current_interval(queue), "metrics": aggregate_data(queue, list(AGGREGATE_METRICS))}],
     }
 

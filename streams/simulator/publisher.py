@@ -145,6 +145,7 @@ class TopicPublisher:
             return
         self._last_sent[queue_id] = self.clock()
         if observations:
-            self.hub.publish(topic, payloads.instant_observation_body(self.model, queue))
+            for body in payloads.instant_observation_bodies(self.model, queue):
+                self.hub.publish(topic, body)
         if interval:
             self.hub.publish(topic, payloads.interval_body(queue))

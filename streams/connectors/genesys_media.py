@@ -1,0 +1,84 @@
+"""Queue totals from Genesys' media-type groups.
+
+Genesys reports a queue's contact counts and interval aggregates per media
+type (a voice group, a message group, ...) and its agent counts in a group
+of their own. Each socket message carries one group, so taking a message as
+the whole queue would let the last media type overwrite the others. This
+keeps the last figures of every group and hands out the queue's totals.
+
+A group without a media type states the whole queue for the fields it
+reports, so it replaces whatever the media groups said about those fields
+(and a media group replaces what a whole-queue group said): the totals are
+right whichever way a tenant's messages are grouped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.connectors.genesys_parsers import QueuePart
+from streams.events import QueueStats, reported
+
+SUMMED = ("waiting", "interacting", "alerting")
+AGGREGATES = ("offered", "answered", "abandoned", "sl_numerator", "sl_denominator")
+BY_MEDIA = (*SUMMED, *AGGREGATES, "longest_waiting_since")
+
+
+class MediaTotals:
+    """The latest figures of each media group per queue, added up on demand."""
+
+    def __init__(self) -> None:
+        # queue id → media type ("" = the whole queue) → the latest fields of that group
+        self._parts: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def add(self, part: QueuePart) -> QueueStats:
+        """Fold one group's figures in; return the queue's stats with totals for every media-split field."""
+        stats = part.stats
+        values = reported(stats)
+        groups = self._parts.setdefault(stats.queue_id, {})
+        split = [name for name in values if name in BY_MEDIA]
+        for media, fields in groups.items():
+            if media != part.media_type and "" in (media, part.media_type):
+                for name in split:
+                    fields.pop(name, None)
+        groups.setdefault(part.media_type, {}).update(values)
+        totals = {name: value for name, value in values.items() if name not in BY_MEDIA} | self._totals(groups)
+        return QueueStats(source=stats.source, queue_id=stats.queue_id, **totals)
+
+    def replace(self, queue_id: str, parts: list[QueuePart]) -> dict[str, Any]:
+        """Make PARTS (a REST snapshot's groups of one queue) the whole picture; return the queue's fields."""
+        groups: dict[str, dict[str, Any]] = {}
+        for part in parts:
+            groups.setdefault(part.media_type, {}).update(reported(part.stats))
+        self._parts[queue_id] = groups
+        passthrough: dict[str, Any] = {}
+        for fields in groups.values():
+            passthrough |= {name: value for name, value in fields.items() if name not in BY_MEDIA}
+        return passthrough | self._totals(groups)
+
+    def keep_only(self, queue_ids: set[str] | tuple[str, ...]) -> None:
+        """Forget queues no longer watched."""
+        for queue_id in set(self._parts) - set(queue_ids):
+            del self._parts[queue_id]
+
+    @staticmethod
+    def _totals(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        totals: dict[str, Any] = {}
+        for name in SUMMED:
+            reporting = [fields[name] for fields in groups.values() if name in fields]
+            if reporting:
+                totals[name] = sum(reporting)
+        waits = [fields["longest_waiting_since"] for fields in groups.values() if "longest_waiting_since" in fields]
+        if waits:
+            known = [since for since in waits if since is not None]
+            totals["longest_waiting_since"] = min(known) if known else None
+        starts = [fields["interval_start"] for fields in groups.values() if fields.get("interval_start") is not None]
+        if starts:
+            # A group still on the previous interval has nothing in the current one yet.
+            current = max(starts)
+            totals["interval_start"] = current
+            for name in AGGREGATES:
+                totals[name] = sum(
+                    fields.get(name, 0) for fields in groups.values() if fields.get("interval_start") == current
+                )
+        return totals
