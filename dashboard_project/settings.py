@@ -136,6 +136,8 @@ def redis_channel_layer(url: str, prefix: str) -> dict:
 
 
 REDIS_URL = env("REDIS_URL") or ""
+# Prefix of every key Floorview keeps in Redis (snapshots, leases); the channel layer has its own.
+REDIS_PREFIX = env("REDIS_PREFIX", "floorview") or "floorview"
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": redis_channel_layer(REDIS_URL, env("CHANNEL_LAYER_PREFIX", "floorview") or "floorview")
@@ -173,6 +175,8 @@ FLOORVIEW = {
     "LIVENESS_PERIOD": env_float("FLOORVIEW_LIVENESS_PERIOD", 1.0, minimum=0.1),
     # How often the worker looks for admin changes (seconds).
     "CONFIG_POLL": env_float("FLOORVIEW_CONFIG_POLL", 3.0, minimum=0.1),
+    # Lifetime of a worker's leases on its sources (seconds): a dead worker's sources move on after this.
+    "LEASE_TTL": env_float("FLOORVIEW_LEASE_TTL", 10.0, minimum=1.0),
 }
 
 LOGGING = {

@@ -180,8 +180,7 @@ def get_snapshot_store() -> SnapshotStore:
     with _store_lock:
         if _store is None:
             if settings.REDIS_URL:
-                prefix = getattr(settings, "SNAPSHOT_PREFIX", "floorview")
-                _store = RedisSnapshotStore(settings.REDIS_URL, prefix=prefix)
+                _store = RedisSnapshotStore(settings.REDIS_URL, prefix=settings.REDIS_PREFIX)
             else:
                 _store = MemorySnapshotStore()
         return _store

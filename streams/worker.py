@@ -1,9 +1,16 @@
 """The worker: holds one connector per enabled connection, folds their events
 into the Floor, and lets the publisher push board updates.
 
-The loop only orders the steps (reload the configuration, reconcile the
-connectors); each step is a method tests call directly. Admin changes are
-picked up by polling a cheap fingerprint of the configuration.
+The loop only orders the steps (reload the configuration, place work under
+leases, reconcile the connectors); each step is a method tests call
+directly. Admin changes are picked up by polling the configuration.
+
+Several workers share the fleet's work through leases (``streams.leases``).
+Work is placed in *shards*: a board and every source it shows go together,
+because one publisher must render a board from one Floor. A worker streams a
+source only while it holds both the shard's lease (where the work goes) and
+the source's own lease (that nobody else streams it): when shards regroup
+after an admin change, a source moves only once its old worker let go.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from dashboard.models import Board
 from dashboard.rows import QueueConfig
@@ -24,6 +32,7 @@ from streams.connectors.registry import connector_class
 from streams.events import Event
 from streams.floor import Floor
 from streams.health import LinkHealth
+from streams.leases import LeaseClock, Leases, MemoryLeases, RedisLeases
 from streams.models import Connection
 from streams.publisher import BoardPlan, Publisher
 from streams.snapshots import SnapshotStore, get_snapshot_store
@@ -64,6 +73,61 @@ def load_config() -> Config:
     return Config(specs=specs, boards=tuple(plans), names=names)
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Work that must run in one worker: some boards and every source they show."""
+
+    name: str
+    sources: frozenset[str]
+    boards: tuple[BoardPlan, ...]
+
+
+def shards_of(config: Config) -> dict[str, Shard]:
+    """Group the configuration's sources and boards into shards (boards sharing a source share a shard)."""
+    parent: dict[str, str] = {source: source for source in config.specs}
+
+    def root(source: str) -> str:
+        while parent[source] != source:
+            parent[source] = parent[parent[source]]
+            source = parent[source]
+        return source
+
+    for plan in config.boards:
+        sources = sorted(s for s in plan.sources if s in parent)
+        for other in sources[1:]:
+            parent[root(other)] = root(sources[0])
+    members: dict[str, set[str]] = {}
+    for source in config.specs:
+        members.setdefault(root(source), set()).add(source)
+    boards: dict[str, list[BoardPlan]] = {}
+    for plan in config.boards:
+        sources = [s for s in plan.sources if s in parent]
+        # A board with nothing streaming still needs a publisher to say so.
+        boards.setdefault(root(sources[0]) if sources else f"board-{plan.board_id}", []).append(plan)
+    shards = {}
+    for key in set(members) | set(boards):
+        sources = frozenset(members.get(key, ()))
+        name = f"shard:{min(sources)}" if sources else f"shard:{key}"
+        shards[name] = Shard(name=name, sources=sources, boards=tuple(boards.get(key, ())))
+    return shards
+
+
+def default_leases() -> Leases:
+    """Return Redis leases when REDIS_URL is set, else the embedded mode's."""
+    if settings.REDIS_URL:
+        return RedisLeases(settings.REDIS_URL, prefix=settings.REDIS_PREFIX)
+    return MemoryLeases()
+
+
+def default_token_cache():
+    """Return the fleet-wide token cache when REDIS_URL is set, else None (each connector keeps its own)."""
+    if settings.REDIS_URL:
+        from streams.token_cache import RedisTokenCache
+
+        return RedisTokenCache(settings.REDIS_URL)
+    return None
+
+
 class Worker:
     """Runs connectors, the Floor and the publisher in one event loop."""
 
@@ -76,6 +140,9 @@ class Worker:
         config_poll: float | None = None,
         liveness_period: float | None = None,
         connector_options: dict | None = None,
+        leases: Leases | None = None,
+        lease_ttl: float | None = None,
+        token_cache=None,
     ) -> None:
         self.floor = floor or Floor()
         self.layer = layer or get_channel_layer()
@@ -84,8 +151,17 @@ class Worker:
         self.connectors: dict[str, Connector] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.healths: dict[str, LinkHealth] = {}
-        self.connector_options = connector_options or {}
+        self.connector_options = dict(connector_options or {})
+        token_cache = token_cache if token_cache is not None else default_token_cache()
+        if token_cache is not None:
+            self.connector_options.setdefault("token_cache", token_cache)
+        self.token_cache = token_cache
         self.config: Config | None = None
+        self.leases = leases or default_leases()
+        self.lease_ttl = lease_ttl or settings.FLOORVIEW["LEASE_TTL"]
+        self.lease_clock = LeaseClock(self.lease_ttl)
+        self.held_shards: dict[str, Shard] = {}
+        self.held_sources: set[str] = set()
         self.publisher = Publisher(
             self.floor,
             layer=self.layer,
@@ -119,28 +195,94 @@ class Worker:
     # -- steps ----------------------------------------------------------------
 
     async def reload(self) -> bool:
-        """Read the configuration and reconcile connectors and boards; return whether anything changed."""
+        """Read the configuration and act on it; return whether it changed."""
         config = await sync_to_async(load_config)()
         if config == self.config:
             return False
-        old = self.config
         self.config = config
+        await self.place()
+        return True
+
+    async def place(self) -> bool:
+        """Take, keep or give up leases, then run exactly the work held; return whether the work changed."""
+        if self.config is None:
+            return False
+        shards = shards_of(self.config)
+        try:
+            held = await self._hold_shards(shards)
+            wanted = set().union(*(shard.sources for shard in held.values())) if held else set()
+            sources = await self._hold_sources(wanted)
+            self.lease_clock.confirm()
+        except (RedisError, OSError) as exc:
+            if not self.lease_clock.expired():
+                log.warning("leases unreachable (%s); carrying on for now", type(exc).__name__)
+                return False
+            # Our leases may have lapsed and a successor may be starting: stop before it does.
+            log.error("leases unreachable for too long (%s); stopping every stream", type(exc).__name__)
+            held, sources = {}, set()
+        changed = held.keys() != self.held_shards.keys() or sources != self.held_sources
+        self.held_shards, self.held_sources = held, sources
+        await self._reconcile()
+        return changed
+
+    async def _hold_shards(self, shards: dict[str, Shard]) -> dict[str, Shard]:
+        held = {}
+        for name, shard in shards.items():
+            if name in self.held_shards:
+                ok = await self.leases.renew(name, self.lease_ttl)
+            else:
+                ok = await self.leases.acquire(name, self.lease_ttl)
+            if ok:
+                held[name] = shard
+            elif name in self.held_shards:
+                log.warning("lost the lease on %s to another worker", name)
+        for name in self.held_shards.keys() - shards.keys():
+            await self.leases.release(name)
+        return held
+
+    async def _hold_sources(self, wanted: set[str]) -> set[str]:
+        # Give up first what we no longer want: its connector is already stopped (see _reconcile).
+        for source in self.held_sources - wanted:
+            if source not in self.connectors:
+                await self.leases.release(f"source:{source}")
+        held = {s for s in self.held_sources - wanted if s in self.connectors}
+        for source in sorted(wanted):
+            name = f"source:{source}"
+            ok = await (self.leases.renew if source in self.held_sources else self.leases.acquire)(name, self.lease_ttl)
+            if ok:
+                held.add(source)
+        return held
+
+    async def _reconcile(self) -> None:
+        """Run a connector for each source held and wanted, stop the others, publish the boards held."""
+        config = self.config
+        specs = {s: config.specs[s] for s in self.held_sources if config and s in config.specs}
+        wanted = {s for shard in self.held_shards.values() for s in shard.sources}
+        specs = {s: spec for s, spec in specs.items() if s in wanted}
+        stopped = False
         for source in list(self.connectors):
-            if source not in config.specs:
-                await self._stop_connector(source)
+            if source not in specs:
+                # Disabled in the admin, or its work went to another worker.
+                await self._stop_connector(source, disabled=config is not None and source not in config.specs)
                 self.publisher.mark(self.floor.drop_source(source))
-        for source, spec in config.specs.items():
+                stopped = True
+        if stopped:
+            # Sources whose streams stopped can now be handed over at once (or lapse, if Redis is away).
+            for source in self.held_sources - specs.keys():
+                with contextlib.suppress(RedisError, OSError):
+                    await self.leases.release(f"source:{source}")
+            self.held_sources &= specs.keys()
+        for source, spec in specs.items():
             current = self.connectors.get(source)
             if current is None:
                 self._start_connector(spec)
-            elif old is not None and old.specs.get(source) != spec:
-                if old.specs[source].queue_ids != spec.queue_ids and _same_link(old.specs[source], spec):
+            elif current.spec != spec:
+                if current.spec.queue_ids != spec.queue_ids and _same_link(current.spec, spec):
                     current.update(spec)
                 else:
                     await self._stop_connector(source)
                     self._start_connector(spec)
-        self.publisher.set_boards(config.boards)
-        return True
+        self.publisher.set_boards([plan for shard in self.held_shards.values() for plan in shard.boards])
 
     def _start_connector(self, spec: ConnectionSpec) -> None:
         health = self.healths.get(spec.source) or LinkHealth()
@@ -151,9 +293,14 @@ class Worker:
         self.tasks[spec.source] = asyncio.create_task(connector.run(), name=f"connector {spec.source}")
         log.info("started %s connector for %s", spec.kind, spec.source)
 
-    async def _stop_connector(self, source: str) -> None:
+    async def _stop_connector(self, source: str, *, disabled: bool = False) -> None:
         connector = self.connectors.pop(source)
         task = self.tasks.pop(source)
+        health = self.healths.get(source)
+        if health is not None and not disabled:
+            # The stream moves to another worker (or this one stops): the admin's status is the
+            # new holder's to report, and "stopped" written late would overwrite its "live".
+            health.on_change = None
         await connector.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -163,29 +310,51 @@ class Worker:
 
     async def run(self) -> None:
         """Run until stop() is called."""
-        await self.reload()
         publisher_task = asyncio.create_task(self.publisher.run(), name="publisher")
+        # Leases are renewed well within their TTL; the configuration is read less often.
+        period = min(self.config_poll, self.lease_ttl / 4)
+        next_reload = 0.0
+        loop = asyncio.get_running_loop()
         try:
             while not self._stopping.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.config_poll)
-                if self._stopping.is_set():
-                    break
                 try:
-                    await self.reload()
+                    if loop.time() >= next_reload:
+                        next_reload = loop.time() + self.config_poll
+                        if not await self.reload():
+                            await self.place()
+                    else:
+                        await self.place()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     # Otherwise a database blip would end the worker and every stream with it.
-                    log.exception("reloading the configuration failed; keeping the current one")
+                    log.exception("a worker step failed; keeping the current work")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=period)
         finally:
             for source in list(self.connectors):
                 await self._stop_connector(source)
             publisher_task.cancel()
             await asyncio.gather(publisher_task, return_exceptions=True)
             await self.publisher.close()
+            # Only now, with every socket closed and every update out, may another worker take over.
+            await self._release_all()
             if self._status_tasks:
                 await asyncio.gather(*self._status_tasks, return_exceptions=True)
+
+    async def _release_all(self) -> None:
+        names = [*self.held_shards, *(f"source:{s}" for s in self.held_sources)]
+        self.held_shards, self.held_sources = {}, set()
+        for name in names:
+            try:
+                await self.leases.release(name)
+            except (RedisError, OSError):
+                log.warning("could not release lease %s; it lapses in %.0f s", name, self.lease_ttl)
+        with contextlib.suppress(RedisError, OSError):
+            await self.leases.close()
+        if self.token_cache is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.token_cache.close()
 
     def stop(self) -> None:
         """Ask the loop to finish: connectors close cleanly and pending updates are flushed."""

@@ -8,6 +8,6 @@ import os
 
 from dashboard_project.settings import *  # noqa: F403
 
-SNAPSHOT_PREFIX = os.environ["FLOORVIEW_TEST_PREFIX"]
+REDIS_PREFIX = os.environ["FLOORVIEW_TEST_PREFIX"]
 _layer = CHANNEL_LAYERS["default"]["CONFIG"]  # noqa: F405
-_layer["prefix"] = SNAPSHOT_PREFIX
+_layer["prefix"] = REDIS_PREFIX

@@ -34,11 +34,12 @@ from typing import Any, ClassVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.frames import CloseCode
 
 from streams.backoff import Backoff
 from streams.events import Event, SourceSnapshot
 from streams.health import LinkHealth
-from streams.oauth import AuthFailed, TokenUnavailable
+from streams.oauth import AuthFailed, TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,11 @@ class Connector:
         *,
         health: LinkHealth | None = None,
         timing: Timing | None = None,
+        token_cache: TokenCache | None = None,
     ) -> None:
         self.spec = spec
+        # Shared with the fleet's other workers (Redis) in production; None keeps tokens in this connector.
+        self.token_cache = token_cache
         self._sink = sink
         self.health = health if health is not None else LinkHealth()
         self.timing = timing or Timing()
@@ -490,7 +494,7 @@ class Connector:
             raise
         except Exception as exc:
             self._flush_buffer()
-            delay = self._resync_backoff.next_delay()
+            delay = self._honour_retry_after(exc, self._resync_backoff.next_delay())
             self._resync_retry_at = time.time() + delay
             detail = f"snapshot failed ({_describe(exc)}); retrying in {delay:.0f} s"
             self.health.record_error(detail)
@@ -534,12 +538,19 @@ class Connector:
             self._set_state("auth_failed", f"{detail}; retrying in {wait:.0f} s")
             log.warning("%s: auth failed (%s); retrying in %.0f s", self, detail, wait)
             return wait
-        wait = self.backoff.next_delay()
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(exc, TokenUnavailable) and retry_after:
-            wait = max(wait, min(retry_after, self.timing.max_retry_after))
+        wait = self._honour_retry_after(exc, self.backoff.next_delay())
         self._set_state("reconnecting", f"{detail}; retrying in {wait:.1f} s")
         log.warning("%s: link lost (%s); retrying in %.1f s", self, detail, wait)
+        return wait
+
+    def _honour_retry_after(self, exc: BaseException, wait: float) -> float:
+        """Return WAIT stretched to the Retry-After EXC carries (a token or REST 429/5xx), capped.
+
+        Any vendor's error may carry ``retry_after`` (seconds): the base knows no vendor's classes.
+        """
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool) and retry_after > 0:
+            return max(wait, min(retry_after, self.timing.max_retry_after))
         return wait
 
     async def _pause(self, seconds: float) -> None:
@@ -579,6 +590,9 @@ class Connector:
                     log.exception("%s: handling a frame failed", self)
             reason = f"socket closed ({socket.ws.close_code} {socket.ws.close_reason or ''})".strip()
         except ConnectionClosed as exc:
+            if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                # Past max_size: websockets closed with 1009; the reconnect's snapshot fills the gap.
+                self.health.count("oversized_frame")
             reason = f"socket closed abnormally ({exc.rcvd.code if exc.rcvd else 1006})"
         except (OSError, WebSocketException) as exc:
             reason = f"socket failed ({type(exc).__name__})"

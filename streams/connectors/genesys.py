@@ -111,6 +111,7 @@ class GenesysConnector(Connector):
             self.spec.client_id,
             self.spec.client_secret,
             session=self.session,
+            cache=self.token_cache,
             timeout=self.timing.rest_timeout,
         )
         self.rest = _rest_client(self.spec, self.tokens, self.session, self.timing)

@@ -38,10 +38,14 @@ MAX_PAGES = 1000  # a server that keeps handing out nextUri must not keep us for
 class RestError(Exception):
     """A REST call failed for good (or the vendor could not be reached)."""
 
-    def __init__(self, message: str, status: int | None = None, code: str = "") -> None:
+    def __init__(
+        self, message: str, status: int | None = None, code: str = "", retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        # What the server asked for when this client gave up on a 429/5xx: the caller waits it out.
+        self.retry_after = retry_after
 
 
 class GenesysRest:
@@ -102,7 +106,8 @@ class GenesysRest:
                 wait = _seconds(headers.get("Retry-After"))
                 wait = self.default_retry_after if wait is None else wait
                 if wait > self.max_retry_after or attempts >= self.max_retries:
-                    raise RestError(f"{method} {_shown(url)} answered {status}; giving up", status, _code(body))
+                    message = f"{method} {_shown(url)} answered {status}; giving up"
+                    raise RestError(message, status, _code(body), retry_after=wait)
                 attempts += 1
                 self.retries += 1
                 log.info("%s %s answered %s; retrying in %.1f s", method, _shown(url), status, wait)

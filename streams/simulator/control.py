@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from streams.simulator.hub import envelope
 from streams.simulator.presence import canonical
 
 if TYPE_CHECKING:
@@ -99,6 +100,20 @@ def _number(payload: dict[str, Any], key: str, default: float, low: float, high:
     return float(value)
 
 
+def _flag(payload: dict[str, Any], key: str, default: bool = False) -> bool:
+    value = payload.get(key, default)
+    if not isinstance(value, bool):
+        raise ControlError(f"{key} must be true or false")
+    return value
+
+
+def _seconds(payload: dict[str, Any], key: str = "seconds") -> float | None:
+    """Return a duration from PAYLOAD, or None (until cleared) when it is absent."""
+    if payload.get(key) is None:
+        return None
+    return _number(payload, key, 0, 0.001, 86400)
+
+
 def _queue_id(server: SimulatorServer, payload: dict[str, Any]) -> str:
     queue_id = _text(payload, "queue_id")
     if queue_id not in server.model.queues:
@@ -181,11 +196,15 @@ def _set_rate(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any
     return {"rate": rate}
 
 
-@action(
+_SOCKET_CLOSING = (
     "socket_closing",
     "Send v2.system.socket_closing, then close the socket(s) with 1001 after a delay.",
     {"channel_id": "one channel (default: all)", "delay": "seconds before closing (default 60)"},
 )
+
+
+@action(*_SOCKET_CLOSING)
+@fault(*_SOCKET_CLOSING)
 def _socket_closing(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
     delay = _number(payload, "delay", 60.0, 0, 3600)
     return {"sockets": server.socket_closing(_channel_id(server, payload), delay)}
@@ -196,8 +215,13 @@ def _socket_closing(server: SimulatorServer, payload: dict[str, Any]) -> dict[st
 
 @fault(
     "rest_error",
-    "Answer the next REST calls with an error status.",
-    {"status": "4xx/5xx", "count": "how many calls (default 1)", "path": "path prefix", "retry_after": "seconds"},
+    "Answer the next HTTP calls under a path with an error status (path /oauth/token: the token endpoint).",
+    {
+        "status": "4xx/5xx (default 503)",
+        "count": "how many calls (default 1)",
+        "path": "path prefix (default /api/v2/)",
+        "retry_after": "seconds, sent as Retry-After",
+    },
 )
 def _rest_error(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
     status = int(_number(payload, "status", 503, 400, 599))
@@ -212,9 +236,39 @@ def _rest_error(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, A
     return server.faults.describe()
 
 
-@fault("revoke_tokens", "Revoke every issued token: the next REST call with one gets 401.")
+@fault(
+    "revoke_tokens",
+    "Revoke every issued token: the next REST call with one gets 401.",
+    {"notify": "also send v2.system.token_revoked.{id} on every socket, as Genesys does (default false)"},
+)
 def _revoke_tokens(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"revoked": server.tokens.revoke_all()}
+    # Silent by default: callers that only want the REST 401 keep getting only that.
+    notify = _flag(payload, "notify")
+    result = {"revoked": server.tokens.revoke_all()}
+    if notify:
+        result["notified"] = server.hub.send_system("token_revoked", None)
+    return result
+
+
+@fault(
+    "refuse_credentials",
+    "Make the token endpoint refuse every client's credentials (401 invalid_client).",
+    {"seconds": "how long (default: until cleared)"},
+)
+def _refuse_credentials(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    server.faults.refuse_credentials(_seconds(payload))
+    return server.faults.describe()
+
+
+@fault(
+    "token_lifetime",
+    "Set expires_in of new tokens; expired tokens get 401.",
+    {"seconds": "lifetime (1 to 172800)", "existing": "also cut live tokens down to it (default false)"},
+)
+def _token_lifetime(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    seconds = int(_number(payload, "seconds", -1, 1, 172800))
+    shortened = server.tokens.set_lifetime(seconds, existing=_flag(payload, "existing"))
+    return {"token_lifetime": seconds, "shortened": shortened}
 
 
 @fault("drop_sockets", "Drop socket connections without a close frame.", {"channel_id": "one channel (default: all)"})
@@ -225,7 +279,128 @@ def _drop_sockets(server: SimulatorServer, payload: dict[str, Any]) -> dict[str,
     return {"dropped": len(sessions)}
 
 
-@fault("clear", "Disarm every armed fault.")
+@fault(
+    "close_sockets",
+    "Close socket connections with a close frame.",
+    {"code": "close code (default 1001; 1011: server error)", "reason": "close reason", "channel_id": "one channel"},
+)
+def _close_sockets(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    code = int(_number(payload, "code", 1001, 1000, 4999))
+    reason = payload.get("reason", "closed by the simulator")
+    if not isinstance(reason, str):
+        raise ControlError("reason must be a string")
+    return {"closed": server.hub.close_sockets(_channel_id(server, payload), code, reason)}
+
+
+@fault(
+    "stall",
+    "Keep sockets open but send nothing: no events, no heartbeats, no pongs.",
+    {"seconds": "how long (default: until cleared)", "channel_id": "one channel (default: all)"},
+)
+def _stall(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"stalled": server.hub.stall(_channel_id(server, payload), _seconds(payload))}
+
+
+@fault(
+    "no_longer_subscribed",
+    "Drop a channel's subscriptions and say so with v2.system.no_longer_subscribed.{id}.",
+    {"channel_id": "one channel (default: every channel with a socket)"},
+)
+def _no_longer_subscribed(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    sessions = server.hub.sessions(_channel_id(server, payload))
+    for session in sessions:
+        server.hub.unsubscribe_all(session.channel)
+        server.hub.send_system("no_longer_subscribed", session.channel.id)
+    return {"channels": len(sessions)}
+
+
+@fault(
+    "system_message",
+    "Send a bare v2.system.<kind>.{id} message on sockets (no other effect).",
+    {"kind": "socket_closing, no_longer_subscribed or token_revoked", "channel_id": "one channel (default: all)"},
+)
+def _system_message(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    kind = _text(payload, "kind")
+    if kind not in ("socket_closing", "no_longer_subscribed", "token_revoked"):
+        raise ControlError("kind must be socket_closing, no_longer_subscribed or token_revoked")
+    return {"sent": server.hub.send_system(kind, _channel_id(server, payload))}
+
+
+MALFORMED_FRAMES = (
+    "{",
+    "[]",
+    "not json at all",
+    '{"topicName": 5}',
+    '{"topicName": "v2.analytics.queues.x.observations", "version": "2", "eventBody": "oops"}',
+)
+
+
+@fault(
+    "malformed_frames",
+    "Send frames that are not valid notification messages.",
+    {"count": "how many (default 5)", "channel_id": "one channel (default: all)"},
+)
+def _malformed_frames(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    count = int(_number(payload, "count", len(MALFORMED_FRAMES), 1, 10_000))
+    frames = [MALFORMED_FRAMES[i % len(MALFORMED_FRAMES)] for i in range(count)]
+    return {"sockets": server.hub.send_text(_channel_id(server, payload), frames), "frames": count}
+
+
+@fault(
+    "unknown_topics",
+    "Send well-formed messages on topics nobody subscribed to.",
+    {"count": "how many (default 3)", "channel_id": "one channel (default: all)"},
+)
+def _unknown_topics(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    count = int(_number(payload, "count", 3, 1, 10_000))
+    frames = [envelope(f"v2.simulator.unknown.{i}", {"n": i}) for i in range(count)]
+    return {"sockets": server.hub.send_text(_channel_id(server, payload), frames), "frames": count}
+
+
+@fault(
+    "oversized_frame",
+    "Send one text frame far larger than clients accept (a well-formed message with padding).",
+    {"bytes": "frame size (default 8 MiB)", "channel_id": "one channel (default: all)"},
+)
+def _oversized_frame(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    size = int(_number(payload, "bytes", 8 << 20, 1024, 64 << 20))
+    head = envelope("v2.simulator.oversized", {"padding": ""})
+    text = head.replace('"padding":""', '"padding":"' + "x" * max(size - len(head), 0) + '"')
+    return {"sockets": server.hub.send_text(_channel_id(server, payload), [text]), "bytes": len(text)}
+
+
+@fault(
+    "evict_channel",
+    "Remove channels as a 21st channel of the same OAuth client would (the socket closes with 1001).",
+    {"channel_id": "one channel (default: every channel with a socket)"},
+)
+def _evict_channel(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    sessions = server.hub.sessions(_channel_id(server, payload))
+    for session in sessions:
+        server.hub.evict(session.channel)
+    return {"evicted": len(sessions)}
+
+
+@fault(
+    "kick_socket",
+    "Open a second socket on channels, which closes the first with 1000.",
+    {"channel_id": "one channel (default: every channel with a socket)", "hold": "seconds to hold it (default 5)"},
+)
+def _kick_socket(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    hold = _number(payload, "hold", 5.0, 0, 3600)
+    return {"kicked": server.kick(_channel_id(server, payload), hold)}
+
+
+@fault(
+    "unreachable",
+    "Play dead: drop every socket and cut every new HTTP or socket connection (control stays up).",
+    {"seconds": "how long (default: until cleared)"},
+)
+def _unreachable(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"dropped": server.go_unreachable(_seconds(payload))}
+
+
+@fault("clear", "Disarm every fault: HTTP errors, outages, stalls, second sockets, and the token lifetime.")
 def _clear(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    server.faults.clear()
-    return server.faults.describe()
+    server.clear_faults()
+    return server.settings()

@@ -50,6 +50,8 @@ class ApiCounters:
     unauthorized: int = 0
     rate_limited: int = 0
     bad_frames: int = 0
+    token_requests: int = 0
+    sockets_opened: int = 0
     by_path: dict[str, int] = field(default_factory=dict)
 
 
@@ -224,7 +226,21 @@ class GenesysApi:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Authenticate and rate-limit ``/api/v2`` calls; turn every error into Genesys' error body."""
+        """Play unreachable, inject faults, authenticate and rate-limit ``/api/v2`` calls; shape every error."""
+        if self.faults.unreachable() and not request.path.startswith("/simulator/"):
+            # The operator's endpoints stay up, so an outage can be watched and ended.
+            self.faults.refused += 1
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)  # never delivered: the connection is gone
+        if request.path.startswith("/oauth/"):
+            # Counted here, so refused and faulted requests count as attempts too.
+            self.counters.token_requests += request.path == "/oauth/token"
+            fault = self.faults.take_rest(request.path)
+            if fault is not None:
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+                return self._oauth_error(fault.status, "injected_fault", "Injected fault", headers)
+            return await handler(request)
         if not request.path.startswith("/api/v2/"):
             return await handler(request)
         self.counters.requests += 1
@@ -268,6 +284,8 @@ class GenesysApi:
 
     async def oauth_token(self, request: web.Request) -> web.Response:
         """Issue a token for client credentials (Basic auth, ``grant_type=client_credentials``)."""
+        if self.faults.credentials_refused():
+            return self._oauth_error(401, "invalid_client", "Invalid client credentials")
         client_id, client_secret = self._basic_credentials(request)
         form = await request.post()
         if client_id is None:
@@ -295,10 +313,10 @@ class GenesysApi:
         client_id, sep, client_secret = decoded.partition(":")
         return (client_id, client_secret) if sep else (None, None)
 
-    def _oauth_error(self, status: int, error: str, description: str) -> web.Response:
+    def _oauth_error(self, status: int, error: str, description: str, headers: dict | None = None) -> web.Response:
         self.counters.unauthorized += status == 401
         self.counters.bad_requests += status == 400
-        return web.json_response({"error": error, "error_description": description}, status=status)
+        return web.json_response({"error": error, "error_description": description}, status=status, headers=headers)
 
     # -- routing ------------------------------------------------------------
 
@@ -615,6 +633,7 @@ class GenesysApi:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
         await ws.prepare(request)
         session = SocketSession(ws, channel, self.hub.heartbeat_period, transport=request.transport)
+        self.counters.sockets_opened += 1
         self.hub.attach(channel, session)
         session.start()
         try:

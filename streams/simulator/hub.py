@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -69,6 +70,9 @@ class SocketSession:
         self.outbox: asyncio.Queue[str | _Close] = asyncio.Queue(MAX_PENDING)
         self.closing = False
         self.sent = 0
+        # While stalled (a monotonic deadline, inf: until cleared) nothing reaches the client.
+        self.stalled_until: float | None = None
+        self.dropped = 0
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
@@ -81,6 +85,9 @@ class SocketSession:
         """Queue TEXT for the client; return False if the socket is closing (the message is lost)."""
         if self.closing:
             return False
+        if self.stalled():
+            self.dropped += 1
+            return False
         try:
             self.outbox.put_nowait(text)
         except asyncio.QueueFull:
@@ -88,6 +95,20 @@ class SocketSession:
             self.close(1008, "too slow")
             return False
         return True
+
+    def stall(self, seconds: float | None) -> None:
+        """Send nothing (no events, heartbeats or pongs) for SECONDS, or until ``unstall``."""
+        self.stalled_until = math.inf if seconds is None else time.monotonic() + seconds
+
+    def unstall(self) -> None:
+        """End a stall."""
+        self.stalled_until = None
+
+    def stalled(self) -> bool:
+        """Return whether the socket is stalled just now."""
+        if self.stalled_until is not None and time.monotonic() >= self.stalled_until:
+            self.stalled_until = None
+        return self.stalled_until is not None
 
     def close(self, code: int, message: str = "") -> None:
         """Close the socket with CODE after what is already queued (idempotent)."""
@@ -169,6 +190,7 @@ class Hub:
         self.channels: dict[str, Channel] = {}
         self.published = 0
         self.delivered = 0
+        self.channels_created = 0
         self._subscribers: dict[str, set[Channel]] = {}
         self._combined: dict[str, dict[str, frozenset[str]]] = {}  # user id -> combined topic -> kinds
         self._timers: set[asyncio.TimerHandle] = set()
@@ -180,8 +202,7 @@ class Hub:
         now = self.clock()
         owned = [c for c in self.channels.values() if c.client_id == client_id]
         if len(owned) >= MAX_CHANNELS:
-            victim = min(owned, key=lambda c: (c.session is not None, c.last_used))
-            self.remove_channel(victim, code=1001, message="channel removed: too many channels")
+            self.evict(min(owned, key=lambda c: (c.session is not None, c.last_used)))
         channel_id = str(uuid.uuid4())
         channel = Channel(
             id=channel_id,
@@ -192,7 +213,12 @@ class Hub:
             last_used=now,
         )
         self.channels[channel_id] = channel
+        self.channels_created += 1
         return channel
+
+    def evict(self, channel: Channel) -> None:
+        """Remove CHANNEL as creating a 21st channel for its client does (its socket closes with 1001)."""
+        self.remove_channel(channel, code=1001, message="channel removed: too many channels")
 
     def channel(self, channel_id: str, client_id: str | None = None) -> Channel | None:
         """Return a live channel (of CLIENT_ID, if given), or None; an expired one is removed on the way."""
@@ -355,6 +381,43 @@ class Hub:
             self._close_later(session, max(0.0, delay))
         return len(sessions)
 
+    def close_sockets(self, channel_id: str | None, code: int, message: str = "") -> int:
+        """Close the open sockets (of one channel, if given) with CODE; return how many."""
+        sessions = self.sessions(channel_id)
+        for session in sessions:
+            session.close(code, message)
+        return len(sessions)
+
+    def stall(self, channel_id: str | None, seconds: float | None) -> int:
+        """Silence the open sockets (of one channel, if given) for SECONDS or until cleared; return how many."""
+        sessions = self.sessions(channel_id)
+        for session in sessions:
+            session.stall(seconds)
+        return len(sessions)
+
+    def unstall_all(self) -> int:
+        """End every stall; return how many sockets were stalled."""
+        stalled = [s for s in self.sessions() if s.stalled()]
+        for session in stalled:
+            session.unstall()
+        return len(stalled)
+
+    def send_system(self, kind: str, channel_id: str | None) -> int:
+        """Send ``v2.system.<KIND>.<channel id>`` on the open sockets (of one channel, if given)."""
+        sessions = self.sessions(channel_id)
+        for session in sessions:
+            session.send(envelope(f"v2.system.{kind}.{session.channel.id}", {"channelId": session.channel.id}))
+        return len(sessions)
+
+    def send_text(self, channel_id: str | None, texts: Iterable[str]) -> int:
+        """Send raw TEXTS (well-formed or not) on the open sockets (of one channel, if given)."""
+        sessions = self.sessions(channel_id)
+        texts = list(texts)
+        for session in sessions:
+            for text in texts:
+                session.send(text)
+        return len(sessions)
+
     def _close_later(self, session: SocketSession, delay: float) -> None:
         handles: list[asyncio.TimerHandle] = []
 
@@ -372,9 +435,22 @@ class Hub:
             open_ = 1 if channel.session is not None and not channel.session.closing else 0
             out.setdefault(channel.client_id, {})[channel.id] = {
                 "sockets_open": open_,
+                "stalled": bool(open_ and channel.session.stalled()),
                 "topics": len(channel.topics),
                 "expires": iso(channel.expires),
             }
+        return out
+
+    def sockets_truth(self) -> dict[str, dict[str, Any]]:
+        """Return, per client, how many notification sockets are open and on how many channels."""
+        out: dict[str, dict[str, Any]] = {}
+        for channel in self.channels.values():
+            summary = out.setdefault(channel.client_id, {"channels": 0, "sockets_open": 0, "stalled": 0})
+            summary["channels"] += 1
+            session = channel.session
+            if session is not None and not session.closing:
+                summary["sockets_open"] += 1
+                summary["stalled"] += session.stalled()
         return out
 
     def close_all(self, code: int = 1001, message: str = "server shutting down") -> None:

@@ -16,8 +16,10 @@ import logging
 import secrets
 import socket
 import time
+from dataclasses import asdict
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from streams.simulator import control
@@ -65,6 +67,7 @@ class SimulatorServer:
         config = ModelConfig(queues=queues, agents=agents, rate=rate, seed=seed, **model_options)
         self.model = ContactCentreModel(config)
         self.hub = Hub(heartbeat_period=heartbeat_period)
+        self.token_expires_in = token_expires_in
         self.tokens = TokenStore({client_id: self.client_secret}, token_expires_in)
         self.limiter = RateLimiter(rate_limit_per_minute)
         self.faults = Faults()
@@ -73,6 +76,8 @@ class SimulatorServer:
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task | None = None
         self._stopped = False
+        # Second sockets opened on channels by the kick_socket fault (see ``kick``).
+        self._intruders: set[asyncio.Task] = set()
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -111,6 +116,7 @@ class SimulatorServer:
                 await self._ticker
             self._ticker = None
         self.publisher.stop()
+        await self._end_intruders()
         self.hub.close_all(1001, "simulator stopping")
         if self._runner is not None:
             await self._runner.cleanup()
@@ -134,7 +140,7 @@ class SimulatorServer:
 
     def truth(self) -> dict[str, Any]:
         """Return the ground truth (``GET /simulator/truth``): model state plus channels."""
-        return self.model.truth() | {"channels": self.hub.channels_truth()}
+        return self.model.truth() | {"channels": self.hub.channels_truth(), "sockets": self.hub.sockets_truth()}
 
     def pause(self) -> None:
         """Freeze the model (sockets, heartbeats and REST keep working)."""
@@ -148,13 +154,67 @@ class SimulatorServer:
         """Warn sockets with ``v2.system.socket_closing`` and close them after DELAY; return how many."""
         return self.hub.socket_closing(channel_id, delay)
 
+    def settings(self) -> dict[str, Any]:
+        """Return the faults in force and what the API counted (listed by ``GET /simulator/control``)."""
+        return {
+            "faults": self.faults.describe(),
+            "stalled_sockets": sum(s.stalled() for s in self.hub.sessions()),
+            "intruders": len(self._intruders),
+            "token_lifetime": self.tokens.expires_in,
+            "counters": asdict(self.api.counters) | {"channels_created": self.hub.channels_created},
+        }
+
+    def go_unreachable(self, seconds: float | None) -> int:
+        """Drop every socket and cut every new connection for SECONDS (None: until cleared); return drops."""
+        self.faults.make_unreachable(seconds)
+        sessions = self.hub.sessions()
+        for session in sessions:
+            session.abort()
+        return len(sessions)
+
+    def kick(self, channel_id: str | None, hold: float) -> int:
+        """Open a second socket on each channel with an open socket (the first closes with 1000).
+
+        The intruder reads and discards what it gets for HOLD seconds, then
+        closes; ``clear`` and ``stop`` end it sooner. Return how many were opened.
+        """
+        sessions = self.hub.sessions(channel_id)
+        for session in sessions:
+            task = asyncio.create_task(self._intrude(session.channel.connect_uri, hold), name="simulator-intruder")
+            self._intruders.add(task)
+            task.add_done_callback(self._intruders.discard)
+        return len(sessions)
+
+    async def _intrude(self, uri: str, hold: float) -> None:
+        try:
+            async with aiohttp.ClientSession() as http, http.ws_connect(uri) as ws:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(hold):
+                        async for _ in ws:
+                            pass
+        except aiohttp.ClientError as exc:
+            log.info("simulator: the second socket could not connect (%s)", exc)
+
+    async def _end_intruders(self) -> None:
+        for task in list(self._intruders):
+            task.cancel()
+        await asyncio.gather(*self._intruders, return_exceptions=True)
+
+    def clear_faults(self) -> None:
+        """Disarm every fault: HTTP faults, outages, stalls, intruders, and the token lifetime."""
+        self.faults.clear()
+        self.hub.unstall_all()
+        self.tokens.set_lifetime(self.token_expires_in)
+        for task in list(self._intruders):
+            task.cancel()
+
     # -- local endpoints ----------------------------------------------------------
 
     async def _truth_view(self, request: web.Request) -> web.Response:
         return web.json_response(self.truth())
 
     async def _control_list_view(self, request: web.Request) -> web.Response:
-        return web.json_response(control.describe())
+        return web.json_response(control.describe() | {"settings": self.settings()})
 
     async def _control_view(self, request: web.Request) -> web.Response:
         try:

@@ -50,6 +50,22 @@ class TokenStore:
             return None
         return issued.client_id
 
+    def set_lifetime(self, seconds: int, *, existing: bool = False) -> int:
+        """Give new tokens SECONDS to live; with EXISTING, cut live tokens down to it too (return how many)."""
+        self.expires_in = int(seconds)
+        if not existing:
+            return 0
+        cut_to = self.clock() + seconds
+        shortened = [t for t in self.tokens.values() if t.expires_at > cut_to]
+        for issued in shortened:
+            issued.expires_at = cut_to
+        return len(shortened)
+
+    def live(self) -> int:
+        """Return how many issued tokens still work."""
+        now = self.clock()
+        return sum(1 for t in self.tokens.values() if t.expires_at > now)
+
     def revoke_all(self) -> int:
         """Forget every token (as if an admin revoked them); return how many."""
         count = len(self.tokens)

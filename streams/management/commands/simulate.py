@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from streams.simulator import control
 from streams.simulator.server import SimulatorServer
+
+
+def parse_fault(text: str) -> dict[str, Any]:
+    """Return the control payload of ``--fault NAME[:key=value,...]`` (values read as JSON when they parse)."""
+    name, _, rest = text.partition(":")
+    payload: dict[str, Any] = {"fault": name.strip()}
+    for pair in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise CommandError(f"--fault {text!r}: expected NAME:key=value,...")
+        try:
+            payload[key.strip()] = json.loads(raw)
+        except ValueError:
+            payload[key.strip()] = raw
+    return payload
 
 
 class Command(BaseCommand):
@@ -26,7 +44,17 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=0.5, help="New contacts per second across all queues.")
         parser.add_argument("--seed", type=int, default=1, help="Seed: the same seed gives the same ids and names.")
         parser.add_argument("--heartbeat", type=float, default=30.0, help="Socket heartbeat period in seconds.")
-        parser.add_argument("--token-expires-in", type=int, default=86400, help="Token lifetime in seconds.")
+        parser.add_argument(
+            "--token-expires-in", "--token-lifetime", type=int, default=86400, help="Token lifetime in seconds."
+        )
+        parser.add_argument(
+            "--fault",
+            action="append",
+            default=[],
+            metavar="NAME[:key=value,...]",
+            help="Arm a fault at start (repeatable), e.g. --fault stall or "
+            "--fault rest_error:status=429,retry_after=5,path=/oauth/token. GET /simulator/control lists them.",
+        )
 
     def handle(self, *args, **options) -> None:
         """Check the options, then serve until SIGINT or SIGTERM."""
@@ -34,6 +62,10 @@ class Command(BaseCommand):
             raise CommandError("--queues and --agents must be at least 1")
         if options["rate"] < 0 or options["heartbeat"] <= 0 or options["token_expires_in"] < 1:
             raise CommandError("--rate must be >= 0, --heartbeat and --token-expires-in > 0")
+        faults = [parse_fault(text) for text in options["fault"]]
+        unknown = [f["fault"] for f in faults if f["fault"] not in control.FAULTS]
+        if unknown:
+            raise CommandError(f"unknown fault {unknown[0]!r}; known: {', '.join(control.FAULTS)}")
         server = SimulatorServer(
             host=options["host"],
             port=options["port"],
@@ -47,16 +79,22 @@ class Command(BaseCommand):
             token_expires_in=options["token_expires_in"],
         )
         try:
-            asyncio.run(self._run(server))
+            asyncio.run(self._run(server, faults))
         except OSError as exc:
             raise CommandError(f"cannot listen on {options['host']}:{options['port']}: {exc}") from exc
 
-    async def _run(self, server: SimulatorServer) -> None:
+    async def _run(self, server: SimulatorServer, faults: list[dict[str, Any]]) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         base_url = await server.start()
+        try:
+            for payload in faults:
+                control.dispatch(server, payload)
+        except control.ControlError as exc:
+            await server.stop()
+            raise CommandError(f"--fault {payload['fault']}: {exc}") from None
         # The operator runs this to get these credentials: printing them to the terminal is the point.
         self.stdout.write(
             "Genesys simulator running.\n"
@@ -65,7 +103,8 @@ class Command(BaseCommand):
             f"  Client secret: {server.client_secret}\n"
             f"  Truth:         {base_url}/simulator/truth\n"
             f"  Control:       {base_url}/simulator/control\n"
-            "Press Ctrl-C to stop."
+            + "".join(f"  Fault armed:   {payload}\n" for payload in faults)
+            + "Press Ctrl-C to stop."
         )
         self.stdout.flush()
         try:
