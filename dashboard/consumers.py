@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from dashboard import shutdown
 from dashboard.filters import RowFilter
 from dashboard.frames import delta_frame, snapshot_frame, tick_frame
 from dashboard.models import Board
@@ -122,10 +123,12 @@ class BoardConsumer(AsyncWebsocketConsumer):
         # the channel until the snapshot is out, and those it already covers are dropped.
         self.group = board.group_name
         await self.channel_layer.group_add(self.group, self.channel_name)
+        shutdown.track(self)
         await self.send_snapshot()
 
     async def disconnect(self, code: int) -> None:
         """Leave the board's group."""
+        shutdown.forget(self)
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None

@@ -13,7 +13,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from dashboard import shutdown  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
+
+# Under Daphne: a restart closes viewers' sockets with "service restart" rather than dropping them.
+shutdown.install()
 
 application = ProtocolTypeRouter(
     {

@@ -177,6 +177,8 @@ FLOORVIEW = {
     "CONFIG_POLL": env_float("FLOORVIEW_CONFIG_POLL", 3.0, minimum=0.1),
     # Lifetime of a worker's leases on its sources (seconds): a dead worker's sources move on after this.
     "LEASE_TTL": env_float("FLOORVIEW_LEASE_TTL", 10.0, minimum=1.0),
+    # How long the admin keeps connection events (days); the newest 1,000 per connection at most.
+    "EVENT_RETENTION_DAYS": env_float("FLOORVIEW_EVENT_RETENTION_DAYS", 7.0, minimum=0.01),
 }
 
 LOGGING = {

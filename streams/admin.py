@@ -3,20 +3,28 @@
 The OAuth client secret is write-only here: the form offers an empty password
 field, a blank submission keeps the stored secret, and the encrypted column
 is never displayed.
+
+A connection's health (state, message age, ping, heartbeats, reconnects, last
+error) and its recent events are what the worker saved; the admin only shows
+them, and the event log is read-only.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
-from streams.models import Connection, Queue
+from streams.models import Connection, ConnectionEvent, Queue
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +83,38 @@ class QueueInline(admin.TabularInline):
     show_change_link = True
 
 
+# Status colours for people who see them; the status word is always there for those who do not.
+STATUS_COLOURS = {
+    "live": "#2e7d32",
+    "degraded": "#b26a00",
+    "connecting": "#1565c0",
+    "reconnecting": "#b26a00",
+    "auth_failed": "#c62828",
+    "disabled": "#616161",
+    "unknown": "#616161",
+}
+RECENT_EVENTS = 50
+
+
+def _age(seconds: float | None) -> str:
+    """Return SECONDS as a short age, e.g. "4 s ago", "3 min ago"."""
+    if seconds is None:
+        return "never"
+    seconds = max(seconds, 0.0)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def _ms(seconds: float | None) -> str:
+    """Return a round trip in SECONDS as milliseconds, or a dash."""
+    return "—" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
 def _redacted(text: str, *secrets: str) -> str:
     """Return TEXT with every given secret blanked out, cut to a readable length."""
     for secret in secrets:
@@ -89,10 +129,23 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     form = ConnectionForm
     inlines = [QueueInline]
-    list_display = ("name", "kind", "endpoint", "enabled", "status_with_time", "queue_count")
-    list_filter = ("kind", "enabled", "status")
+    list_display = (
+        "name",
+        "kind",
+        "endpoint",
+        "enabled",
+        "status_with_time",
+        "last_message",
+        "ping",
+        "reconnects",
+        "last_error",
+        "queue_count",
+    )
+    list_filter = ("status", "kind", "enabled")
     search_fields = ("name", "client_id")
-    readonly_fields = ("status", "status_detail", "status_changed_at", "created_at", "updated_at")
+    status_fields = ("status", "status_detail", "status_changed_at", "created_at", "updated_at")
+    health_fields = ("health_report", "recent_events")
+    readonly_fields = status_fields + health_fields
     actions = ["import_queues"]
     fieldsets = (
         (None, {"fields": ("name", "kind", "enabled")}),
@@ -103,7 +156,8 @@ class ConnectionAdmin(admin.ModelAdmin):
                 "description": "Give a region, or a base URL for the built-in simulator or a proxy.",
             },
         ),
-        ("Status (reported by the worker)", {"fields": readonly_fields}),
+        ("Status (reported by the worker)", {"fields": status_fields}),
+        ("Health (reported by the worker)", {"fields": health_fields}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -116,11 +170,77 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_with_time(self, obj: Connection) -> str:
-        """Show the worker's last status and when it was reported."""
+        """Show the worker's last status, in words and colour, and since when."""
+        colour = STATUS_COLOURS.get(obj.status, STATUS_COLOURS["unknown"])
+        badge = format_html(
+            '<strong class="fv-status fv-status-{}" style="color: {}" title="{}">● {}</strong>',
+            obj.status,
+            colour,
+            obj.status_detail,
+            obj.get_status_display(),
+        )
         if obj.status_changed_at is None:
-            return obj.get_status_display()
+            return badge
         when = timezone.localtime(obj.status_changed_at).strftime("%Y-%m-%d %H:%M:%S")
-        return format_html('{} <span class="quiet">since {}</span>', obj.get_status_display(), when)
+        return format_html('{} <span class="quiet">since {}</span>', badge, when)
+
+    @admin.display(description="Last message")
+    def last_message(self, obj: Connection) -> str:
+        """Show how long ago the link last heard anything from the vendor."""
+        if not obj.health:
+            return "—"
+        at = obj.health.get("last_message_at")
+        return _age(None if at is None else time.time() - at)
+
+    @admin.display(description="Ping p50")
+    def ping(self, obj: Connection) -> str:
+        """Show the median ping round trip."""
+        return _ms(obj.health.get("ping_p50"))
+
+    @admin.display(description="Reconnects")
+    def reconnects(self, obj: Connection) -> str:
+        """Show how often the link reconnected since the worker started it."""
+        value = obj.health.get("reconnects")
+        return "—" if value is None else str(value)
+
+    @admin.display(description="Last error")
+    def last_error(self, obj: Connection) -> str:
+        """Show the last error, cut short (the whole text is in the tooltip and on the change page)."""
+        error = obj.health.get("last_error") or ""
+        if not error:
+            return "—"
+        short = error if len(error) <= 60 else error[:59] + "…"
+        return format_html('<span title="{}">{}</span>', error, short)
+
+    @admin.display(description="Health snapshot")
+    def health_report(self, obj: Connection) -> SafeString:
+        """Show everything the worker last saved about the link."""
+        health = obj.health or {}
+        ratio = health.get("missed_heartbeat_ratio")
+        state = health.get("state", "unknown")
+        context = {
+            "health": health,
+            "state": Connection.Status(state).label if state in Connection.Status.values else state,
+            "saved_at": obj.health_at,
+            "changed_at": obj.health_time("changed_at"),
+            "last_message_at": obj.health_time("last_message_at"),
+            "last_message_age": _age(time.time() - health["last_message_at"])
+            if health.get("last_message_at") is not None
+            else "never",
+            "connected_since": obj.health_time("connected_since"),
+            "ping_p50": _ms(health.get("ping_p50")),
+            "ping_p95": _ms(health.get("ping_p95")),
+            "missed_percent": None if ratio is None else f"{ratio * 100:.1f}%",
+            "counters": sorted((health.get("counters") or {}).items()),
+        }
+        return render_to_string("admin/streams/connection/health.html#snapshot", context)
+
+    @admin.display(description=f"Recent events (newest {RECENT_EVENTS})")
+    def recent_events(self, obj: Connection) -> SafeString:
+        """Show the newest events of the connection, newest first, with a link to all of them."""
+        events = list(obj.events.all()[:RECENT_EVENTS]) if obj.pk is not None else []
+        url = reverse("admin:streams_connectionevent_changelist") + f"?connection__id__exact={obj.pk}"
+        return render_to_string("admin/streams/connection/health.html#events", {"events": events, "all_url": url})
 
     @admin.display(description="Queues", ordering="queue_total")
     def queue_count(self, obj: Connection) -> int:
@@ -188,3 +308,22 @@ class QueueAdmin(admin.ModelAdmin):
     def wait_thresholds(self, obj: Queue) -> str:
         """Show the longest-wait thresholds."""
         return f"{obj.longest_wait_warning} s / {obj.longest_wait_alert} s"
+
+
+@admin.register(ConnectionEvent)
+class ConnectionEventAdmin(admin.ModelAdmin):
+    """The audit trail of connection events, as the worker wrote it: read-only."""
+
+    list_display = ("at", "connection", "kind", "detail", "data")
+    list_filter = ("connection", "kind")
+    list_select_related = ("connection",)
+    date_hierarchy = "at"
+    search_fields = ("detail",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ConnectionEvent | None = None) -> bool:
+        # Deleting stays possible: otherwise deleting a connection in the admin would be refused
+        # for want of permission on its events.
+        return False

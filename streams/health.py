@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
 STATES = ("connecting", "live", "degraded", "reconnecting", "auth_failed", "disabled")
+
+# What ``LinkHealth.note`` accepts; ``streams.models.ConnectionEvent.Kind`` mirrors it.
+EVENT_KINDS = (
+    "connected",
+    "closed",
+    "token_refreshed",
+    "auth_failed",
+    "backoff_scheduled",
+    "resynced",
+    "state_changed",
+    "error",
+)
+
+# A URL keeps only its scheme and host (no credentials, path or query): a channel's connectUri
+# or a signed link is nobody's business in the admin.
+_URL = re.compile(r"\b([a-z][a-z0-9+.-]*://)(?:[^/\s?#@]*@)?([^/\s?#:@]+(?::\d+)?)([^\s\"'<>]*)", re.IGNORECASE)
+# Bearer tokens and key=value secrets, whatever an error text quotes.
+_TOKEN = re.compile(
+    r"\b(bearer\s+|(?:access_token|token|secret|password|client_secret)[\"']?\s*[=:]\s*[\"']?)[^\s,;\"'&]+",
+    re.IGNORECASE,
+)
+
+
+def scrub(text: str, limit: int = 300) -> str:
+    """Return TEXT without URL paths, queries, credentials or tokens, cut to LIMIT characters."""
+    text = _URL.sub(lambda m: m.group(1) + m.group(2) + ("/…" if m.group(3) not in ("", "/") else ""), text)
+    return _TOKEN.sub(lambda m: m.group(1) + "•••", text)[:limit]
+
+
+def redact(value: Any, *secrets: str) -> Any:
+    """Return VALUE (plain data: dicts, lists, strings) with every given secret blanked out of its strings."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, "•••")
+        return value
+    if isinstance(value, dict):
+        return {key: redact(item, *secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item, *secrets) for item in value]
+    return value
 
 
 def _percentile(values: list[float], share: float) -> float | None:
@@ -23,9 +65,16 @@ class LinkHealth:
 
     ``on_change`` is called (synchronously) whenever the state or its detail
     changes, never for mere counters, so a listener may persist it cheaply.
+
+    Notable moments (connected, closed, a backoff, a resync, every change of
+    state) are noted as events in a bounded queue; whoever persists them takes
+    them with ``take_events()``. The queue drops the oldest when full (counted
+    as ``events_dropped``), so a link without a listener never grows.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, ping_window: int = 100) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, ping_window: int = 100, event_window: int = 200
+    ) -> None:
         self._clock = clock
         self.state = "connecting"
         self.detail = ""
@@ -39,6 +88,7 @@ class LinkHealth:
         self.heartbeats_missed = 0
         # Skipped input by reason ("malformed", "unknown_topic", ...): counted, never fatal.
         self.counters: Counter[str] = Counter()
+        self.events: deque[dict[str, Any]] = deque(maxlen=event_window)
         self.on_change: Callable[[LinkHealth], None] | None = None
 
     def set_state(self, state: str, detail: str = "") -> None:
@@ -47,6 +97,13 @@ class LinkHealth:
             raise ValueError(f"unknown link state {state!r}")
         if state == self.state and detail == self.detail:
             return
+        if state != self.state:
+            self.note(
+                "state_changed",
+                f"{self.state} → {state}" + (f": {detail}" if detail else ""),
+                old=self.state,
+                new=state,
+            )
         self.state = state
         self.detail = detail
         self.changed_at = self._clock()
@@ -73,6 +130,27 @@ class LinkHealth:
         """Remember the last error (a short description without secrets)."""
         self.last_error = error[:300]
 
+    def note(self, kind: str, detail: str = "", **data: Any) -> None:
+        """Note an event of KIND (one of ``EVENT_KINDS``) with a short DETAIL and a few plain values (DATA).
+
+        DETAIL is scrubbed of URL paths and tokens; it must still never quote a secret.
+        """
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown link event {kind!r}")
+        if len(self.events) == self.events.maxlen:
+            self.count("events_dropped")
+        values = {
+            key: value if isinstance(value, int | float | bool) or value is None else scrub(str(value), 100)
+            for key, value in data.items()
+        }
+        self.events.append({"kind": kind, "at": self._clock(), "detail": scrub(detail), "data": values})
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """Return the events noted since the last call (oldest first) and forget them."""
+        taken = list(self.events)
+        self.events.clear()
+        return taken
+
     def count(self, reason: str, n: int = 1) -> None:
         """Count N skipped or notable inputs under REASON."""
         self.counters[reason] += n
@@ -87,8 +165,15 @@ class LinkHealth:
         """Return the 95th-percentile ping round trip (seconds) of the window, if any."""
         return _percentile(list(self.ping_rtts), 0.95)
 
+    @property
+    def missed_heartbeat_ratio(self) -> float | None:
+        """Return the share of expected heartbeats that did not arrive, if any were expected."""
+        if not self.heartbeats_expected:
+            return None
+        return self.heartbeats_missed / self.heartbeats_expected
+
     def as_dict(self) -> dict[str, Any]:
-        """Return the health as plain data (for JSON, the admin and tests)."""
+        """Return the health as plain, bounded data (for JSON, the admin and tests); events are not included."""
         return {
             "state": self.state,
             "detail": self.detail,
@@ -102,5 +187,6 @@ class LinkHealth:
             "pings": len(self.ping_rtts),
             "heartbeats_expected": self.heartbeats_expected,
             "heartbeats_missed": self.heartbeats_missed,
+            "missed_heartbeat_ratio": self.missed_heartbeat_ratio,
             "counters": dict(self.counters),
         }

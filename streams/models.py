@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -61,6 +64,10 @@ class Connection(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN, editable=False)
     status_detail = models.CharField(max_length=300, blank=True, editable=False)
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The worker's last snapshot of the link (``LinkHealth.as_dict()``: epoch seconds, counters, ping
+    # percentiles), saved on every change of state and every few seconds while it streams.
+    health = models.JSONField(default=dict, blank=True, editable=False)
+    health_at = models.DateTimeField("health saved at", null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -105,6 +112,83 @@ class Connection(models.Model):
         Connection.objects.filter(pk=self.pk).update(
             status=status, status_detail=detail[:300], status_changed_at=timezone.now()
         )
+
+    def record_health(self, health: dict[str, Any], events: list[dict[str, Any]], *, state_changed: bool) -> None:
+        """Save the worker's HEALTH snapshot and the EVENTS noted since the last save (called by the worker).
+
+        With STATE_CHANGED the status and its time move too; a periodic save
+        leaves ``status_changed_at`` alone, so it keeps saying since when.
+        """
+        now = timezone.now()
+        fields: dict[str, Any] = {"health": health, "health_at": now}
+        if health.get("state") in self.Status.values:
+            fields |= {"status": health["state"], "status_detail": (health.get("detail") or "")[:300]}
+            if state_changed:
+                fields["status_changed_at"] = now
+        Connection.objects.filter(pk=self.pk).update(**fields)
+        ConnectionEvent.objects.bulk_create(
+            ConnectionEvent(
+                connection_id=self.pk,
+                at=datetime.fromtimestamp(event["at"], tz=UTC),
+                kind=event["kind"],
+                detail=event.get("detail", "")[:300],
+                data=event.get("data") or {},
+            )
+            for event in events
+        )
+
+    def health_time(self, key: str) -> datetime | None:
+        """Return the time (aware) the health snapshot holds under KEY (epoch seconds), if any."""
+        value = self.health.get(key)
+        if not isinstance(value, int | float):
+            return None
+        return datetime.fromtimestamp(value, tz=UTC)
+
+
+class ConnectionEvent(models.Model):
+    """One notable moment of a connection's link, kept for the admin's audit trail."""
+
+    # Kept per connection at most (newest first), whatever the retention days say.
+    KEEP_PER_CONNECTION = 1000
+
+    class Kind(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        CLOSED = "closed", "Closed"
+        TOKEN_REFRESHED = "token_refreshed", "Token refreshed"
+        AUTH_FAILED = "auth_failed", "Auth failed"
+        BACKOFF_SCHEDULED = "backoff_scheduled", "Backoff scheduled"
+        RESYNCED = "resynced", "Resynced"
+        STATE_CHANGED = "state_changed", "State changed"
+        ERROR = "error", "Error"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Scrubbed by ``LinkHealth.note`` and the worker: never a secret, token or full URL.
+    detail = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True, help_text="A few plain values, e.g. the backoff delay.")
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["connection", "-at"], name="connection_event_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def prune(cls, connection_ids: list[int], *, days: float, keep: int | None = None) -> int:
+        """Delete events older than DAYS, and beyond the newest KEEP of each of CONNECTION_IDS; return how many.
+
+        One DELETE for the age (every connection, so a disabled one's events age out too) and
+        one per connection for the count.
+        """
+        keep = cls.KEEP_PER_CONNECTION if keep is None else keep
+        deleted, _ = cls.objects.filter(at__lt=timezone.now() - timedelta(days=days)).delete()
+        for pk in connection_ids:
+            newest = cls.objects.filter(connection_id=pk).order_by("-at", "-pk").values("pk")[keep:]
+            n, _ = cls.objects.filter(connection_id=pk, pk__in=models.Subquery(newest)).delete()
+            deleted += n
+        return deleted
 
 
 class Queue(models.Model):

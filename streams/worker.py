@@ -29,11 +29,11 @@ from dashboard.models import Board
 from dashboard.rows import QueueConfig
 from streams.connectors.base import ConnectionSpec, Connector
 from streams.connectors.registry import connector_class
-from streams.events import Event
+from streams.events import Event, SourceSnapshot
 from streams.floor import Floor
-from streams.health import LinkHealth
+from streams.health import LinkHealth, redact
 from streams.leases import LeaseClock, Leases, MemoryLeases, RedisLeases
-from streams.models import Connection
+from streams.models import Connection, ConnectionEvent
 from streams.publisher import BoardPlan, Publisher
 from streams.snapshots import SnapshotStore, get_snapshot_store
 
@@ -179,18 +179,59 @@ class Worker:
         changed = self.floor.apply(event)
         if changed:
             self.publisher.mark(changed)
+        if isinstance(event, SourceSnapshot) and (health := self.healths.get(event.source)) is not None:
+            # Only the Floor knows how far it had drifted from the vendor's picture.
+            health.note("resynced", f"{len(changed)} rows differed", differences=len(changed))
+
+    # How often save_health() saves every held source's health, and prunes old events (seconds).
+    health_save_period = 5.0
+    event_prune_period = 60.0
+    # Loop times of the last periodic save and prune (the first call does both).
+    _health_saved_at = float("-inf")
+    _events_pruned_at = float("-inf")
 
     def _on_health(self, source: str):
         def record(health: LinkHealth) -> None:
-            # Persist the state for the admin, off the event loop; the latest one wins.
-            pk = int(source[1:])
-            task = asyncio.ensure_future(
-                sync_to_async(Connection(pk=pk).record_status)(health.state, health.detail or "")
-            )
-            self._status_tasks.add(task)
-            task.add_done_callback(self._status_tasks.discard)
+            self._save_health_of(source, health, state_changed=True)
 
         return record
+
+    def _save_health_of(self, source: str, health: LinkHealth, *, state_changed: bool) -> asyncio.Future:
+        """Save SOURCE's health snapshot and the events noted since, off the event loop; the latest save wins."""
+        connector = self.connectors.get(source)
+        # Error texts should never quote the secret; if one does, it stops here.
+        secret = connector.spec.client_secret if connector is not None else ""
+        snapshot = redact(health.as_dict(), secret)
+        events = redact(health.take_events(), secret)
+        record = Connection(pk=int(source[1:])).record_health
+        what = f"saving the health of {source}"
+        task = asyncio.ensure_future(self._off_loop(what, record, snapshot, events, state_changed=state_changed))
+        self._status_tasks.add(task)
+        task.add_done_callback(self._status_tasks.discard)
+        return task
+
+    async def save_health(self) -> bool:
+        """Save the health of every source streamed here and prune old events, when due; return whether it did."""
+        now = asyncio.get_running_loop().time()
+        saves = []
+        if now - self._health_saved_at >= self.health_save_period:
+            self._health_saved_at = now
+            saves = [self._save_health_of(s, self.healths[s], state_changed=False) for s in self.connectors]
+        if now - self._events_pruned_at >= self.event_prune_period:
+            self._events_pruned_at = now
+            pks = [int(source[1:]) for source in self.connectors]
+            days = settings.FLOORVIEW["EVENT_RETENTION_DAYS"]
+            prune = self._off_loop("pruning connection events", ConnectionEvent.prune, pks, days=days)
+            saves.append(asyncio.ensure_future(prune))
+        await asyncio.gather(*saves)
+        return bool(saves)
+
+    async def _off_loop(self, what: str, func, *args, **kwargs) -> None:
+        try:
+            await sync_to_async(func)(*args, **kwargs)
+        except Exception:
+            # Otherwise a database blip would end the worker, or leave a task error nobody reads.
+            log.warning("%s failed; carrying on", what, exc_info=True)
 
     # -- steps ----------------------------------------------------------------
 
@@ -324,6 +365,7 @@ class Worker:
                             await self.place()
                     else:
                         await self.place()
+                    await self.save_health()
                 except asyncio.CancelledError:
                     raise
                 except Exception:

@@ -26,6 +26,9 @@
   var HEALTHY_AFTER_MS = 10000;
   var FILTER_NAMES = ["queue", "status"];
   var HTMX_RECONNECTS = [1006, 1011, 1012, 1013];
+  // "Service restart" from servers whose WebSocket library refuses 1012 (Daphne); the extension
+  // already comes back after a real 1012 by itself.
+  var RESTARTS = [4012];
   var REFUSALS = {
     4401: "Signed out. Reload the page to sign in again.",
     4403: "You no longer have access to this board.",
@@ -230,6 +233,10 @@
       return; // A socket we replaced on purpose.
     }
     var code = closeEvent.code;
+    if (openedAt) {
+      // For operators and tests: why the last socket that was open ended (failed attempts aside).
+      board.dataset.lastClose = String(code);
+    }
     if (openedAt && Date.now() - openedAt >= HEALTHY_AFTER_MS) {
       retries = 0;
     }
@@ -240,6 +247,18 @@
       return;
     }
     setState(navigator.onLine === false ? "offline" : "reconnecting");
+    if (RESTARTS.indexOf(code) >= 0) {
+      // The server is being restarted or redeployed: come straight back (to another process),
+      // with a little jitter so a whole wall of screens does not arrive in the same millisecond.
+      clearTimeout(retryTimer);
+      var wrapper = evt.detail.socketWrapper;
+      retryTimer = setTimeout(function () {
+        if (!refused && (!currentSocket || currentSocket.readyState === WebSocket.CLOSED)) {
+          wrapper.reconnect();
+        }
+      }, Math.random() * 1000);
+      return;
+    }
     // The extension retries only after abnormal closes; a clean close (a server restart) is ours to retry.
     if (HTMX_RECONNECTS.indexOf(code) < 0) {
       reconnectLater(evt.detail.socketWrapper);

@@ -328,6 +328,7 @@ class Connector:
         link = await self._open_confirmed()
         self.link = link
         self.backoff.link_up()
+        self.health.note("connected", f"{len(link.sockets)} socket(s) confirmed")
         if await self._resync("connected"):
             self._set_state("live")
         while not self._closed.is_set():
@@ -479,6 +480,7 @@ class Connector:
         if old is not None:
             await self._close_link(old, retire=True)
         self.rollovers += 1
+        self.health.note("connected", f"rolled over ({reason})")
         if await self._resync(reason):
             self._set_state("live")
         return True
@@ -532,13 +534,16 @@ class Connector:
         """Classify a failure, record it, and return a wait that overrides the backoff (or None)."""
         detail = _describe(exc)
         self.health.record_error(detail)
+        self.health.note("closed", detail)
         self.backoff.link_down()
         if isinstance(exc, AuthFailed) or getattr(exc, "status", None) in (401, 403):
             wait = self.timing.auth_retry
+            self.health.note("auth_failed", detail, retry_in=wait)
             self._set_state("auth_failed", f"{detail}; retrying in {wait:.0f} s")
             log.warning("%s: auth failed (%s); retrying in %.0f s", self, detail, wait)
             return wait
         wait = self._honour_retry_after(exc, self.backoff.next_delay())
+        self.health.note("backoff_scheduled", f"retrying in {wait:.1f} s", delay=round(wait, 3))
         self._set_state("reconnecting", f"{detail}; retrying in {wait:.1f} s")
         log.warning("%s: link lost (%s); retrying in %.1f s", self, detail, wait)
         return wait
