@@ -38,13 +38,17 @@ UNSET: Final = _Unset()
 ROUTING_STATUSES = ("OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING", "COMMUNICATING")
 
 
+_VALUE_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def reported(event: Any) -> dict[str, Any]:
     """Return the fields of EVENT that carry a value (not UNSET), minus the identity."""
-    return {
-        f.name: getattr(event, f.name)
-        for f in fields(event)
-        if f.name not in ("source", "queue_id", "agent_id") and getattr(event, f.name) is not UNSET
-    }
+    names = _VALUE_FIELDS.get(type(event))
+    if names is None:
+        # Once per class: dataclasses.fields() on every event was a good share of the hot path.
+        identity = ("source", "queue_id", "agent_id")
+        names = _VALUE_FIELDS[type(event)] = tuple(f.name for f in fields(event) if f.name not in identity)
+    return {name: value for name in names if (value := getattr(event, name)) is not UNSET}
 
 
 @dataclass(frozen=True, slots=True)

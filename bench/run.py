@@ -1,0 +1,70 @@
+"""Floorview's benchmarks: ``make bench`` or ``.venv/bin/python bench/run.py [options]``.
+
+Prints figures and asserts nothing (see docs/PERFORMANCE.md for what they mean):
+
+1. parse+apply throughput on one core (``bench/parse.py``);
+2. change-to-viewer delay with many WebSocket viewers on one board, against
+   the real demo started as a subprocess, or with ``--redis URL`` against
+   simulate + runstreams + daphne sharing that Redis (``bench/viewers.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+# Run as a script from the repository root: make the project importable and configure Django.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard_project.settings")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Return the command line's options."""
+    parser = argparse.ArgumentParser(description="Print Floorview's performance figures.")
+    parser.add_argument("--only", choices=("parse", "viewers"), help="Run one benchmark only.")
+    parser.add_argument("--viewers", type=int, default=200, help="WebSocket viewers on the board (default 200).")
+    parser.add_argument("--changes", type=int, default=40, help="Agent status changes to time (default 40).")
+    parser.add_argument("--agents", type=int, default=60, help="Agents in the viewers benchmark's demo (default 60).")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="Measure viewers on production-shaped processes (simulate, runstreams, daphne) sharing this Redis.",
+    )
+    parser.add_argument("--repeats", type=int, default=7, help="Runs of each parse stage; the best counts (default 7).")
+    parser.add_argument("--profile", action="store_true", help="Also print cProfile's table for one parse run.")
+    args = parser.parse_args(argv)
+    if not 1 <= args.viewers <= 5000 or not 1 <= args.changes <= 1000 or not 1 <= args.repeats <= 50:
+        parser.error("--viewers must be 1..5000, --changes 1..1000, --repeats 1..50")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the chosen benchmarks and print their figures."""
+    args = parse_args(argv)
+    import django
+
+    django.setup()
+    from bench import parse, viewers
+
+    print(
+        f"Floorview bench: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{platform.system()} {platform.machine()}"
+    )
+    started = time.perf_counter()
+    if args.only in (None, "parse"):
+        parse.run(repeats=args.repeats, show_profile=args.profile)
+        print()
+    if args.only in (None, "viewers"):
+        viewers.run(viewers=args.viewers, changes=args.changes, agents=args.agents, redis_url=args.redis)
+        print()
+    print(f"bench finished in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
