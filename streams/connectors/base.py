@@ -184,7 +184,9 @@ class Connector:
         try:
             await self.start()
             while not self._closed.is_set():
-                self._set_state("connecting" if first else "reconnecting", "opening the notification link")
+                if self.health.state != "auth_failed":
+                    # A retry after an auth failure keeps saying so until it succeeds: the admin must act.
+                    self._set_state("connecting" if first else "reconnecting", "opening the notification link")
                 wait: float | None = None
                 try:
                     await self._connected_period()
