@@ -3,6 +3,11 @@
 After the permission check (the only database work) the consumer does string
 work only: rows arrive rendered from the worker, and the consumer picks the
 ones this viewer's filter lets through and wraps them in htmx swap frames.
+
+Board messages do not come through the consumer's own channel: the process's
+feed for the board (dashboard.fanout) hands them over, one call per viewer.
+While a viewer reads a snapshot, messages wait in its queue, and those the
+snapshot already covers are dropped when the queue is worked off.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard import shutdown
+from dashboard.fanout import BoardFeed, FeedUnavailable, feeds
 from dashboard.filters import RowFilter
 from dashboard.frames import delta_frame, snapshot_frame, tick_frame
 from dashboard.models import Board
@@ -29,8 +35,10 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNKNOWN_BOARD = 4404
-# The browser's ws extension reconnects by itself after this one.
-CLOSE_SERVER_ERROR = 1011
+# "Try again later": the store or the channel layer is unreachable. Not 1011: Daphne's WebSocket
+# library refuses to send it (only 1000 and 3000-4999), so the close itself would fail and the
+# socket would linger. The page reconnects after any close it does not know, with its backoff.
+CLOSE_SERVER_ERROR = 4011
 
 MAX_CLIENT_MESSAGE = 8 * 1024
 # How long messages of a superseded epoch are ignored. Long enough to swallow an old worker's
@@ -91,18 +99,27 @@ def _board_for(user: Any, slug: str) -> tuple[int, Board | None]:
 class BoardConsumer(AsyncWebsocketConsumer):
     """Stream one board to one viewer: a full snapshot, then every delta that follows it, filtered."""
 
+    # Board messages come from the process's board feed (dashboard.fanout), never through a channel
+    # of the consumer's own: an alias that names no layer keeps Channels from making one per viewer.
+    channel_layer_alias = "board sockets use dashboard.fanout"
+
     board_id: int | None = None
     group: str | None = None
+    feed: BoardFeed | None = None
     kinds: tuple[str, ...] = ()
     epoch: str | None = None
     seq: int = 0
 
     async def connect(self) -> None:
-        """Check the viewer, join the board's group, then send the snapshot."""
+        """Check the viewer, join the board's feed, then send the snapshot."""
         self.shown: set[str] = set()
         self.row_filter = RowFilter()
         self.retired_epochs: dict[str, float] = {}
         self.dropped = 0
+        # Board messages that arrive while a snapshot is being read wait here, in order.
+        self.waiting: list[dict] = []
+        self.reading = 0
+        self.tasks: set[asyncio.Task] = set()
         # Accept first: a refusal before the handshake reaches the browser only as an anonymous 1006.
         await self.accept()
         user = self.scope.get("user")
@@ -119,19 +136,26 @@ class BoardConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.row_filter = RowFilter.from_query(query)
         # Join before reading: a delta stored after the read is then already queued for us.
-        # Messages are dispatched one at a time, so deltas arriving during the read wait in
-        # the channel until the snapshot is out, and those it already covers are dropped.
+        self.reading += 1
+        try:
+            self.feed = await feeds.join(board.group_name, self)
+        except FeedUnavailable:
+            log.warning("board %s: the channel layer is unreachable; closing a new viewer", self.board_id)
+            await self.close(code=CLOSE_SERVER_ERROR)
+            return
         self.group = board.group_name
-        await self.channel_layer.group_add(self.group, self.channel_name)
         shutdown.track(self)
-        await self.send_snapshot()
+        await self._snapshot_then_catch_up()
 
     async def disconnect(self, code: int) -> None:
-        """Leave the board's group."""
+        """Leave the board's feed."""
         shutdown.forget(self)
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
+        for task in list(getattr(self, "tasks", ())):
+            task.cancel()
+        if self.feed is not None:
+            self.feed.discard(self)
+            self.feed = None
+        self.group = None
 
     async def send_snapshot(self, newer_than: tuple[str, int] | None = None) -> None:
         """Send the board's full picture from the store, as this viewer's filter shows it."""
@@ -151,6 +175,28 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.epoch = epoch
         await self.send(text_data=frame)
 
+    async def _snapshot_then_catch_up(
+        self, newer_than: tuple[str, int] | None = None, retire: str | None = None
+    ) -> None:
+        """Send a snapshot (the caller counted it in READING), then the board messages that waited for it."""
+        try:
+            await self.send_snapshot(newer_than=newer_than)
+            if retire is not None and self.epoch is not None and self.epoch != retire:
+                # The store has moved past that epoch (an old worker still flushing): ignore it for a while,
+                # otherwise each of its messages would cost this viewer another snapshot.
+                self._retire(retire)
+        finally:
+            self.reading -= 1
+        while self.waiting and not self.reading and self.group is not None:
+            await self._handle(self.waiting.pop(0))
+
+    def _read_snapshot_soon(self, newer_than: tuple[str, int] | None = None, retire: str | None = None) -> None:
+        # Never read inline while the feed is handing out a message: the board's other viewers would wait.
+        self.reading += 1
+        task = asyncio.get_running_loop().create_task(self._snapshot_then_catch_up(newer_than, retire))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     # -- from the browser ------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -169,14 +215,16 @@ class BoardConsumer(AsyncWebsocketConsumer):
             return self._drop("malformed")
         kind = message.get("type")
         if kind == "resync":
-            await self.send_snapshot()
+            self.reading += 1
+            await self._snapshot_then_catch_up()
         elif kind == "filter":
             # htmx's ws-send adds a HEADERS key; only the filter values matter.
             try:
                 self.row_filter = RowFilter.parse(message.get("queue"), message.get("status"))
             except ValueError:
                 return self._drop("bad filter")
-            await self.send_snapshot()
+            self.reading += 1
+            await self._snapshot_then_catch_up()
         else:
             self._drop("unknown type")
 
@@ -185,7 +233,25 @@ class BoardConsumer(AsyncWebsocketConsumer):
         dropped_messages[reason] += 1
         log.debug("dropped a client message on board %s: %s", self.board_id, reason)
 
-    # -- from the worker -------------------------------------------------------
+    # -- from the worker, through the board feed ---------------------------------
+
+    async def take(self, message: dict) -> None:
+        """Handle a board message from the feed, or keep it for after the snapshot being read."""
+        if self.reading:
+            self.waiting.append(message)
+        else:
+            await self._handle(message)
+
+    def resync(self) -> None:
+        """Start over from the store (the feed lost messages while the channel layer was away)."""
+        self.waiting.clear()
+        self._read_snapshot_soon()
+
+    async def _handle(self, message: dict) -> None:
+        if message.get("type") == "board.delta":
+            await self.board_delta(message)
+        elif message.get("type") == "board.tick":
+            await self.board_tick(message)
 
     async def board_delta(self, message: dict) -> None:
         """Forward a delta that follows what the viewer has; resync on a gap or a new epoch."""
@@ -195,7 +261,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if epoch == self.epoch and seq <= self.seq:
             return  # Already covered by the snapshot (or a duplicate).
         if epoch != self.epoch or seq != self.seq + 1:
-            await self._resync_for(epoch, seq)
+            self._resync_for(epoch, seq)
             return
         self.seq = seq
         await self.send(text_data=delta_frame(message, self.row_filter, self.shown, self.kinds))
@@ -206,16 +272,12 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if not isinstance(epoch, str) or not isinstance(seq, int) or self._is_retired(epoch):
             return
         if epoch != self.epoch or seq > self.seq:
-            await self._resync_for(epoch, seq)
+            self._resync_for(epoch, seq)
         elif seq == self.seq:
             await self.send(text_data=tick_frame(message))
 
-    async def _resync_for(self, epoch: str, seq: int) -> None:
-        await self.send_snapshot(newer_than=(epoch, seq))
-        if self.epoch is not None and self.epoch != epoch:
-            # The store has moved past that epoch (an old worker still flushing): ignore it for a while,
-            # otherwise each of its messages would cost this viewer another snapshot.
-            self._retire(epoch)
+    def _resync_for(self, epoch: str, seq: int) -> None:
+        self._read_snapshot_soon(newer_than=(epoch, seq), retire=epoch)
 
     def _retire(self, epoch: str) -> None:
         now = time.monotonic()

@@ -197,8 +197,8 @@ class Floor:
         if values.get("waiting") == 0:
             values["longest_waiting_since"] = None
         changed = created
+        # Queue fields are names, counts and times that need no normalising (see _normalise): compare as they are.
         for name, value in values.items():
-            value = _normalise(name, value)
             if getattr(state, name) != value:
                 setattr(state, name, value)
                 changed = True

@@ -19,10 +19,15 @@ import time
 from typing import Any, Protocol
 
 # Extend the key only if we still own it: otherwise a worker that stalled past its TTL
-# would silently extend the lease a successor now holds.
+# would silently extend the lease a successor now holds. A key that is gone (Redis restarted
+# empty) is nobody's: take it back, so a restart does not stop every stream in the fleet.
 _RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
+local owner = redis.call('get', KEYS[1])
+if owner == ARGV[1] then
   return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+if not owner and redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  return 1
 end
 return 0
 """

@@ -125,6 +125,7 @@ class TokenProvider:
         cache: TokenCache | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = 30.0,
+        on_refresh: Callable[[Token], None] | None = None,
     ) -> None:
         self.token_url = f"{login_base.rstrip('/')}/oauth/token"
         self._client_id = client_id
@@ -135,6 +136,8 @@ class TokenProvider:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.key = cache_key(self.token_url, client_id)
         self.requests = 0  # token requests sent (for tests and the health page)
+        # Told of every token this provider fetched (not of tokens another worker fetched into the cache).
+        self.on_refresh = on_refresh
 
     def __repr__(self) -> str:
         return f"TokenProvider({self.token_url!r}, client_id={self._client_id!r})"
@@ -159,6 +162,8 @@ class TokenProvider:
                     return cached.value
                 raise
             await self.cache.set(self.key, fresh)
+            if self.on_refresh is not None:
+                self.on_refresh(fresh)
             return fresh.value
 
     async def invalidate(self, value: str) -> None:

@@ -16,12 +16,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import redis.exceptions
+
 from dashboard.rows import QueueConfig, agent_row, queue_row
 from streams.floor import AgentState, Floor, QueueState, RowKey
-from streams.health import LinkHealth
+from streams.health import LinkHealth, scrub
 from streams.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
+
+# Failures that pass (Redis restarting, a network blip): logged briefly, retried, never fatal.
+TRANSIENT = (OSError, TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 # Worst first: the board shows the worst state among its sources.
 HEALTH_ORDER = ("auth_failed", "reconnecting", "connecting", "degraded", "disabled", "unknown", "live")
@@ -71,6 +76,7 @@ class _BoardState:
         self.full = True
         self.shown: set[str] = set()
         self.last_flush = 0.0
+        self.last_sent = float("-inf")  # when the last delta went out (it tells viewers what a tick would)
         self.timer: asyncio.TimerHandle | None = None
         self.flushing: asyncio.Task | None = None
         # Rows keyed per source, for the queue-names lookup when rendering agents.
@@ -104,6 +110,8 @@ class Publisher:
         self._agent_boards: dict[RowKey, set[int]] = {}
         self.rows_rendered = 0
         self.deltas_sent = 0
+        self.ticks_sent = 0
+        self.store_rewrites = 0
         self._closing = False
 
     # -- configuration --------------------------------------------------------
@@ -189,36 +197,48 @@ class Publisher:
             await self.flush(state.plan.board_id)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except TRANSIENT as exc:
             # Keep the rows dirty and try again next window: a Redis blip must not lose updates.
+            log.warning("flushing board %s failed (%s); retrying", state.plan.board_id, exc)
+        except Exception:
             log.exception("flushing board %s failed", state.plan.board_id)
         finally:
             state.flushing = None
-            if state.dirty:
+            if state.dirty or state.full:
                 self._schedule(state)
 
     # -- output ------------------------------------------------------------------
 
     def board_status(self, plan: BoardPlan) -> tuple[float | None, dict]:
-        """Return when the board's data was last confirmed live, and its upstream health."""
+        """Return when the board's data was last confirmed live, and its upstream health.
+
+        The health holds the worst state among the board's sources, a detail a supervisor can act on
+        (the worst source's own, scrubbed of addresses and tokens), and each source's state.
+        """
         now = self.clock()
         live_at: float | None = now
-        worst = "live"
+        worst, worst_detail = "live", ""
         sources = {}
         for source in sorted(plan.sources):
             health = self.health_of(source)
             if health is None:
-                state, seen = "unknown", None
+                state, seen, detail = "unknown", None, "no worker holds this source yet"
             else:
                 state = health.state
                 seen = now if health.is_live() else health.last_message_at
+                detail = health.detail
             sources[source] = state
             if HEALTH_ORDER.index(state if state in HEALTH_ORDER else "unknown") < HEALTH_ORDER.index(worst):
-                worst = state
+                worst, worst_detail = state, detail
             live_at = None if seen is None or live_at is None else min(live_at, seen)
         if not plan.sources:
             live_at = now
-        return live_at, {"state": worst, "sources": sources}
+        affected = sum(state != "live" for state in sources.values())
+        if worst != "live" and len(sources) > 1:
+            worst_detail = f"{affected} of {len(sources)} sources affected" + (
+                f"; {worst_detail}" if worst_detail else ""
+            )
+        return live_at, {"state": worst, "detail": scrub(worst_detail, 160), "sources": sources}
 
     def render(self, key: RowKey, state: _BoardState) -> dict | None:
         """Return the rendered row for KEY on a board, or None if the board no longer shows it."""
@@ -276,7 +296,7 @@ class Publisher:
         state.shown -= set(removed)
         live_at, health = self.board_status(state.plan)
         now = self.clock()
-        await self.store.write(
+        written = await self.store.write(
             board_id,
             epoch=self.epoch,
             seq=state.seq,
@@ -287,6 +307,13 @@ class Publisher:
             health=health,
             reset=full,
         )
+        if not written:
+            # The store lost the board (Redis restarted empty): write it again in full, under a new seq,
+            # so viewers see a gap and read the whole picture back.
+            log.warning("the snapshot store lost board %s; writing it again in full", board_id)
+            self.store_rewrites += 1
+            state.full = True
+            return await self.flush(board_id)
         await self.layer.group_send(
             state.plan.group,
             {
@@ -302,6 +329,7 @@ class Publisher:
             },
         )
         self.deltas_sent += 1
+        state.last_sent = now
         return True
 
     async def flush_all(self) -> None:
@@ -310,11 +338,15 @@ class Publisher:
             await self.flush(board_id)
 
     async def tick(self) -> None:
-        """Tell every board's viewers how fresh their data is."""
+        """Tell every board's viewers how fresh their data is, unless a delta just did."""
         now = self.clock()
         for board_id, state in list(self.boards.items()):
+            if now - state.last_sent < self.liveness_period:
+                # A delta carries the same times and health: a busy board needs no tick, and its
+                # viewers are spared a second fan-out every period.
+                continue
             live_at, health = self.board_status(state.plan)
-            await self.store.write(
+            written = await self.store.write(
                 board_id,
                 epoch=self.epoch,
                 seq=state.seq,
@@ -325,6 +357,12 @@ class Publisher:
                 health=health,
                 reset=state.seq == 0,
             )
+            if not written:
+                log.warning("the snapshot store lost board %s; writing it again in full", board_id)
+                self.store_rewrites += 1
+                state.full = True
+                self._schedule(state)
+                continue
             await self.layer.group_send(
                 state.plan.group,
                 {
@@ -337,6 +375,7 @@ class Publisher:
                     "health": health,
                 },
             )
+            self.ticks_sent += 1
 
     async def run(self) -> None:
         """Send liveness ticks until cancelled; deltas flow from ``mark()``."""
@@ -346,6 +385,8 @@ class Publisher:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
+            except TRANSIENT as exc:
+                log.warning("board tick failed (%s); retrying", exc)
             except Exception:
                 log.exception("board tick failed; retrying")
             await asyncio.sleep(self.liveness_period)

@@ -15,13 +15,13 @@ from html.parser import HTMLParser
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from dashboard import consumers
+from dashboard import consumers, fanout
 from dashboard.routing import websocket_urlpatterns
 from dashboard.rows import agent_row, queue_row
 from dashboard_project.asgi import application
@@ -144,7 +144,8 @@ class Feed:
             server_time=now,
             live_at=now,
             health={"state": "live", "detail": ""},
-            reset=reset,
+            # A worker's first write of its epoch is a reset, as the publisher's is.
+            reset=reset or self.seq == 1,
         )
         return {
             "type": "board.delta",
@@ -597,3 +598,122 @@ async def test_it_authenticates_sockets_from_the_session_and_checks_the_origin(p
     )
     assert (await anonymous.connect(timeout=scaled(3)))[0]
     assert await anonymous.receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4401}
+
+
+# -- the process's board feed --------------------------------------------------------------
+
+
+async def test_a_process_joins_a_boards_group_once_for_all_its_viewers(p):
+    feed = Feed(p)
+    await feed.push([feed.queue("q-sales", waiting=1)])
+    sockets = [await open_socket(p.supervisor) for _ in range(3)]
+    for ws in sockets:
+        assert (await receive(ws)).seq == 1
+    # One member per process, however many viewers: the layer copies a message once, not per viewer.
+    assert len(feed.layer.groups[p.board.group_name]) == 1
+    await feed.push([feed.queue("q-sales", waiting=2)])
+    for ws in sockets:
+        frame = await receive(ws)
+        assert (frame.kind, frame.seq) == ("delta", 2)
+        assert await nothing_more(ws)
+    for ws in sockets:
+        await ws.disconnect()
+    # The last viewer out takes the process out of the group.
+    await wait_for(lambda: not feed.layer.groups.get(p.board.group_name), "the feed to leave the group")
+
+
+async def wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + scaled(3)
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+class FlakyLayer(InMemoryChannelLayer):
+    """An in-memory layer that can go away like a restarting Redis: receives fail and memberships vanish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.joins = 0
+        self.gone = asyncio.Event()
+
+    def restart(self) -> None:
+        self.down = True
+        self.groups.clear()
+        # Wake the blocked receiver, as a closed connection would.
+        for queue in self.channels.values():
+            queue.put_nowait((0, {"type": "__restart__"}))
+
+    async def receive(self, channel):
+        message = await super().receive(channel)
+        if message.get("type") == "__restart__" or self.down:
+            self.gone.set()
+            raise ConnectionError("Connection closed by server.")
+        return message
+
+    async def group_add(self, group, channel):
+        if self.down:
+            raise ConnectionError("Connection refused")
+        self.joins += 1
+        await super().group_add(group, channel)
+
+
+async def test_viewers_resync_after_the_channel_layer_comes_back(p, settings):
+    layer = FlakyLayer()
+    old = channel_layers.set("default", layer)
+    try:
+        feed = Feed(p)
+        feed.layer = layer
+        await feed.push([feed.queue("q-sales", waiting=1)])
+        ws = await open_socket(p.supervisor)
+        assert (await receive(ws)).seq == 1
+        layer.restart()
+        await asyncio.wait_for(layer.gone.wait(), scaled(3))
+        # While the layer is away the worker goes on writing the store; its messages are lost.
+        await feed.push([feed.queue("q-sales", waiting=7)])
+        layer.down = False
+        # The feed joins again and the viewer reads what it missed, without the socket ever closing.
+        back = await asyncio.wait_for(ws.receive_from(), scaled(10))
+        frame = parse(back)
+        assert (frame.kind, frame.seq) == ("snapshot", 2)
+        assert '<span class="value">7</span>' in back
+        assert layer.joins == 2
+        await feed.push([feed.queue("q-sales", waiting=8)])
+        assert ((await receive(ws)).kind, feed.seq) == ("delta", 3)
+        await ws.disconnect()
+    finally:
+        channel_layers.set("default", old)
+
+
+async def test_a_new_viewer_is_closed_when_the_channel_layer_is_unreachable(p, monkeypatch):
+    layer = FlakyLayer()
+    layer.down = True
+    old = channel_layers.set("default", layer)
+    monkeypatch.setattr(fanout, "JOIN_TIMEOUT", scaled(0.3))
+    try:
+        ws = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/ws/boards/sales/")
+        ws.scope["user"] = p.supervisor
+        assert (await ws.connect(timeout=scaled(3)))[0]
+        # 4011 (Daphne cannot send 1011) tells the page to come back later, with its backoff.
+        assert await ws.receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4011}
+        await wait_for(lambda: not fanout.feeds.active(), "the idle feed to end")
+    finally:
+        channel_layers.set("default", old)
+
+
+async def test_the_feed_renews_its_membership_before_the_layer_forgets_it(p, monkeypatch):
+    monkeypatch.setattr(fanout, "RENEW_EVERY", 0.05)
+    layer = FlakyLayer()
+    old = channel_layers.set("default", layer)
+    try:
+        feed = Feed(p)
+        feed.layer = layer
+        await feed.push([feed.queue("q-sales")])
+        ws = await open_socket(p.supervisor)
+        await receive(ws)
+        # Quiet board, no messages at all: the renewal is by the clock.
+        await wait_for(lambda: layer.joins >= 3, "the membership to be renewed")
+        await ws.disconnect()
+    finally:
+        channel_layers.set("default", old)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_board_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until
+from tests.processes import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until
 from tests.timing import scaled
 
 pytestmark = pytest.mark.browser

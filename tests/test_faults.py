@@ -74,6 +74,7 @@ class Case:
     channels: int = 0
     settle: float = 0.0  # waits the fault imposes on purpose (Retry-After, an outage), in seconds
     min_gap: float = 0.0  # at least this long from the fault to the next channel creation (Retry-After)
+    noted: tuple[str, ...] = ()  # connection events the audit log must hold afterwards
     timing: Timing = field(default=FAST)
 
 
@@ -105,6 +106,9 @@ async def tokens_expired(run: Running) -> None:
     await eventually(lambda: run.sim.tokens.live() == 0, within=3, what="the tokens to expire")
 
 
+# What the audit log shows for any reconnect: why the link closed, the wait, the new connection.
+RECONNECT_NOTES = {"closed", "backoff_scheduled", "connected"}
+
 DROP = {"fault": "drop_sockets"}
 REVOKE_SILENTLY = {"fault": "revoke_tokens"}
 
@@ -127,8 +131,17 @@ CASES = [
         both(rolled_over, resynced),
         tokens=1,
         channels=1,
+        noted=("token_refreshed", "connected"),
     ),
-    Case("rest-401-once", (REVOKE_SILENTLY, DROP), reconnected, reconnects=1, tokens=1, channels=1),
+    Case(
+        "rest-401-once",
+        (REVOKE_SILENTLY, DROP),
+        reconnected,
+        reconnects=1,
+        tokens=1,
+        channels=1,
+        noted=("token_refreshed",),
+    ),
     Case(
         "no-longer-subscribed",
         ({"fault": "no_longer_subscribed"},),
@@ -163,6 +176,7 @@ CASES = [
         channels=1,
         settle=1,
         min_gap=1,
+        noted=("token_refreshed",),
     ),
     Case(
         "token-503-burst",
@@ -171,6 +185,7 @@ CASES = [
         reconnects=3,
         tokens=3,
         channels=1,
+        noted=("token_refreshed",),
     ),
     Case(
         "rest-500-burst",
@@ -219,6 +234,17 @@ CASES = [
         reconnects=1,
         tokens=3,  # one after the expiry, and one each time a 1 s token is past half its life
         channels=1,
+        noted=("token_refreshed",),
+    ),
+    # Six 500s outlast the client's five retries: the snapshot after the reconnect fails once, is noted as
+    # an error, and is retried on its own backoff.
+    Case(
+        "snapshot-fails",
+        ({"fault": "rest_error", "status": 500, "count": 6, "retry_after": 0, "path": "/api/v2/analytics/"}, DROP),
+        lambda run, seen: "snapshot failed" in run.connector.health.last_error,
+        reconnects=1,
+        channels=1,
+        noted=("error",),
     ),
     Case(
         "unreachable",
@@ -256,6 +282,7 @@ async def test_the_connector_survives(case: Case, caplog):
     caplog.set_level(logging.WARNING)
     async with streaming(timing=case.timing, analytics_min_interval=0.2) as run:
         await live(run)
+        run.connector.health.take_events()
         seen = Seen.now(run)
         started = time.monotonic()
         await inject(run, case.steps)
@@ -280,6 +307,8 @@ async def test_the_connector_survives(case: Case, caplog):
         assert run.sim.hub.channels_created - seen.channels <= case.channels
         await eventually(lambda: run.open_sockets() == 1, within=case.settle + 2, what="exactly one socket open")
         assert connector.health.is_live()
+        noted = {event["kind"] for event in connector.health.take_events()}
+        assert set(case.noted) | (RECONNECT_NOTES if case.reconnects else set()) <= noted
 
 
 # -- the auth-failed path ------------------------------------------------------------------------

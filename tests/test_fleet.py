@@ -61,6 +61,23 @@ async def test_a_lease_its_holder_stopped_renewing_passes_on(two_workers):
     assert not await first.renew("source:c1", ttl=0.3)
 
 
+@pytest.mark.redis
+async def test_a_lease_redis_forgot_in_a_restart_is_taken_back_by_its_holder(two_workers, prefix):
+    import redis.asyncio as redis
+
+    first, second = two_workers
+    assert await first.acquire("source:c1", ttl=scaled(5))
+    client = redis.from_url(REDIS_TEST_URL)
+    try:
+        await client.delete(f"{prefix}:lease:source:c1")  # what a restart of a Redis without persistence does
+    finally:
+        await client.aclose()
+    # The holder carries on without stopping its stream; nobody else could have held it meanwhile.
+    assert await first.renew("source:c1", ttl=scaled(5))
+    assert await second.holder("source:c1") == "worker-a"
+    assert not await second.acquire("source:c1", ttl=scaled(5))
+
+
 def test_a_worker_cut_off_from_redis_stops_before_its_leases_could_lapse():
     now = [100.0]
     lease_clock = LeaseClock(ttl=10.0, clock=lambda: now[0])

@@ -7,111 +7,16 @@ stream back within 15 s. A SIGTERM then closes the socket and frees the lease.
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-import redis
 
-from tests.redis_util import REDIS_TEST_URL, unique_prefix
-from tests.test_board_browser import free_port, wait_until
+from tests.processes import Fleet, wait_until
 from tests.timing import scaled
 
 pytestmark = pytest.mark.redis
-
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "fleet-test-secret"
-
-SEED = """
-import json, urllib.request
-from django.contrib.auth.models import Group
-from dashboard.models import Board
-from streams.models import Connection, Queue
-
-truth = json.load(urllib.request.urlopen(%(sim)r + "/simulator/truth"))
-connection = Connection(name="Genesys", base_url=%(sim)r, client_id="floorview-demo")
-connection.set_client_secret(%(secret)r)
-connection.save()
-queues = [
-    Queue.objects.create(connection=connection, vendor_id=qid, name=q["name"]) for qid, q in truth["queues"].items()
-]
-board = Board.objects.create(slug="floor", title="Floor", coalesce_ms=100)
-board.queues.set(queues)
-print(json.dumps({"source": connection.source_key, "board": board.pk}))
-"""
-
-
-class Fleet:
-    """A simulator and two workers in subprocesses, sharing a SQLite file and the test Redis."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.prefix = unique_prefix()
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "dashboard_project.settings",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "REDIS_URL": REDIS_TEST_URL,
-            "REDIS_PREFIX": self.prefix,
-            "CHANNEL_LAYER_PREFIX": self.prefix,
-            "FLOORVIEW_CONFIG_POLL": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.redis = redis.from_url(REDIS_TEST_URL, decode_responses=True)
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = (self.tmp_path / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.processes[name] = process
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.tmp_path / f"{name}.log").read_text(errors="replace")
-
-    def manage(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=scaled(60),
-            check=True,
-        )
-        return done.stdout
-
-    def truth(self) -> dict:
-        with urllib.request.urlopen(f"{self.sim_url}/simulator/truth", timeout=scaled(5)) as response:
-            return json.load(response)
-
-    def sockets_open(self) -> int:
-        channels = self.truth()["channels"].get("floorview-demo", {})
-        return sum(channel["sockets_open"] for channel in channels.values())
-
-    def holder_pid(self) -> int | None:
-        owner = self.redis.get(f"{self.prefix}:lease:source:{self.source}")
-        return int(owner.split(":")[1]) if owner else None
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        keys = list(self.redis.scan_iter(match=f"{self.prefix}*"))
-        if keys:
-            self.redis.delete(*keys)
-        self.redis.close()
 
 
 class SocketSampler(threading.Thread):
@@ -138,13 +43,8 @@ def test_a_killed_workers_stream_moves_to_another_without_ever_doubling(tmp_path
     fleet = Fleet(tmp_path)
     sampler = SocketSampler(fleet)
     try:
-        port = free_port()
-        fleet.start("simulator", "simulate", "--port", str(port), "--client-secret", SECRET, "--heartbeat", "2")
-        wait_until(lambda: "Press Ctrl-C" in fleet.log("simulator"), scaled(30), "the simulator")
-        fleet.sim_url = re.search(r"Base URL: +(\S+)", fleet.log("simulator")).group(1)
-        fleet.manage("migrate", "--noinput", "-v", "0")
-        ids = json.loads(fleet.manage("shell", "-c", SEED % {"sim": fleet.sim_url, "secret": SECRET}).splitlines()[-1])
-        fleet.source = ids["source"]
+        fleet.start_simulator("--heartbeat", "2")
+        ids = fleet.seed()
         workers = {fleet.start(name, "runstreams").pid: name for name in ("worker-a", "worker-b")}
         sampler.start()
 

@@ -12,13 +12,14 @@ from streams.connectors.genesys_parsers import (
     ParseError,
     parse_aggregate_results,
     parse_frame,
+    parse_interval,
     parse_members,
     parse_observation_results,
     parse_queue_entities,
     parse_time,
     system_presence,
 )
-from streams.events import UNSET, AgentStatus, QueueMembership, QueueStats
+from streams.events import UNSET, AgentStatus, QueueMembership, QueueStats, reported
 from streams.floor import Floor
 
 Q = "6a1b2c3d-0000-4000-8000-00000000000a"
@@ -61,6 +62,19 @@ def test_it_refuses_times_that_are_not_times():
     for bad in ("yesterday", "", "2026-13-01T00:00:00Z", True, {}):
         with pytest.raises(ParseError):
             parse_time(bad)
+
+
+def test_it_reads_intervals_the_same_however_often_it_has_seen_them():
+    # Intervals and times are cached: the second reading must be the first one's, and an error is never kept.
+    for _ in range(2):
+        assert parse_interval(f"{T0}/{T0}") == (T0_EPOCH, T0_EPOCH)
+        assert parse_interval(f"{T0}/2026-11-22T08:30:00.000Z") == (T0_EPOCH, T0_EPOCH + 1800)
+        assert parse_time("2026-11-22T09:00:00.123+01:00") == 1795334400.123
+        for bad in (f"{T0}/soon", f"soon/{T0}", "/", f"{T0}", f"{T0}/{T0}/{T0}", None, ["a/b"]):
+            with pytest.raises(ParseError):
+                parse_interval(bad)
+        with pytest.raises(ParseError):
+            parse_time("yesterday")
 
 
 def test_it_folds_presence_spellings_to_the_floors():
@@ -163,6 +177,20 @@ def test_it_clears_longest_wait_and_idle_agents_when_they_are_zero():
     assert stats.waiting == 0
     assert stats.longest_waiting_since is None
     assert stats.idle_agents == 0  # IDLE missing from the statuses observed: nobody idle
+
+
+def test_it_passes_over_metrics_no_field_shows_but_still_checks_every_entry():
+    presences = [metric("oUserPresences", 4, qualifier=f"presence-{n}") for n in range(10)]
+    statuses = [
+        metric("oUserRoutingStatuses", n, qualifier=q) for n, q in ((2, "idle"), (5, "INTERACTING"), (1, "IDLE"))
+    ]
+    data = [{"interval": f"{T0}/{T0}", "metrics": [metric("oOnQueueUsers", 8), *presences, *statuses]}]
+    stats = parse_frame("c1", observation(data)).events[0].stats
+    assert reported(stats) == {"on_queue_agents": 8, "idle_agents": 3}
+    # A bad entry is a bad message, whether or not it is a metric the Floor shows.
+    for bad in ("not a metric", metric("oUserRoutingStatuses", -1, qualifier="INTERACTING")):
+        data = [{"interval": f"{T0}/{T0}", "metrics": [*presences, bad, *statuses]}]
+        assert parse_frame("c1", observation(data)).kind == "malformed"
 
 
 def test_it_reads_interval_aggregates_apart_from_instant_observations():

@@ -34,10 +34,10 @@ def _row(key, html="<tr></tr>"):
     return {"key": key, "kind": "queue", "attrs": {"queue": key[2:]}, "data": {"waiting": 1}, "html": html}
 
 
-async def write(store, board, seq, upserts=(), removed=(), reset=False, live_at=99.5):
-    await store.write(
+async def write(store, board, seq, upserts=(), removed=(), reset=False, live_at=99.5, epoch="e1"):
+    return await store.write(
         board,
-        epoch="e1",
+        epoch=epoch,
         seq=seq,
         upserts={row["key"]: row for row in upserts},
         removed=removed,
@@ -53,7 +53,7 @@ async def test_an_unknown_board_has_no_snapshot(store):
 
 
 async def test_it_keeps_rows_and_meta_together(store):
-    await write(store, 1, 1, upserts=[_row("q-1"), _row("q-2")])
+    await write(store, 1, 1, upserts=[_row("q-1"), _row("q-2")], reset=True)
     await write(store, 1, 2, upserts=[_row("q-2", "<tr>new</tr>")], removed=["q-1"])
     snap = await store.read(1)
     assert (snap.epoch, snap.seq, snap.server_time, snap.live_at) == ("e1", 2, 100.25, 99.5)
@@ -64,20 +64,46 @@ async def test_it_keeps_rows_and_meta_together(store):
 
 
 async def test_a_reset_drops_rows_of_the_old_epoch(store):
-    await write(store, 1, 5, upserts=[_row("q-1")])
-    await write(store, 1, 1, upserts=[_row("q-9")], reset=True, live_at=None)
+    await write(store, 1, 5, upserts=[_row("q-1")], reset=True)
+    await write(store, 1, 1, upserts=[_row("q-9")], reset=True, live_at=None, epoch="e2")
     snap = await store.read(1)
     assert set(snap.rows) == {"q-9"}
     assert snap.live_at is None
 
 
 async def test_boards_do_not_share_rows(store):
-    await write(store, 1, 1, upserts=[_row("q-1")])
-    await write(store, 2, 1, upserts=[_row("q-2")])
+    await write(store, 1, 1, upserts=[_row("q-1")], reset=True)
+    await write(store, 2, 1, upserts=[_row("q-2")], reset=True)
     assert set((await store.read(1)).rows) == {"q-1"}
     await store.delete(1)
     assert await store.read(1) is None
     assert set((await store.read(2)).rows) == {"q-2"}
+
+
+async def test_a_delta_on_top_of_nothing_is_refused_so_the_board_is_written_again(store):
+    # Redis restarted empty: a delta alone would leave a board holding only the rows that changed since.
+    assert await write(store, 1, 7, upserts=[_row("q-1")]) is False
+    assert await store.read(1) is None
+    assert await write(store, 1, 8, upserts=[_row("q-1"), _row("q-2")], reset=True) is True
+    assert await write(store, 1, 9, upserts=[_row("q-2", "<tr>9</tr>")]) is True
+    assert (await store.read(1)).seq == 9
+
+
+async def test_a_delta_of_another_epoch_is_refused(store):
+    await write(store, 1, 3, upserts=[_row("q-1")], reset=True, epoch="new")
+    assert await write(store, 1, 4, upserts=[_row("q-2")], epoch="old") is False
+    snap = await store.read(1)
+    assert (snap.epoch, snap.seq, set(snap.rows)) == ("new", 3, {"q-1"})
+
+
+async def test_a_big_board_is_written_and_read_whole(store):
+    # More rows than one Lua unpack() may take at once, in both the upserts and the removals.
+    rows = [_row(f"a-{i}", f"<tr>{i}</tr>") for i in range(6000)]
+    assert await write(store, 1, 1, upserts=rows, reset=True)
+    assert await write(store, 1, 2, upserts=[_row("a-x")], removed=[f"a-{i}" for i in range(5000)])
+    snap = await store.read(1)
+    assert set(snap.rows) == {f"a-{i}" for i in range(5000, 6000)} | {"a-x"}
+    assert snap.rows["a-5999"]["html"] == "<tr>5999</tr>"
 
 
 async def test_a_reader_never_sees_rows_of_another_seq(prefix):

@@ -37,6 +37,7 @@
   var STATE_TEXT = {
     connecting: "Connecting…",
     live: "Live",
+    stale: "Connected, no live data",
     reconnecting: "Reconnecting…",
     offline: "Offline",
   };
@@ -54,6 +55,7 @@
   var connEl = document.getElementById("connection-state");
   var ageEl = document.getElementById("data-age");
   var healthEl = document.querySelector("#source-health .health-text");
+  var healthDetailEl = document.querySelector("#source-health .health-detail");
   var staleBanner = document.getElementById("stale-banner");
   var form = document.getElementById("filters");
 
@@ -70,13 +72,19 @@
   var liveAt = null; // server epoch seconds when the upstream was last known live
   var lastFrameAt = Date.now();
   var resyncSentAt = 0;
+  var dataStale = false;
+  var lastHealth = "unknown";
+  var lastHealthDetail = "";
+  var workerSilent = false; // no frame at all for longer than STALE_AFTER: the health we hold is old news
 
   // -- connection state ------------------------------------------------------
 
   function setState(state, detail) {
-    connEl.className = "conn conn-" + state;
+    // data-state is the socket's; what the indicator shows must not call stale data live.
+    var shown = state === "live" && dataStale ? "stale" : state;
+    connEl.className = "conn conn-" + shown;
     connEl.dataset.state = state;
-    connEl.querySelector(".conn-text").textContent = detail || STATE_TEXT[state];
+    connEl.querySelector(".conn-text").textContent = detail || STATE_TEXT[shown];
     board.dataset.connection = state;
   }
 
@@ -314,9 +322,9 @@
     }
     var live = parseFloat(meta.dataset.liveAt);
     liveAt = isNaN(live) ? null : live;
-    var health = meta.dataset.healthState || "unknown";
-    healthEl.textContent = HEALTH_TEXT[health] || health.replace(/_/g, " ");
-    healthEl.parentNode.className = "health health-" + health;
+    lastHealth = meta.dataset.healthState || "unknown";
+    lastHealthDetail = meta.dataset.healthDetail || "";
+    showHealth();
     return meta.dataset.kind;
   }
 
@@ -407,9 +415,30 @@
     });
   }
 
+  function showHealth() {
+    var health = workerSilent ? "unknown" : lastHealth;
+    healthEl.textContent = HEALTH_TEXT[health] || health.replace(/_/g, " ");
+    healthEl.parentNode.className = "health health-" + health;
+    // What a supervisor can act on ("retrying in 8 s", "token request refused"), only when not live.
+    var detail = workerSilent ? "no word from the server's worker" : health === "live" ? "" : lastHealthDetail;
+    healthDetailEl.textContent = detail ? ": " + detail : "";
+    healthDetailEl.hidden = !detail;
+  }
+
   function tickAge(nowMs) {
+    var silent = nowMs - lastFrameAt > STALE_AFTER * 1000;
+    if (silent !== workerSilent) {
+      workerSilent = silent;
+      showHealth();
+    }
     var age = liveAt === null ? null : nowMs / 1000 - liveAt;
     var stale = age === null || age > STALE_AFTER;
+    if (stale !== dataStale) {
+      dataStale = stale;
+      if (connEl.dataset.state === "live") {
+        setState("live");
+      }
+    }
     board.classList.toggle("is-stale", stale);
     ageEl.classList.toggle("age-stale", stale);
     if (age === null) {

@@ -502,6 +502,7 @@ class Connector:
             self._resync_retry_at = time.time() + delay
             detail = f"snapshot failed ({_describe(exc)}); retrying in {delay:.0f} s"
             self.health.record_error(detail)
+            self.health.note("error", detail, retry_in=round(delay, 3))
             self._set_state("degraded", detail)
             log.warning("%s: %s", self, detail)
             return False

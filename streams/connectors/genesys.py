@@ -36,7 +36,7 @@ from streams.connectors.genesys_parsers import (
 )
 from streams.connectors.genesys_rest import GenesysRest, RestError
 from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot, reported
-from streams.oauth import TokenProvider
+from streams.oauth import Token, TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,14 @@ class GenesysConnector(Connector):
             session=self.session,
             cache=self.token_cache,
             timeout=self.timing.rest_timeout,
+            on_refresh=self._token_refreshed,
         )
         self.rest = _rest_client(self.spec, self.tokens, self.session, self.timing)
+
+    def _token_refreshed(self, token: Token) -> None:
+        lifetime = token.expires_at - token.refresh_at
+        valid = round(token.expires_at - time.time())
+        self.health.note("token_refreshed", f"valid {valid} s", valid_for=valid, refresh_margin=round(lifetime))
 
     async def stop(self) -> None:
         """Close the HTTP session."""

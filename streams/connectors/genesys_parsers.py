@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from streams.events import AgentStatus, Event, QueueMembership, QueueStats
@@ -36,6 +37,10 @@ _INSTANT_COUNTS = {
     "oAlerting": "alerting",
     "oOnQueueUsers": "on_queue_agents",
 }
+
+# The observation metrics instant_fields reads. It passes over the others, which are many: half of
+# a queue's agent-figures message is oUserPresences, one entry per presence, that no field shows.
+_INSTANT_METRICS = frozenset((*_INSTANT_COUNTS, "oLongestWaiting", "oUserRoutingStatuses"))
 
 OBSERVATION_METRICS = (
     "oWaiting",
@@ -66,6 +71,17 @@ def parse_time(value: Any) -> float | None:
         return round(float(value)) / 1000.0
     if not isinstance(value, str) or not value:
         raise ParseError(f"not a time: {value!r}")
+    return _iso_time(value)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# The same times recur: an agent's activity messages repeat its presence's modifiedDate until the
+# presence changes, and a queue's messages repeat a waiting contact's start until it is answered.
+# A small cache spares parsing them again (a ParseError is raised each time, never cached).
+@lru_cache(maxsize=1024)
+def _iso_time(value: str) -> float:
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -76,7 +92,7 @@ def parse_time(value: Any) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     # Whole milliseconds, divided once: float arithmetic on seconds would drift by an ulp.
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = moment - _EPOCH
     millis = (delta.days * 86_400 + delta.seconds) * 1000 + round(delta.microseconds / 1000)
     return millis / 1000.0
 
@@ -85,10 +101,18 @@ def parse_interval(value: Any) -> tuple[float, float]:
     """Return an ISO-8601 interval "start/end" as two epoch seconds."""
     if not isinstance(value, str) or value.count("/") != 1:
         raise ParseError(f"not an interval: {value!r}")
-    start, end = (parse_time(part) for part in value.split("/"))
-    if start is None or end is None:
-        raise ParseError(f"not an interval: {value!r}")
-    return start, end
+    return _interval(value)
+
+
+# An instant observation's interval is one time twice, and the same for every queue in a tick; the
+# aggregates' interval is the same text for half an hour: most intervals have been seen just before.
+@lru_cache(maxsize=256)
+def _interval(value: str) -> tuple[float, float]:
+    start, _, end = value.partition("/")
+    # A string is never None to parse_time: it is a time or a ParseError.
+    first = parse_time(start)
+    last = first if end == start else parse_time(end)
+    return first, last
 
 
 def system_presence(value: Any) -> str | None:
@@ -174,26 +198,30 @@ def _oldest_observation(item: dict[str, Any]) -> float | None:
 def instant_fields(metrics: Iterable[Any], instant: float | None) -> dict[str, Any]:
     """Return QueueStats fields from a list of observation metrics (INSTANT: when they were observed)."""
     values: dict[str, Any] = {}
-    routing_counts: dict[str, int] | None = None
+    idle: int | None = None  # None: oUserRoutingStatuses not reported
     waiting_oldest: float | None = None
     longest: float | bool | None = False  # False: oLongestWaiting not reported
     for raw in metrics:
         item = _object(raw, "metric")
-        name = item.get("metric", item.get("name"))
+        name = item["metric"] if "metric" in item else item.get("name")
+        if name not in _INSTANT_METRICS:
+            continue
         if name in _INSTANT_COUNTS:
             values[_INSTANT_COUNTS[name]] = _metric_count(item)
             if name == "oWaiting":
                 waiting_oldest = _oldest_observation(item)
         elif name == "oLongestWaiting":
             longest = _longest_waiting_since(item, instant)
-        elif name == "oUserRoutingStatuses":
+        else:  # oUserRoutingStatuses, one entry per status observed
             qualifier = item.get("qualifier")
             if isinstance(qualifier, str):
-                routing_counts = routing_counts or {}
-                routing_counts[qualifier.upper()] = routing_counts.get(qualifier.upper(), 0) + _metric_count(item)
-    if routing_counts is not None:
-        # The message lists the statuses it observed; one that is missing has no agents.
-        values["idle_agents"] = routing_counts.get("IDLE", 0)
+                count = _metric_count(item)  # checked whichever status it counts, as a bad count is a bad message
+                idle = idle or 0
+                if qualifier.upper() == "IDLE":
+                    idle += count
+    if idle is not None:
+        # The message lists the statuses it observed; if IDLE is missing, no agent is idle.
+        values["idle_agents"] = idle
     if longest is not False:
         values["longest_waiting_since"] = longest
     elif waiting_oldest is not None:
