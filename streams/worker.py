@@ -371,8 +371,11 @@ class Worker:
                 except Exception:
                     # Otherwise a database blip would end the worker and every stream with it.
                     log.exception("a worker step failed; keeping the current work")
+                # Wake for the next reload too: sleeping whole periods would stretch the poll to the next
+                # multiple of the period (3 s polls every 5 s with the default 2.5 s lease period).
+                wait = min(period, max(next_reload - loop.time(), 0.0))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=period)
+                    await asyncio.wait_for(self._stopping.wait(), timeout=wait)
         finally:
             for source in list(self.connectors):
                 await self._stop_connector(source)
