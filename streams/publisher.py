@@ -40,6 +40,9 @@ class BoardPlan:
     slug: str
     window: float
     queues: dict[tuple[str, str], QueueConfig] = field(default_factory=dict)
+    # Sources of the board's queues whose connection an admin disabled: not streamed, but the
+    # board must say so rather than look live with nothing on it.
+    disabled_sources: frozenset[str] = frozenset()
 
     @property
     def group(self) -> str:
@@ -219,9 +222,10 @@ class Publisher:
         live_at: float | None = now
         worst, worst_detail = "live", ""
         sources = {}
-        for source in sorted(plan.sources):
-            health = self.health_of(source)
-            if health is None:
+        for source in sorted(plan.sources | plan.disabled_sources):
+            if source in plan.disabled_sources:
+                state, seen, detail = "disabled", None, "the connection is disabled in the admin"
+            elif (health := self.health_of(source)) is None:
                 state, seen, detail = "unknown", None, "no worker holds this source yet"
             else:
                 state = health.state
@@ -231,7 +235,7 @@ class Publisher:
             if HEALTH_ORDER.index(state if state in HEALTH_ORDER else "unknown") < HEALTH_ORDER.index(worst):
                 worst, worst_detail = state, detail
             live_at = None if seen is None or live_at is None else min(live_at, seen)
-        if not plan.sources:
+        if not sources:
             live_at = now
         affected = sum(state != "live" for state in sources.values())
         if worst != "live" and len(sources) > 1:

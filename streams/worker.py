@@ -56,13 +56,19 @@ def load_config() -> Config:
     plans = []
     for board in Board.objects.prefetch_related("queues__connection").order_by("pk"):
         queues = {}
+        disabled = set()
         for queue in board.queues.all():
             if queue.connection_id not in connections:
+                disabled.add(queue.connection.source_key)
                 continue
             watched[queue.connection_id].add(queue.vendor_id)
             queues[(queue.connection.source_key, queue.vendor_id)] = QueueConfig.from_queue(queue)
         window = board.coalesce_ms / 1000.0
-        plans.append(BoardPlan(board_id=board.pk, slug=board.slug, window=window, queues=queues))
+        plans.append(
+            BoardPlan(
+                board_id=board.pk, slug=board.slug, window=window, queues=queues, disabled_sources=frozenset(disabled)
+            )
+        )
     specs = {}
     for pk, connection in connections.items():
         if not watched[pk]:

@@ -210,6 +210,13 @@ def test_admin_changes_reach_the_running_worker_within_5_s(tmp_path):
         assert took_disable < limit, f"the disabled connection streamed on for {took_disable:.2f} s"
         assert took_saved < limit, f"the worker saved the connection as disabled after {took_saved:.2f} s"
         assert worker.poll() is None
+        # The board shows no rows of it now, and its badge says why instead of claiming live data.
+        meta_key = f"{fleet.prefix}:board:{ids['board']}:meta"
+        wait_until(
+            lambda: json.loads(fleet.redis.hget(meta_key, "health") or "{}").get("state") == "disabled",
+            scaled(5),
+            "the board's health to say disabled",
+        )
 
         # 3. Enabled again: one socket, the board's rows back, the same worker holding the stream.
         edits.append(AdminEdit(fleet, "streams.connection", setup["connection"], "enabled", True))

@@ -153,3 +153,12 @@ def test_the_board_health_names_the_worst_sources_trouble_without_addresses(part
     assert "/v2/x" not in health["detail"] and "abc" not in health["detail"]
     sick.set_state("live")
     assert publisher.board_status(two_sources)[1]["detail"] == ""
+
+
+def test_a_board_whose_connection_is_disabled_says_so_instead_of_looking_live(parts):
+    *_, publisher = parts
+    board = replace(plan(), queues={}, disabled_sources=frozenset({SOURCE}))
+    live_at, health = publisher.board_status(board)
+    assert health["state"] == "disabled"
+    assert "disabled in the admin" in health["detail"]
+    assert live_at is None  # nothing streams: the page shows the data as stale, never as live
