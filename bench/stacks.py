@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from abc import ABC, abstractmethod
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -66,7 +67,7 @@ def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
         process.wait(timeout=grace)
 
 
-class Stack:
+class Stack(ABC):
     """What the benchmark needs from the processes under test."""
 
     description = ""
@@ -104,9 +105,9 @@ class Stack:
         self.processes[name] = process
         return process
 
+    @abstractmethod
     def start(self) -> None:
         """Start the processes (``stop`` cleans up whatever got started, even if this fails)."""
-        raise NotImplementedError
 
     def check_alive(self) -> None:
         """Raise RuntimeError (with the logs) if a process of the stack has exited."""

@@ -65,8 +65,6 @@ class BoardFeed:
         self.layer = layer
         self.viewers: dict[Viewer, None] = {}  # insertion-ordered set
         self.joined = asyncio.Event()
-        self.received = 0
-        self.failures = 0
         self._on_empty = on_empty
         self._channel: str | None = None
         loop = asyncio.get_running_loop()
@@ -112,7 +110,6 @@ class BoardFeed:
                     raise
                 except Exception as error:
                     self.joined.clear()
-                    self.failures += 1
                     lost = True
                     delay = backoff.next_delay()
                     log.warning(
@@ -132,7 +129,6 @@ class BoardFeed:
     async def _receive(self) -> None:
         while True:
             message = await self.layer.receive(self._channel)
-            self.received += 1
             await self._deliver(message)
 
     async def _renew_membership(self) -> None:

@@ -113,7 +113,6 @@ class Publisher:
         self._agent_boards: dict[RowKey, set[int]] = {}
         self.rows_rendered = 0
         self.deltas_sent = 0
-        self.ticks_sent = 0
         self.store_rewrites = 0
         self._closing = False
 
@@ -312,11 +311,8 @@ class Publisher:
             reset=full,
         )
         if not written:
-            # The store lost the board (Redis restarted empty): write it again in full, under a new seq,
-            # so viewers see a gap and read the whole picture back.
-            log.warning("the snapshot store lost board %s; writing it again in full", board_id)
-            self.store_rewrites += 1
-            state.full = True
+            # Under a new seq, so viewers see a gap and read the whole picture back.
+            self._store_lost(state)
             return await self.flush(board_id)
         await self.layer.group_send(
             state.plan.group,
@@ -335,6 +331,12 @@ class Publisher:
         self.deltas_sent += 1
         state.last_sent = now
         return True
+
+    def _store_lost(self, state: _BoardState) -> None:
+        # The store refused a delta: it no longer holds this epoch's picture (Redis restarted empty).
+        log.warning("the snapshot store lost board %s; writing it again in full", state.plan.board_id)
+        self.store_rewrites += 1
+        state.full = True
 
     async def flush_all(self) -> None:
         """Flush every board now (startup and shutdown)."""
@@ -362,9 +364,7 @@ class Publisher:
                 reset=state.seq == 0,
             )
             if not written:
-                log.warning("the snapshot store lost board %s; writing it again in full", board_id)
-                self.store_rewrites += 1
-                state.full = True
+                self._store_lost(state)
                 self._schedule(state)
                 continue
             await self.layer.group_send(
@@ -379,7 +379,6 @@ class Publisher:
                     "health": health,
                 },
             )
-            self.ticks_sent += 1
 
     async def run(self) -> None:
         """Send liveness ticks until cancelled; deltas flow from ``mark()``."""

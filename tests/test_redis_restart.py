@@ -142,7 +142,16 @@ def test_the_fleet_rides_out_a_redis_restart_and_viewers_resync(tmp_path):
         server.stop()
         # Redis is away: the web process keeps the socket open; the page would mark the data stale.
         down_since = time.monotonic()
-        time.sleep(1.0)  # a real outage lasts; nothing to await while Redis is simply not there
+        # The outage lasts until both processes have run into it: the web process's board feed and
+        # the worker's publisher (it writes at least every liveness period).
+        wait_until(
+            lambda: (
+                "lost the channel layer" in daphne.log_path.read_text(errors="replace")
+                and "failed" in fleet.log("worker")
+            ),
+            scaled(10),
+            "the web process and the worker to notice Redis is gone",
+        )
         server.start()
         back = time.monotonic()
 
@@ -174,7 +183,8 @@ def test_the_fleet_rides_out_a_redis_restart_and_viewers_resync(tmp_path):
             "the board to agree with the truth",
         )
         # The worker took its leases back as it renewed them: its upstream stream never stopped.
-        assert fleet.holder_pid() == worker.pid
+        # (The key is back by the next renewal, a quarter of the lease TTL at most after the restart.)
+        wait_until(lambda: fleet.holder_pid() == worker.pid, scaled(5), "the worker holding its lease again")
         assert "stopped connector" not in fleet.log("worker")
     finally:
         if viewer is not None:

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -124,7 +125,7 @@ class Link:
     failed_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
 
-class Connector:
+class Connector(ABC):
     """Keep one vendor connection streaming into SINK; vendors subclass and fill in the hooks."""
 
     kind: ClassVar[str] = ""
@@ -290,24 +291,27 @@ class Connector:
 
     async def start(self) -> None:
         """Create per-run resources (HTTP session, token provider)."""
+        return  # optional hook: nothing to do unless the vendor needs it
 
     async def stop(self) -> None:
         """Release what ``start`` created."""
+        return  # optional hook: nothing to do unless the vendor needs it
 
+    @abstractmethod
     async def open_link(self) -> Link:
         """Subscribe and open the sockets of a new link (not yet confirmed)."""
-        raise NotImplementedError
 
     async def retire_link(self, link: Link) -> None:
         """Tidy up vendor state of a link replaced by a rollover (its sockets are closed)."""
+        return  # optional hook: nothing to do unless the vendor needs it
 
+    @abstractmethod
     async def snapshot(self) -> SourceSnapshot:
         """Return the full picture of the watched queues and agents, over REST."""
-        raise NotImplementedError
 
+    @abstractmethod
     def handle(self, socket: Socket, frame: str | bytes) -> None:
         """Interpret one frame from SOCKET (emit events, note liveness, ask for rollovers)."""
-        raise NotImplementedError
 
     def prepare(self, item: Any) -> Event:
         """Return the event to deliver for ITEM, at delivery time rather than arrival (default: ITEM itself)."""
@@ -315,9 +319,11 @@ class Connector:
 
     async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
         """Resubscribe the current link for NEW (``self.spec`` is already NEW)."""
+        return  # optional hook: nothing to do unless the vendor needs it
 
     async def maintain(self) -> None:
         """Do the vendor work ``handle`` queued (e.g. subscribe a new member); called on every wake."""
+        return  # optional hook: nothing to do unless the vendor needs it
 
     # -- the loop ------------------------------------------------------------------------
 
