@@ -44,7 +44,7 @@ MAX_CLIENT_MESSAGE = 8 * 1024
 # How long messages of a superseded epoch are ignored. Long enough to swallow an old worker's
 # last flushes; short enough that an epoch that really returns is picked up again.
 RETIRE_EPOCH_FOR = 10.0
-PANEL_KINDS = {"queues": "queue", "agents": "agent"}
+PANEL_KINDS = {"queues": "queue", "agents": "agent", "interactions": "interaction"}
 
 # Client messages dropped in this process, by reason (for operators; a bad client never ends a socket).
 dropped_messages: Counter[str] = Counter()
@@ -220,7 +220,9 @@ class BoardConsumer(AsyncWebsocketConsumer):
         elif kind == "filter":
             # htmx's ws-send adds a HEADERS key; only the filter values matter.
             try:
-                self.row_filter = RowFilter.parse(message.get("queue"), message.get("status"))
+                self.row_filter = RowFilter.parse(
+                    message.get("queue"), message.get("status"), message.get("campaign"), message.get("disposition")
+                )
             except ValueError:
                 return self._drop("bad filter")
             self.reading += 1

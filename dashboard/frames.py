@@ -25,7 +25,7 @@ from typing import Any
 from dashboard.filters import RowFilter, select_rows
 
 # The table body each kind of row lives in, in page order.
-TBODY_IDS = {"queue": "queue-rows", "agent": "agent-rows"}
+TBODY_IDS = {"queue": "queue-rows", "agent": "agent-rows", "interaction": "interaction-rows"}
 
 
 def _number(value: Any) -> str:

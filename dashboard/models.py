@@ -15,6 +15,7 @@ class Board(models.Model):
     class Panel(models.TextChoices):
         QUEUES = "queues", "Queues"
         AGENTS = "agents", "Agents"
+        INTERACTIONS = "interactions", "Interactions"
 
     slug = models.SlugField(unique=True, help_text="The board's address: /boards/<slug>/")
     title = models.CharField(max_length=200)
@@ -22,7 +23,7 @@ class Board(models.Model):
     panels = models.JSONField(
         default=list,
         blank=True,
-        help_text='Panels to show, in order: any of "queues", "agents". Empty shows all.',
+        help_text='Panels to show, in order: any of "queues", "agents", "interactions". Empty shows all.',
     )
     coalesce_ms = models.PositiveIntegerField(
         "coalescing window (ms)",

@@ -1,4 +1,4 @@
-"""Board rows: the one place a queue's or an agent's row is made.
+"""Board rows: the one place a queue's, an agent's or an interaction's row is made.
 
 A row is plain data (so the worker can store it and send it over the channel
 layer): its DOM ``key``, its ``kind``, the ``attrs`` viewers filter on, the
@@ -10,16 +10,41 @@ renders rows inside the worker's event loop.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.template.loader import render_to_string
 
-from streams.floor import AgentState, QueueState
+from streams.floor import AgentState, InteractionState, QueueState
 
 QUEUE_ROW_TEMPLATE = "dashboard/board.html#queue-row"
 AGENT_ROW_TEMPLATE = "dashboard/board.html#agent-row"
+INTERACTION_ROW_TEMPLATE = "dashboard/board.html#interaction-row"
+
+# Ids that may go into a DOM id as they are; anything else (a feed's free-form id) is hashed.
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+INTERACTION_STATE_LABELS = {
+    "waiting": "Waiting",
+    "alerting": "Alerting",
+    "connected": "Connected",
+    "held": "On hold",
+    "wrapup": "Wrap-up",
+    "dialing": "Dialling",
+}
+# Colour family of each interaction state, shared with agent statuses' families.
+INTERACTION_STATE_CATEGORIES = {
+    "waiting": "alert",
+    "alerting": "away",
+    "connected": "busy",
+    "held": "away",
+    "wrapup": "off",
+    "dialing": "busy",
+}
+MEDIA_LABELS = {"voice": "Voice", "call": "Voice", "chat": "Chat", "message": "Message", "email": "Email"}
 
 # Human words for the statuses AgentState.status returns (routing statuses and presences).
 STATUS_LABELS = {
@@ -190,6 +215,62 @@ def agent_row(state: AgentState, queues: Mapping[str, QueueConfig]) -> dict:
         "key": key,
         "kind": "agent",
         "attrs": {"queues": [str(config.pk) for config in member_of], "status": status},
+        "data": data,
+        "html": html,
+    }
+
+
+def dom_id(ident: str) -> str:
+    """Return IDENT if it can sit in a DOM id as it is, else a short stable hash of it."""
+    if _SAFE_ID.fullmatch(ident):
+        return ident
+    return "h" + hashlib.blake2s(ident.encode(), digest_size=8).hexdigest()
+
+
+def interaction_key(source: str, interaction_id: str) -> str:
+    """Return the DOM key of an interaction's row."""
+    return f"i-{source}-{dom_id(interaction_id)}"
+
+
+def interaction_row(state: InteractionState, queues: Mapping[str, QueueConfig], agent_name: str | None = None) -> dict:
+    """Return the row of one live interaction on a board; QUEUES maps vendor queue id to this board's configs.
+
+    AGENT_NAME is the Floor's name for the agent, used when the interaction does not name them itself.
+    """
+    key = interaction_key(state.source, state.interaction_id)
+    queue = queues.get(state.queue_id) if state.queue_id else None
+    state_code = state.state or "unknown"
+    media = state.media or ""
+    data = {
+        "key": key,
+        "source": state.source,
+        "interaction_id": state.interaction_id,
+        "media": media,
+        "media_label": MEDIA_LABELS.get(media, media.capitalize() or "–"),
+        "queue": queue.pk if queue else None,
+        "queue_name": queue.name if queue else (state.queue_id or ""),
+        "state": state_code,
+        "state_label": INTERACTION_STATE_LABELS.get(state_code, state_code.replace("_", " ").capitalize()),
+        "state_category": INTERACTION_STATE_CATEGORIES.get(state_code, "away"),
+        "state_since": state.state_since,
+        "agent_id": state.agent_id,
+        "agent_name": state.agent_name or agent_name or state.agent_id or "",
+        "campaign": state.campaign or "",
+        "disposition": state.disposition or "",
+        "started_at": state.started_at,
+        "started_at_ms": _epoch_ms(state.started_at),
+    }
+    sort = f"{state.started_at or 0:020.3f}"
+    html = render_to_string(INTERACTION_ROW_TEMPLATE, {"i": data, "sort": sort}).strip()
+    return {
+        "key": key,
+        "kind": "interaction",
+        "attrs": {
+            "queue": str(queue.pk) if queue else "",
+            "campaign": data["campaign"],
+            "disposition": data["disposition"],
+            "state": state_code,
+        },
         "data": data,
         "html": html,
     }

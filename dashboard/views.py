@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 
-from dashboard.filters import STATUS_CHOICES, RowFilter, select_rows
+from dashboard.filters import NO_DISPOSITION, STATUS_CHOICES, RowFilter, select_rows
 from dashboard.frames import meta_div
 from dashboard.models import Board
 from streams.snapshots import read_snapshot_sync
@@ -64,9 +64,13 @@ def board_page(request: HttpRequest, slug: str) -> HttpResponse:
         # Rows were rendered by the worker with this page's own partials: safe, trusted HTML.
         "queue_rows": mark_safe("".join(row["html"] for row in select_rows(rows, "queue", row_filter))),  # noqa: S308
         "agent_rows": mark_safe("".join(row["html"] for row in select_rows(rows, "agent", row_filter))),  # noqa: S308
+        "interaction_rows": mark_safe(  # noqa: S308
+            "".join(row["html"] for row in select_rows(rows, "interaction", row_filter))
+        ),
         "meta": mark_safe(meta),  # noqa: S308
         "queues": board.queues.order_by("name"),
         "statuses": STATUS_CHOICES,
+        **_label_choices(rows, row_filter),
         "row_filter": row_filter,
         "stale_after": settings.FLOORVIEW["STALE_AFTER"],
     }
@@ -102,5 +106,22 @@ def board_api(request: HttpRequest, slug: str) -> JsonResponse:
             "health": snapshot.health if snapshot else {"state": "unknown"},
             "queues": [row["data"] for row in select_rows(rows, "queue", row_filter)],
             "agents": [row["data"] for row in select_rows(rows, "agent", row_filter)],
+            "interactions": [row["data"] for row in select_rows(rows, "interaction", row_filter)],
         }
     )
+
+
+def _label_choices(rows, row_filter: RowFilter) -> dict:
+    """Return the campaign and disposition filter choices: those on the board now, and those already chosen."""
+    campaigns, dispositions = set(row_filter.campaigns), set(row_filter.dispositions) - {NO_DISPOSITION}
+    for row in rows:
+        if row.get("kind") == "interaction":
+            attrs = row.get("attrs") or {}
+            if attrs.get("campaign"):
+                campaigns.add(attrs["campaign"])
+            if attrs.get("disposition"):
+                dispositions.add(attrs["disposition"])
+    return {
+        "campaigns": sorted(campaigns, key=str.casefold),
+        "dispositions": [(NO_DISPOSITION, "None yet"), *((d, d) for d in sorted(dispositions, key=str.casefold))],
+    }

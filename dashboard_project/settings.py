@@ -179,6 +179,9 @@ FLOORVIEW = {
     "LEASE_TTL": env_float("FLOORVIEW_LEASE_TTL", 10.0, minimum=1.0),
     # How long the admin keeps connection events (days); the newest 1,000 per connection at most.
     "EVENT_RETENTION_DAYS": env_float("FLOORVIEW_EVENT_RETENTION_DAYS", 7.0, minimum=0.01),
+    # An interaction not heard of for this long is dropped from boards (seconds): a feed that lost an
+    # interaction's last record must not show it for ever.
+    "INTERACTION_TTL": env_float("FLOORVIEW_INTERACTION_TTL", 4 * 3600.0, minimum=10.0),
 }
 
 LOGGING = {

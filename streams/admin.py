@@ -1,8 +1,9 @@
 """Admin for vendor connections and their queues.
 
-The OAuth client secret is write-only here: the form offers an empty password
-field, a blank submission keeps the stored secret, and the encrypted column
-is never displayed.
+Secrets (the OAuth client secret, CXone's access key secret, a webhook's
+signing secret) are write-only here: the form offers an empty password field,
+a blank submission keeps the stored secret, and the encrypted columns are
+never displayed. ``Connection.clean`` checks what each kind needs.
 
 A connection's health (state, message age, ping, heartbeats, reconnects, last
 error) and its recent events are what the worker saved; the admin only shows
@@ -29,39 +30,80 @@ from streams.models import Connection, ConnectionEvent, Queue
 log = logging.getLogger(__name__)
 
 
-class ConnectionForm(forms.ModelForm):
-    """The connection form, with a write-only client secret."""
-
-    client_secret = forms.CharField(
-        label="OAuth client secret",
+def _secret_field(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
         required=False,
         strip=False,
         # render_value=False: the stored secret is never sent back to a browser, not even after an error.
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted and never shown again. Leave blank to keep the current secret.",
+        help_text=help_text + " Stored encrypted and never shown again. Leave blank to keep the current one.",
+    )
+
+
+# Write-only secrets: form field → (model column holding it encrypted, setter, kinds that need it).
+SECRETS = {
+    "client_secret": ("client_secret_encrypted", "set_client_secret", ("genesys", "cxone")),
+    "access_key_secret": ("access_key_secret_encrypted", "set_access_key_secret", ("cxone",)),
+    "webhook_secret": ("webhook_secret_encrypted", "set_webhook_secret", ("webhook",)),
+}
+
+
+class ConnectionForm(forms.ModelForm):
+    """The connection form, with write-only secrets and the fields each kind needs checked."""
+
+    client_secret = _secret_field("OAuth client secret", "The secret of the OAuth client above.")
+    access_key_secret = _secret_field("access key secret", "CXone only: the access key's secret.")
+    webhook_secret = _secret_field(
+        "webhook secret", "Webhooks only: the shared secret the platform signs each body with (HMAC-SHA256)."
     )
 
     class Meta:
         model = Connection
-        fields = ["name", "kind", "region", "base_url", "client_id", "enabled"]
+        fields = [
+            "name",
+            "kind",
+            "enabled",
+            "region",
+            "base_url",
+            "client_id",
+            "access_key_id",
+            "api_version",
+            "poll_interval",
+            "stream_url",
+            "token_url",
+            "scope",
+            "slug",
+            "field_mapping",
+            "max_frame_bytes",
+            "keepalive_seconds",
+            "backoff_cap",
+        ]
         labels = {"base_url": "Base URL"}
         help_texts = {
             "name": "A name for people, e.g. “Genesys EU production”.",
-            "client_id": "The OAuth client (client-credentials grant) the dashboard signs in with.",
+            "base_url": "Genesys: overrides the region. CXone: the sign-in host (default the commercial cloud; "
+            "the government cloud is https://cxone-gov.niceincontact.com). The built-in simulator: its address.",
         }
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        has_stored = bool(self.instance.pk and self.instance.client_secret_encrypted)
-        if not cleaned.get("client_secret") and not has_stored:
-            self.add_error("client_secret", "Give the client secret for this OAuth client.")
+        kind = cleaned.get("kind")
+        for name, (column, _, kinds) in SECRETS.items():
+            needed = kind in kinds or (name == "client_secret" and kind in ("push", "sse") and cleaned.get("token_url"))
+            has_stored = bool(self.instance.pk and getattr(self.instance, column))
+            if needed and not cleaned.get(name) and not has_stored:
+                self.add_error(name, "Give this secret: the connection cannot sign in without it.")
+        if kind in ("genesys", "cxone") and not cleaned.get("client_id"):
+            self.add_error("client_id", "Give the OAuth client id.")
         return cleaned
 
     def save(self, commit: bool = True) -> Connection:
-        """Save the connection, encrypting a newly given secret."""
-        secret = self.cleaned_data.get("client_secret")
-        if secret:
-            self.instance.set_client_secret(secret)
+        """Save the connection, encrypting any newly given secret."""
+        for name, (_, setter, _) in SECRETS.items():
+            secret = self.cleaned_data.get(name)
+            if secret:
+                getattr(self.instance, setter)(secret)
         return super().save(commit=commit)
 
 
@@ -153,9 +195,35 @@ class ConnectionAdmin(admin.ModelAdmin):
             "Where and how to connect",
             {
                 "fields": ("region", "base_url", "client_id", "client_secret"),
-                "description": "Give a region, or a base URL for the built-in simulator or a proxy.",
+                "description": "Genesys: a region, or a base URL for the built-in simulator or a proxy. "
+                "CXone: the API application's client. Feeds: the client-credentials client, if the feed wants a token.",
             },
         ),
+        (
+            "NICE CXone",
+            {
+                "fields": ("access_key_id", "access_key_secret", "api_version", "poll_interval"),
+                "classes": ("collapse",),
+            },
+        ),
+        (
+            "Feeds: push, SSE and webhooks",
+            {
+                "fields": (
+                    "stream_url",
+                    "token_url",
+                    "scope",
+                    "slug",
+                    "webhook_secret",
+                    "field_mapping",
+                    "max_frame_bytes",
+                    "keepalive_seconds",
+                ),
+                "classes": ("collapse",),
+                "description": "How the feed's records map onto interactions: see the README's field mapping section.",
+            },
+        ),
+        ("Reconnecting", {"fields": ("backoff_cap",), "classes": ("collapse",)}),
         ("Status (reported by the worker)", {"fields": status_fields}),
         ("Health (reported by the worker)", {"fields": health_fields}),
     )
@@ -163,10 +231,14 @@ class ConnectionAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(queue_total=Count("queues"))
 
-    @admin.display(description="Region / base URL", ordering="region")
+    @admin.display(description="Where", ordering="region")
     def endpoint(self, obj: Connection) -> str:
-        """Show where the connection points."""
-        return obj.base_url or obj.get_region_display()
+        """Show where the connection points (never a secret: URLs are shown without query strings)."""
+        if obj.kind == Connection.Kind.WEBHOOK:
+            return f"/hooks/{obj.slug}/" if obj.slug else "—"
+        if obj.kind in (Connection.Kind.PUSH, Connection.Kind.SSE):
+            return obj.stream_url.split("?", 1)[0]
+        return obj.base_url or obj.get_region_display() or "—"
 
     @admin.display(description="Status", ordering="status")
     def status_with_time(self, obj: Connection) -> str:

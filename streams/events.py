@@ -9,7 +9,7 @@ at ``UNSET`` were not reported by this event and leave the Floor untouched;
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 
 class _Unset:
@@ -46,7 +46,7 @@ def reported(event: Any) -> dict[str, Any]:
     names = _VALUE_FIELDS.get(type(event))
     if names is None:
         # Once per class: dataclasses.fields() on every event was a good share of the hot path.
-        identity = ("source", "queue_id", "agent_id")
+        identity = getattr(type(event), "IDENTITY", ("source", "queue_id", "agent_id"))
         names = _VALUE_FIELDS[type(event)] = tuple(f.name for f in fields(event) if f.name not in identity)
     return {name: value for name in names if (value := getattr(event, name)) is not UNSET}
 
@@ -99,17 +99,47 @@ class QueueMembership:
     joined: bool
 
 
+# Interaction states (lower case); vendors map theirs onto these, anything else is shown as given.
+INTERACTION_STATES = ("waiting", "alerting", "connected", "held", "wrapup", "dialing", "ended")
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionUpdate:
+    """One live interaction (a call, chat, email, ...) was seen or changed; any subset of fields may be reported.
+
+    Updates with the same ``interaction_id`` fold into one row (an upsert). ``ended=True``
+    removes it: the board lists live interactions only.
+    """
+
+    IDENTITY: ClassVar[tuple[str, ...]] = ("source", "interaction_id")
+
+    source: str
+    interaction_id: str
+    media: Any = UNSET  # "voice", "chat", "email", "message", ...
+    queue_id: Any = UNSET  # the vendor's queue (CXone: skill) id, or None
+    state: Any = UNSET  # one of INTERACTION_STATES, ideally
+    agent_id: Any = UNSET
+    agent_name: Any = UNSET
+    campaign: Any = UNSET
+    disposition: Any = UNSET
+    started_at: Any = UNSET  # epoch seconds
+    ended: Any = UNSET  # True: the interaction is over and its row goes
+
+
 @dataclass(frozen=True, slots=True)
 class SourceSnapshot:
     """A full picture from one source, taken over REST after every (re)connect.
 
     Queues and agents absent from the snapshot are removed from the Floor, so
-    a resync emits exactly the differences.
+    a resync emits exactly the differences. ``interactions`` is None when the
+    source's snapshot says nothing about interactions (they are left alone);
+    a dict replaces the source's interactions like queues and agents.
     """
 
     source: str
     queues: dict[str, QueueStats] = field(default_factory=dict)
     agents: dict[str, AgentStatus] = field(default_factory=dict)
+    interactions: dict[str, InteractionUpdate] | None = None
 
 
-Event = QueueStats | AgentStatus | QueueMembership | SourceSnapshot
+Event = QueueStats | AgentStatus | QueueMembership | InteractionUpdate | SourceSnapshot

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -30,11 +30,25 @@ GENESYS_REGIONS = {
 }
 
 
+# NICE CXone's commercial sign-in host; the government cloud is given as a base URL instead.
+CXONE_AUTH_BASE = "https://cxone.niceincontact.com"
+CXONE_API_VERSION = "v31.0"
+
+_stream_url = URLValidator(schemes=["ws", "wss", "http", "https"])
+
+
 class Connection(models.Model):
-    """A connection to one vendor platform (one OAuth client)."""
+    """A connection to one vendor platform or feed (one set of credentials)."""
 
     class Kind(models.TextChoices):
         GENESYS = "genesys", "Genesys Cloud CX"
+        CXONE = "cxone", "NICE CXone"
+        PUSH = "push", "WebSocket push feed (JSON or MessagePack)"
+        SSE = "sse", "Server-Sent Events feed"
+        WEBHOOK = "webhook", "Webhook (the platform posts to us)"
+
+    # Kinds whose records are mapped onto Floorview's fields by ``field_mapping``.
+    MAPPED_KINDS = (Kind.PUSH, Kind.SSE, Kind.WEBHOOK)
 
     class Status(models.TextChoices):
         UNKNOWN = "unknown", "Unknown"
@@ -58,8 +72,81 @@ class Connection(models.Model):
         help_text="Overrides the region: one URL serving login, API and streaming "
         "(the built-in simulator, or a proxy), e.g. http://127.0.0.1:8765",
     )
-    client_id = models.CharField("OAuth client id", max_length=200)
+    client_id = models.CharField(
+        "OAuth client id",
+        max_length=200,
+        blank=True,
+        help_text="Genesys and CXone: the API application's client id. Feeds: the client-credentials client "
+        "(blank when the feed needs no token).",
+    )
     client_secret_encrypted = models.TextField(blank=True, editable=False)
+    # NICE CXone signs in with an access key (password grant) on top of the application's client.
+    access_key_id = models.CharField(
+        "access key id", max_length=200, blank=True, help_text="CXone only: the access key id of the API user."
+    )
+    access_key_secret_encrypted = models.TextField(blank=True, editable=False)
+    api_version = models.CharField(
+        "API version",
+        max_length=10,
+        blank=True,
+        default=CXONE_API_VERSION,
+        help_text="CXone only: the inContactAPI version, e.g. v31.0.",
+    )
+    poll_interval = models.FloatField(
+        "poll interval (s)",
+        default=5.0,
+        validators=[MinValueValidator(1.0), MaxValueValidator(300.0)],
+        help_text="CXone only: how often the real-time API is polled (at least 1 s; NICE polls every 5 s).",
+    )
+    stream_url = models.CharField(
+        "stream URL",
+        max_length=500,
+        blank=True,
+        validators=[_stream_url],
+        help_text="Push feeds: the ws:// or wss:// address. SSE feeds: the event-stream address.",
+    )
+    token_url = models.URLField(
+        "token URL",
+        max_length=500,
+        blank=True,
+        help_text="Push and SSE feeds: the OAuth client-credentials token endpoint (blank: no token).",
+    )
+    scope = models.CharField(max_length=200, blank=True, help_text="Push and SSE feeds: the OAuth scope to ask for.")
+    field_mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Feeds: which record field holds what, as dotted paths, e.g. "
+        '{"queue_id": "payload.queue.id", "terminal_types": ["interaction.ended"]}. '
+        "Blank fields use the standard names.",
+    )
+    max_frame_bytes = models.PositiveIntegerField(
+        "size limit (bytes)",
+        default=1024 * 1024,
+        validators=[MinValueValidator(1024), MaxValueValidator(64 * 1024 * 1024)],
+        help_text="Feeds: frames and webhook bodies above this size are refused without being decoded.",
+    )
+    keepalive_seconds = models.FloatField(
+        "keepalive period (s)",
+        default=15.0,
+        validators=[MinValueValidator(1.0), MaxValueValidator(600.0)],
+        help_text="SSE feeds: how often the server sends a keepalive; twice this without a byte ends the stream.",
+    )
+    backoff_cap = models.FloatField(
+        "longest reconnect wait (s)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1.0), MaxValueValidator(600.0)],
+        help_text="Blank: the kind's default (SSE 5 s, push 30 s, CXone and Genesys 60 s).",
+    )
+    slug = models.SlugField(
+        "webhook slug",
+        max_length=100,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="Webhooks only: the platform posts to /hooks/<slug>/.",
+    )
+    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
     enabled = models.BooleanField(default=True, help_text="Disabled connections are not streamed.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN, editable=False)
     status_detail = models.CharField(max_length=300, blank=True, editable=False)
@@ -91,20 +178,64 @@ class Connection(models.Model):
         """Store SECRET encrypted; the plaintext is never saved."""
         self.client_secret_encrypted = crypto.encrypt(secret)
 
+    @property
+    def access_key_secret(self) -> str:
+        """Return the decrypted CXone access key secret."""
+        return crypto.decrypt(self.access_key_secret_encrypted) if self.access_key_secret_encrypted else ""
+
+    def set_access_key_secret(self, secret: str) -> None:
+        """Store the CXone access key SECRET encrypted."""
+        self.access_key_secret_encrypted = crypto.encrypt(secret)
+
+    @property
+    def webhook_secret(self) -> str:
+        """Return the decrypted webhook signing secret."""
+        return crypto.decrypt(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
+
+    def set_webhook_secret(self, secret: str) -> None:
+        """Store the webhook signing SECRET encrypted."""
+        self.webhook_secret_encrypted = crypto.encrypt(secret)
+
     def clean(self) -> None:
-        if not self.region and not self.base_url:
+        from streams.mapping import FieldMapping, MappingError
+
+        if self.kind == self.Kind.GENESYS and not self.region and not self.base_url:
             raise ValidationError("Give either a region or a base URL.")
+        if self.kind == self.Kind.CXONE and not self.access_key_id:
+            raise ValidationError({"access_key_id": "CXone signs in with an access key: give its id."})
+        if self.kind in (self.Kind.PUSH, self.Kind.SSE):
+            if not self.stream_url:
+                raise ValidationError({"stream_url": "Give the feed's address."})
+            scheme = self.stream_url.split(":", 1)[0].lower()
+            wanted = ("ws", "wss") if self.kind == self.Kind.PUSH else ("http", "https")
+            if scheme not in wanted:
+                raise ValidationError({"stream_url": f"This kind of feed needs a {' or '.join(wanted)} address."})
+        if self.kind == self.Kind.WEBHOOK and not self.slug:
+            raise ValidationError({"slug": "Give the slug the platform posts to."})
+        if self.kind in self.MAPPED_KINDS:
+            try:
+                FieldMapping.parse(self.field_mapping)
+            except MappingError as exc:
+                raise ValidationError({"field_mapping": str(exc)}) from None
 
     def api_base(self) -> str:
-        """Return the REST API base URL (no trailing slash)."""
+        """Return the REST API base URL (no trailing slash); CXone discovers its own at sign-in."""
         if self.base_url:
             return self.base_url.rstrip("/")
+        if self.kind == self.Kind.CXONE:
+            return CXONE_AUTH_BASE
+        if self.kind in self.MAPPED_KINDS:
+            return self.stream_url
         return f"https://api.{GENESYS_REGIONS[self.region]}"
 
     def login_base(self) -> str:
         """Return the OAuth login base URL (no trailing slash)."""
         if self.base_url:
             return self.base_url.rstrip("/")
+        if self.kind == self.Kind.CXONE:
+            return CXONE_AUTH_BASE
+        if self.kind in self.MAPPED_KINDS:
+            return self.token_url
         return f"https://login.{GENESYS_REGIONS[self.region]}"
 
     def record_status(self, status: str, detail: str = "") -> None:

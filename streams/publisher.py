@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import redis.exceptions
 
-from dashboard.rows import QueueConfig, agent_row, queue_row
-from streams.floor import AgentState, Floor, QueueState, RowKey
+from dashboard.rows import QueueConfig, agent_row, interaction_key, interaction_row, queue_row
+from streams.floor import AgentState, Floor, InteractionState, QueueState, RowKey
 from streams.health import LinkHealth, scrub
 from streams.snapshots import SnapshotStore
 
@@ -65,6 +65,8 @@ def row_key_of(key: RowKey, plan: BoardPlan) -> str | None:
     if kind == "queue":
         config = plan.queues.get((source, ident))
         return f"q-{config.pk}" if config else None
+    if kind == "interaction":
+        return interaction_key(source, ident)
     return f"a-{source}-{ident}"
 
 
@@ -111,6 +113,9 @@ class Publisher:
         # Floor row → boards showing it; agents' boards follow their queue memberships.
         self._queue_boards: dict[tuple[str, str], set[int]] = {}
         self._agent_boards: dict[RowKey, set[int]] = {}
+        # Interactions follow their queue; one without a queue shows on every board of its source.
+        self._source_boards: dict[str, set[int]] = {}
+        self._interaction_boards: dict[RowKey, set[int]] = {}
         self.rows_rendered = 0
         self.deltas_sent = 0
         self.store_rewrites = 0
@@ -138,20 +143,32 @@ class Publisher:
                 state.full = True
             self._schedule(state)
         self._queue_boards = {}
+        self._source_boards = {}
         for board_id, state in self.boards.items():
             for qkey in state.plan.queues:
                 self._queue_boards.setdefault(qkey, set()).add(board_id)
+                self._source_boards.setdefault(qkey[0], set()).add(board_id)
         self._agent_boards = {}
         for agent in self.floor.agents.values():
             boards = self._boards_for_agent(agent)
             if boards:
                 self._agent_boards[agent.key] = boards
+        self._interaction_boards = {}
+        for interaction in self.floor.interactions.values():
+            boards = self._boards_for_interaction(interaction)
+            if boards:
+                self._interaction_boards[interaction.key] = boards
 
     def _boards_for_agent(self, agent: AgentState) -> set[int]:
         boards: set[int] = set()
         for queue_id in agent.queue_ids:
             boards |= self._queue_boards.get((agent.source, queue_id), set())
         return boards
+
+    def _boards_for_interaction(self, interaction: InteractionState) -> set[int]:
+        if interaction.queue_id is None:
+            return self._source_boards.get(interaction.source, set())
+        return self._queue_boards.get((interaction.source, interaction.queue_id), set())
 
     # -- changes ---------------------------------------------------------------
 
@@ -162,6 +179,15 @@ class Publisher:
             kind, source, ident = key
             if kind == "queue":
                 boards = self._queue_boards.get((source, ident), set())
+            elif kind == "interaction":
+                interaction = self.floor.interactions.get((source, ident))
+                now_on = self._boards_for_interaction(interaction) if interaction else set()
+                before = self._interaction_boards.get(key, set())
+                if now_on:
+                    self._interaction_boards[key] = now_on
+                else:
+                    self._interaction_boards.pop(key, None)
+                boards = now_on | before
             else:
                 agent = self.floor.agents.get((source, ident))
                 now_on = self._boards_for_agent(agent) if agent else set()
@@ -257,6 +283,14 @@ class Publisher:
             assert isinstance(row, QueueState)
             self.rows_rendered += 1
             return queue_row(row, config)
+        if kind == "interaction":
+            assert isinstance(row, InteractionState)
+            queues = state.queues_by_source.get(source)
+            if queues is None or (row.queue_id is not None and row.queue_id not in queues):
+                return None
+            agent = self.floor.agents.get((source, row.agent_id)) if row.agent_id else None
+            self.rows_rendered += 1
+            return interaction_row(row, queues, agent.name if agent else None)
         assert isinstance(row, AgentState)
         queues = state.queues_by_source.get(source, {})
         if not any(qid in queues for qid in row.queue_ids):
@@ -268,6 +302,7 @@ class Publisher:
         keys: set[RowKey] = {("queue", source, vid) for source, vid in plan.queues}
         for source in plan.sources:
             keys.update(("agent", source, aid) for aid in self.floor.source_agent_ids(source))
+            keys.update(("interaction", source, iid) for iid in self.floor.source_interaction_ids(source))
         return keys
 
     async def flush(self, board_id: int) -> bool:
@@ -287,7 +322,7 @@ class Publisher:
             if row is not None:
                 upserts[row["key"]] = row
                 continue
-            dom_key = f"a-{key[1]}-{key[2]}" if key[0] == "agent" else row_key_of(key, state.plan)
+            dom_key = row_key_of(key, state.plan)
             if dom_key and dom_key in state.shown:
                 removed.append(dom_key)
         if full:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -150,7 +151,7 @@ class Worker:
         lease_ttl: float | None = None,
         token_cache=None,
     ) -> None:
-        self.floor = floor or Floor()
+        self.floor = floor or Floor(interaction_ttl=settings.FLOORVIEW["INTERACTION_TTL"])
         self.layer = layer or get_channel_layer()
         self.store = store or get_snapshot_store()
         self.config_poll = config_poll or settings.FLOORVIEW["CONFIG_POLL"]
@@ -353,6 +354,14 @@ class Worker:
         await asyncio.gather(task, return_exceptions=True)
         log.info("stopped connector for %s", source)
 
+    def expire_interactions(self) -> int:
+        """Drop interactions nobody mentioned for the TTL from the Floor and its boards; return how many."""
+        gone = self.floor.expire_interactions()
+        if gone:
+            log.info("dropped %d interactions not heard of for %.0f s", len(gone), self.floor.interaction_ttl)
+            self.publisher.mark(gone)
+        return len(gone)
+
     # -- the loop -------------------------------------------------------------
 
     async def run(self) -> None:
@@ -372,6 +381,7 @@ class Worker:
                     else:
                         await self.place()
                     await self.save_health()
+                    self.expire_interactions()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -413,10 +423,5 @@ class Worker:
 
 
 def _same_link(a: ConnectionSpec, b: ConnectionSpec) -> bool:
-    return (a.kind, a.api_base, a.login_base, a.client_id, a.client_secret) == (
-        b.kind,
-        b.api_base,
-        b.login_base,
-        b.client_id,
-        b.client_secret,
-    )
+    """Return whether A and B differ in their watched queues only (a live link can take that)."""
+    return dataclasses.replace(a, queue_ids=()) == dataclasses.replace(b, queue_ids=())

@@ -54,12 +54,75 @@ def connection_form(connection: Connection, **changes) -> dict:
         "client_id": connection.client_id,
         "client_secret": "",
         "enabled": "on",
+        # What the admin's form shows for the other kinds' fields, left as they are.
+        "api_version": connection.api_version,
+        "poll_interval": str(connection.poll_interval),
+        "max_frame_bytes": str(connection.max_frame_bytes),
+        "keepalive_seconds": str(connection.keepalive_seconds),
+        "field_mapping": "{}",
         "queues-TOTAL_FORMS": "0",
         "queues-INITIAL_FORMS": "0",
         "queues-MIN_NUM_FORMS": "0",
         "queues-MAX_NUM_FORMS": "1000",
     }
     return data | changes
+
+
+@override_settings(PASSWORD_HASHERS=FAST_HASHERS)
+class ConnectionKindsAdminTests(TestCase):
+    """Each kind asks for what it needs, keeps its secrets write-only and refuses an unusable mapping."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.admin = User.objects.create_superuser("root", "root@example.com", "pw")
+
+    def setUp(self):
+        self.client.force_login(self.admin)
+
+    def add(self, **fields):
+        data = connection_form(Connection(name="New feed"), region="", base_url="", client_id="") | fields
+        return self.client.post("/admin/streams/connection/add/", data)
+
+    def errors(self, response) -> str:
+        assert response.status_code == 200
+        return response.content.decode()
+
+    def test_cxone_needs_an_access_key_and_stores_its_secret_encrypted(self):
+        html = self.errors(self.add(kind="cxone", client_id="app", client_secret="app-secret"))
+        assert "CXone signs in with an access key" in html
+        response = self.add(
+            kind="cxone", client_id="app", client_secret="app-secret", access_key_id="AK=1", access_key_secret="s=cr=t"
+        )
+        assert response.status_code == 302
+        connection = Connection.objects.get(name="New feed")
+        assert connection.access_key_secret == "s=cr=t"
+        assert "s=cr=t" not in connection.access_key_secret_encrypted
+        page = self.client.get(f"/admin/streams/connection/{connection.pk}/change/").content.decode()
+        assert "s=cr=t" not in page and connection.access_key_secret_encrypted not in page
+
+    def test_a_push_feed_needs_a_websocket_address(self):
+        assert "Give the feed" in self.errors(self.add(kind="push"))
+        assert "needs a ws or wss address" in self.errors(self.add(kind="push", stream_url="https://feed.example/x"))
+        assert self.add(kind="push", stream_url="wss://feed.example/x").status_code == 302
+
+    def test_a_feed_with_a_token_endpoint_needs_the_client_secret(self):
+        html = self.errors(
+            self.add(kind="sse", stream_url="https://feed.example/s", token_url="https://feed.example/token")
+        )
+        assert "cannot sign in without it" in html
+
+    def test_a_webhook_needs_a_slug_and_a_secret(self):
+        assert "Give the slug" in self.errors(self.add(kind="webhook", webhook_secret="k"))
+        assert "cannot sign in without it" in self.errors(self.add(kind="webhook", slug="crm"))
+        assert self.add(kind="webhook", slug="crm", webhook_secret="k3y").status_code == 302
+        assert Connection.objects.get(slug="crm").webhook_secret == "k3y"
+
+    def test_an_unusable_field_mapping_is_refused_with_the_reason(self):
+        html = self.errors(
+            self.add(kind="webhook", slug="crm", webhook_secret="k", field_mapping='{"queue": "payload.queue"}')
+        )
+        assert "unknown field" in html
+        assert not Connection.objects.filter(slug="crm").exists()
 
 
 @override_settings(PASSWORD_HASHERS=FAST_HASHERS)
@@ -218,7 +281,7 @@ class QueueAndBoardAdminTests(TestCase):
         data = {"title": "Night shift", "slug": "night", "coalesce_ms": "250", "groups": [group.pk]}
         assert self.client.post("/admin/dashboard/board/add/", data).status_code == 302
         board = Board.objects.get(slug="night")
-        assert (board.panels, board.shown_panels()) == ([], ["queues", "agents"])
+        assert (board.panels, board.shown_panels()) == ([], ["queues", "agents", "interactions"])
         assert board.may_view(self.p.other_supervisor)
 
     def test_it_links_each_board_to_its_live_page(self):

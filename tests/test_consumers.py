@@ -23,11 +23,11 @@ from django.test import Client
 
 from dashboard import consumers, fanout
 from dashboard.routing import websocket_urlpatterns
-from dashboard.rows import agent_row, queue_row
+from dashboard.rows import agent_row, interaction_row, queue_row
 from dashboard_project.asgi import application
 from streams import snapshots
 from streams.events import AgentStatus, QueueStats
-from streams.floor import AgentState, Floor, QueueState
+from streams.floor import AgentState, Floor, InteractionState, QueueState
 from streams.publisher import BoardPlan, Publisher
 from tests.personas import FAST_HASHERS, Personas, make_personas
 from tests.timing import scaled
@@ -207,7 +207,11 @@ async def test_it_sends_the_snapshot_first_then_deltas_in_seq_order(p):
     ws = await open_socket(p.supervisor)
     snapshot = await receive(ws)
     assert (snapshot.kind, snapshot.meta["data-epoch"], snapshot.seq) == ("snapshot", "e1", 1)
-    assert snapshot.swaps == [("tbody", "queue-rows", "innerHTML"), ("tbody", "agent-rows", "innerHTML")]
+    assert snapshot.swaps == [
+        ("tbody", "queue-rows", "innerHTML"),
+        ("tbody", "agent-rows", "innerHTML"),
+        ("tbody", "interaction-rows", "innerHTML"),
+    ]
     assert snapshot.row_ids == [f"q-{p.sales.pk}", f"q-{p.support.pk}"]  # Name order.
 
     await feed.push([feed.queue("q-sales", waiting=9)])
@@ -456,6 +460,28 @@ async def test_it_applies_a_filter_sent_by_the_page_with_a_fresh_snapshot(p):
     await ws.disconnect()
 
 
+async def test_it_filters_interactions_by_campaign_and_disposition(p):
+    feed = Feed(p)
+
+    def call(ident: str, campaign: str, disposition: str | None = None) -> dict:
+        state = InteractionState(
+            source=p.source, interaction_id=ident, queue_id="q-sales", state="connected", campaign=campaign,
+            disposition=disposition, started_at=time.time(),
+        )  # fmt: skip
+        return interaction_row(state, feed.configs)
+
+    await feed.push([call("i1", "Loyalty", "Sale"), call("i2", "Loyalty"), call("i3", "Renewals, EU")], reset=True)
+    ws = await open_socket(p.supervisor)
+    assert len((await receive(ws)).row_ids) == 3
+    await ws.send_to(json.dumps({"type": "filter", "campaign": ["Loyalty"], "disposition": ["(none)"]}))
+    frame = await receive(ws)
+    assert (frame.kind, frame.row_ids) == ("snapshot", [f"i-{p.source}-i2"])
+    # A campaign name may hold a comma: it is one value, not two.
+    await ws.send_to(json.dumps({"type": "filter", "campaign": "Renewals, EU"}))
+    assert (await receive(ws)).row_ids == [f"i-{p.source}-i3"]
+    await ws.disconnect()
+
+
 async def test_it_answers_a_resync_request_with_a_snapshot(p):
     feed = Feed(p)
     await feed.push([feed.queue("q-sales")], reset=True)
@@ -516,6 +542,8 @@ async def test_it_refuses_with_a_distinct_close_code(p, who, slug, code):
         '{"type": "filter", "queue": {"1": true}}',
         '{"type": "filter", "queue": ["1 or 1=1"]}',
         '{"type": "filter", "status": [["idle"]]}',
+        '{"type": "filter", "campaign": [{"$ne": null}]}',
+        '{"type": "filter", "disposition": ["bad\\u0000label"]}',
         '{"type": "shutdown"}',
         '{"no": "type"}',
         json.dumps({"type": "filter", "queue": ["1"], "pad": "x" * 8200}),

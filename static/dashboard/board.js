@@ -24,7 +24,7 @@
   // Backoff starts over only after a connection stayed up this long: a server that accepts and
   // drops at once (its store is down, say) must not be hammered once a second by every page.
   var HEALTHY_AFTER_MS = 10000;
-  var FILTER_NAMES = ["queue", "status"];
+  var FILTER_NAMES = ["queue", "status", "campaign", "disposition"];
   var HTMX_RECONNECTS = [1006, 1011, 1012, 1013];
   // "Service restart" from servers whose WebSocket library refuses 1012 (Daphne); the extension
   // already comes back after a real 1012 by itself.
@@ -91,7 +91,7 @@
   // -- filters ---------------------------------------------------------------
 
   function formFilters() {
-    var filters = { queue: [], status: [] };
+    var filters = emptyFilters();
     if (form) {
       FILTER_NAMES.forEach(function (name) {
         form.querySelectorAll('input[name="' + name + '"]:checked').forEach(function (input) {
@@ -114,8 +114,18 @@
     });
   }
 
+  function emptyFilters() {
+    var filters = {};
+    FILTER_NAMES.forEach(function (name) {
+      filters[name] = [];
+    });
+    return filters;
+  }
+
   function filterCount(filters) {
-    return filters.queue.length + filters.status.length;
+    return FILTER_NAMES.reduce(function (count, name) {
+      return count + (filters[name] || []).length;
+    }, 0);
   }
 
   function rememberFilters(filters) {
@@ -145,7 +155,11 @@
       try {
         var saved = JSON.parse(localStorage.getItem(storageKey) || "null");
         if (saved && typeof saved === "object") {
-          showFilters({ queue: saved.queue || [], status: saved.status || [] });
+          var restored = emptyFilters();
+          FILTER_NAMES.forEach(function (name) {
+            restored[name] = Array.isArray(saved[name]) ? saved[name] : [];
+          });
+          showFilters(restored);
         }
       } catch (e) {
         // A corrupt entry is ignored; the next change overwrites it.
@@ -158,7 +172,11 @@
   function onFilterChange() {
     var filters = formFilters();
     rememberFilters(filters);
-    send({ type: "filter", queue: filters.queue, status: filters.status });
+    var message = { type: "filter" };
+    FILTER_NAMES.forEach(function (name) {
+      message[name] = filters[name];
+    });
+    send(message);
   }
 
   // -- the socket --------------------------------------------------------------
@@ -476,7 +494,7 @@
   if (form) {
     form.addEventListener("change", onFilterChange);
     document.getElementById("clear-filters").addEventListener("click", function () {
-      showFilters({ queue: [], status: [] });
+      showFilters(emptyFilters());
       onFilterChange();
     });
   }

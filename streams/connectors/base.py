@@ -20,18 +20,29 @@ base owns the rest:
 
 Every failure leaves through one exit (the link is marked failed and the
 supervisor wakes), and ``close()`` is idempotent.
+
+A socket need not be a WebSocket. Anything shaped like a ``Wire`` (an async
+iterator of frames with ``close()``, ``close_code`` and ``close_reason``)
+rides the same loop: an SSE response, a REST poller, a queue of webhook
+bodies. ``liveness`` says how a connector proves its sockets alive: vendor
+heartbeats and application pings (``"heartbeat"``), RFC 6455 protocol pings
+(``"protocol_ping"``), or not at all (``"none"``: the wire itself raises
+``LinkLost`` when it fails). A source with no REST snapshot returns None from
+``snapshot()``; its events then flow without a resync.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -40,6 +51,7 @@ from websockets.frames import CloseCode
 from streams.backoff import Backoff
 from streams.events import Event, SourceSnapshot
 from streams.health import LinkHealth
+from streams.mapping import FieldMapping, MappingError
 from streams.oauth import AuthFailed, TokenCache
 
 log = logging.getLogger(__name__)
@@ -49,7 +61,10 @@ MAX_BUFFERED = 50_000  # socket events held while a snapshot is in flight
 
 @dataclass(frozen=True)
 class ConnectionSpec:
-    """Everything a connector needs to know about one connection (no database access)."""
+    """Everything a connector needs to know about one connection (no database access).
+
+    Fields past ``queue_ids`` matter to some kinds only (see ``streams.models.Connection``).
+    """
 
     source: str
     kind: str
@@ -58,6 +73,19 @@ class ConnectionSpec:
     client_id: str
     client_secret: str = field(repr=False)
     queue_ids: tuple[str, ...] = ()
+    access_key_id: str = ""  # CXone
+    access_key_secret: str = field(default="", repr=False)  # CXone
+    api_version: str = "v31.0"  # CXone
+    poll_interval: float = 5.0  # CXone
+    stream_url: str = ""  # push and SSE feeds
+    token_url: str = ""  # push and SSE feeds: client-credentials endpoint, "" for no token
+    scope: str = ""
+    mapping_json: str = "{}"  # feeds: the field mapping, as canonical JSON (hashable, comparable)
+    max_frame_bytes: int = 1024 * 1024
+    keepalive_seconds: float = 15.0  # SSE
+    backoff_cap: float | None = None  # None: the connector's default
+    slug: str = ""  # webhook
+    webhook_secret: str = field(default="", repr=False)  # webhook
 
     @classmethod
     def from_connection(cls, connection: Any, queue_ids: tuple[str, ...] | list[str]) -> ConnectionSpec:
@@ -68,9 +96,29 @@ class ConnectionSpec:
             api_base=connection.api_base(),
             login_base=connection.login_base(),
             client_id=connection.client_id,
-            client_secret=connection.client_secret,
+            client_secret=connection.client_secret if connection.client_secret_encrypted else "",
             queue_ids=tuple(queue_ids),
+            access_key_id=connection.access_key_id,
+            access_key_secret=connection.access_key_secret,
+            api_version=connection.api_version or "v31.0",
+            poll_interval=connection.poll_interval,
+            stream_url=connection.stream_url,
+            token_url=connection.token_url,
+            scope=connection.scope,
+            mapping_json=json.dumps(connection.field_mapping or {}, sort_keys=True),
+            max_frame_bytes=connection.max_frame_bytes,
+            keepalive_seconds=connection.keepalive_seconds,
+            backoff_cap=connection.backoff_cap,
+            slug=connection.slug or "",
+            webhook_secret=connection.webhook_secret,
         )
+
+    def mapping(self) -> FieldMapping:
+        """Return the feed's field mapping (the admin validated it; a bad one falls back to the defaults)."""
+        try:
+            return FieldMapping.parse(json.loads(self.mapping_json))
+        except (ValueError, MappingError):
+            return FieldMapping()
 
 
 @dataclass(frozen=True)
@@ -98,10 +146,25 @@ class LinkLost(Exception):
     """The link failed (closed, silent, unanswered); the loop reconnects."""
 
 
+class Wire(Protocol):
+    """What the loop needs of a socket that is not a WebSocket (an SSE response, a poller, a queue).
+
+    Iterating yields frames until the peer ends the stream; a failure is raised as
+    ``LinkLost`` (with a reason fit for the admin) or ``OSError``.
+    """
+
+    close_code: int | None
+    close_reason: str | None
+
+    def __aiter__(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
 class Socket:
     """One notification socket and what the watchdog knows about it."""
 
-    def __init__(self, ws: ClientConnection, *, name: str, expires_at: float | None, data: Any = None) -> None:
+    def __init__(self, ws: ClientConnection | Wire, *, name: str, expires_at: float | None, data: Any = None) -> None:
         self.ws = ws
         self.name = name
         self.expires_at = expires_at  # epoch seconds, or None
@@ -130,6 +193,10 @@ class Connector(ABC):
 
     kind: ClassVar[str] = ""
     ping_frame: ClassVar[str] = ""
+    # How sockets prove they are alive: "heartbeat" (vendor heartbeats, ``ping_frame`` pings),
+    # "protocol_ping" (RFC 6455 pings every ``ping_interval``) or "none" (the wire reports its own failure).
+    liveness: ClassVar[str] = "heartbeat"
+    default_timing: ClassVar[Timing] = Timing()
 
     def __init__(
         self,
@@ -145,7 +212,10 @@ class Connector(ABC):
         self.token_cache = token_cache
         self._sink = sink
         self.health = health if health is not None else LinkHealth()
-        self.timing = timing or Timing()
+        self.timing = timing or self.default_timing
+        if spec.backoff_cap is not None and timing is None:
+            # An admin's cap replaces the kind's default (tests pass their own timing and keep it).
+            self.timing = dataclasses.replace(self.timing, backoff_cap=spec.backoff_cap)
         t = self.timing
         self.backoff = Backoff(
             first=t.backoff_first,
@@ -274,15 +344,25 @@ class Connector(ABC):
         """Wake the supervisor so that it runs ``maintain`` (and whatever else was asked for)."""
         self._wake.set()
 
-    async def connect_socket(self, uri: str, *, name: str, expires_at: float | None, data: Any = None) -> Socket:
+    async def connect_socket(
+        self,
+        uri: str,
+        *,
+        name: str,
+        expires_at: float | None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        max_size: int = 2**22,
+    ) -> Socket:
         """Open one notification socket; its reader and keepalive start once it joins a link."""
         ws = await connect(
             uri,
+            additional_headers=headers,
             open_timeout=self.timing.open_timeout,
             close_timeout=min(self.timing.open_timeout, 2.0),
-            # The vendor's application-level ping is the one keepalive; no protocol pings beside it.
+            # Our keepalive task is the one keepalive (application or protocol pings); none beside it.
             ping_interval=None,
-            max_size=2**22,
+            max_size=max_size,
         )
         self.sockets_opened += 1
         return Socket(ws, name=name, expires_at=expires_at, data=data)
@@ -306,8 +386,8 @@ class Connector(ABC):
         return  # optional hook: nothing to do unless the vendor needs it
 
     @abstractmethod
-    async def snapshot(self) -> SourceSnapshot:
-        """Return the full picture of the watched queues and agents, over REST."""
+    async def snapshot(self) -> SourceSnapshot | None:
+        """Return the full picture of the watched queues and agents, over REST (None: the source has none)."""
 
     @abstractmethod
     def handle(self, socket: Socket, frame: str | bytes) -> None:
@@ -513,8 +593,9 @@ class Connector(ABC):
             log.warning("%s: %s", self, detail)
             return False
         self._resync_backoff.reset()
-        self._deliver(snapshot)
-        self.snapshots += 1
+        if snapshot is not None:
+            self._deliver(snapshot)
+            self.snapshots += 1
         self._flush_buffer()
         if self._buffer_overflowed:
             self._resync_reason = "events overflowed during the snapshot"
@@ -580,6 +661,9 @@ class Connector(ABC):
         return None
 
     def _start_socket_tasks(self, link: Link, socket: Socket) -> None:
+        if self.liveness == "none":
+            # Nothing to wait for: such a wire is confirmed by opening and fails by raising.
+            socket.confirmed.set()
         socket.tasks = [
             asyncio.create_task(self._read(link, socket), name=f"{self} read"),
             asyncio.create_task(self._keepalive(link, socket), name=f"{self} keepalive"),
@@ -608,6 +692,8 @@ class Connector(ABC):
                 # Past max_size: websockets closed with 1009; the reconnect's snapshot fills the gap.
                 self.health.count("oversized_frame")
             reason = f"socket closed abnormally ({exc.rcvd.code if exc.rcvd else 1006})"
+        except LinkLost as exc:
+            reason = str(exc) or "the stream failed"
         except (OSError, WebSocketException) as exc:
             reason = f"socket failed ({type(exc).__name__})"
         if not link.closed:
@@ -615,6 +701,9 @@ class Connector(ABC):
 
     async def _keepalive(self, link: Link, socket: Socket) -> None:
         """Ping, record round trips, count heartbeats and fail the link when it goes quiet."""
+        if self.liveness == "none":
+            return
+        protocol_pings = self.liveness == "protocol_ping"
         t = self.timing
         dead_after = t.dead_after * t.heartbeat_period
         next_ping = time.monotonic()
@@ -636,14 +725,19 @@ class Connector(ABC):
                     next_check += t.heartbeat_period
                 if link is self.link and now - socket.last_alive > t.heartbeat_period and self.health.state == "live":
                     self._set_state("degraded", f"no heartbeat for {now - socket.last_alive:.0f} s")
-                if self.ping_frame and t.ping_interval > 0 and now >= next_ping and socket.ping_sent_at is None:
+                pinging = bool(self.ping_frame) or protocol_pings
+                if pinging and t.ping_interval > 0 and now >= next_ping and socket.ping_sent_at is None:
                     socket.ping_sent_at = now
                     next_ping = now + t.ping_interval
-                    await socket.ws.send(self.ping_frame)
+                    if protocol_pings:
+                        pong = await socket.ws.ping()
+                        pong.add_done_callback(lambda f, s=socket: f.cancelled() or self.alive(s, pong=True))
+                    else:
+                        await socket.ws.send(self.ping_frame)
                 wakes = [next_check, socket.last_alive + dead_after]
                 if socket.ping_sent_at is not None:
                     wakes.append(socket.ping_sent_at + t.ping_timeout)
-                if self.ping_frame and t.ping_interval > 0:
+                if pinging and t.ping_interval > 0:
                     # Looking again at the next ping time finds the pong (if any) already in.
                     wakes.append(next_ping)
                 if link is self.link:
@@ -667,9 +761,10 @@ class Connector(ABC):
         for socket in link.sockets:
             for task in socket.tasks:
                 task.cancel()
-            if link.failed and socket.ws.transport is not None:
+            transport = getattr(socket.ws, "transport", None)
+            if link.failed and transport is not None:
                 # A silent peer would hold a polite close for the whole close timeout: cut it.
-                socket.ws.transport.abort()
+                transport.abort()
         await asyncio.gather(*(s.ws.close() for s in link.sockets), return_exceptions=True)
         await asyncio.gather(*(t for s in link.sockets for t in s.tasks), return_exceptions=True)
         if not retire or link.failed:

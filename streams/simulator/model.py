@@ -82,6 +82,9 @@ class Contact:
     acd_participant_id: str
     agent_participant_id: str
     state: str = "waiting"  # waiting, alerting, interacting, acw, ended
+    number: int = 0  # a numeric id, for vendors with numeric contact ids (CXone)
+    disposition: str | None = None  # chosen by the agent at wrap-up
+    updated_at: float = 0.0  # when anything about the contact last changed
     agent_id: str | None = None
     offered_at: float | None = None
     connected_at: float | None = None
@@ -102,6 +105,9 @@ class SimQueue:
     weight: float
     sl_threshold: float
     sl_target: float
+    number: int = 0  # a numeric id, for vendors with numeric skill ids (CXone)
+    campaign_id: str = ""
+    campaign_name: str = ""
     member_ids: set[str] = field(default_factory=set)
     waiting: list[Contact] = field(default_factory=list)  # oldest first
     alerting: dict[str, Contact] = field(default_factory=dict)
@@ -134,6 +140,7 @@ class SimAgent:
     presence_since: float
     routing_status: str
     routing_since: float
+    number: int = 0  # a numeric id, for vendors with numeric agent ids (CXone)
     phase: str | None = None  # None, "alerting", "interacting" or "acw"
     contact: Contact | None = None
     epoch: int = 0  # bumped on every engagement change
@@ -182,6 +189,11 @@ class ConversationChange:
 
 
 Change = QueueChange | AgentChange | MembershipChange | ConversationChange
+
+# What the model's contact states are called on boards (and in the generic feeds' records).
+INTERACTION_STATES = {"waiting": "waiting", "alerting": "alerting", "interacting": "connected", "acw": "wrapup"}
+CAMPAIGNS = ("Spring Offers", "Loyalty", "Service Recovery", "Renewals Drive")
+DISPOSITIONS = ("Resolved", "Sale", "Callback Requested", "Escalated", "No Sale", "Information Given")
 Listener = Callable[[list[Change]], None]
 
 
@@ -198,6 +210,9 @@ class ContactCentreModel:
         self.config = config or ModelConfig()
         self.clock = clock
         self.rng = random.Random(self.config.seed)
+        # Dispositions draw from their own RNG, so adding them left the main sequence (and every
+        # history a seed gives) as it was.
+        self.labels_rng = random.Random(self.config.seed + 7919)
         self.now = ms(clock() if start is None else start)
         self.paused = False
         self.paused_at: float | None = None
@@ -231,7 +246,11 @@ class ContactCentreModel:
                 weight=rng.uniform(0.5, 1.5),
                 sl_threshold=cfg.sl_threshold,
                 sl_target=cfg.sl_target,
+                number=1000 + len(self.queues) + 1,
             )
+            campaign = CAMPAIGNS[len(self.queues) % len(CAMPAIGNS)]
+            queue.campaign_id = campaign.lower().replace(" ", "-")
+            queue.campaign_name = campaign
             queue.reset_interval(self.interval_start)
             self.queues[queue.id] = queue
         queue_ids = list(self.queues)
@@ -243,7 +262,9 @@ class ContactCentreModel:
                 presence, routing, routing_since = "on_queue", IDLE, ms(since + rng.uniform(0, now - since))
             else:
                 presence, routing, routing_since = rng.choice(("available", "break", "meal", "away")), OFF_QUEUE, since
-            self.agents[agent_id] = SimAgent(agent_id, name, member_of, presence, since, routing, routing_since)
+            self.agents[agent_id] = SimAgent(
+                agent_id, name, member_of, presence, since, routing, routing_since, number=5000 + len(self.agents) + 1
+            )
             for queue_id in member_of:
                 self.queues[queue_id].member_ids.add(agent_id)
         # Every queue gets at least one member, so no queue is unanswerable by construction.
@@ -407,6 +428,22 @@ class ContactCentreModel:
             "queue_ids": sorted(agent.queue_ids),
         }
 
+    def contact_truth(self, contact: Contact) -> dict[str, Any]:
+        """Return the ground truth of one live contact, in the shape of the Floor's interaction state."""
+        queue = self.queues[contact.queue_id]
+        agent = self.agents.get(contact.agent_id) if contact.agent_id else None
+        return {
+            "media": contact.media_type,
+            "queue_id": contact.queue_id,
+            "state": INTERACTION_STATES.get(contact.state, contact.state),
+            "agent_id": contact.agent_id,
+            "agent_name": agent.name if agent else None,
+            "campaign": queue.campaign_name,
+            "disposition": contact.disposition,
+            "started_at": contact.start,
+            "number": contact.number,
+        }
+
     def truth(self) -> dict[str, Any]:
         """Return the whole ground truth (without channels, which the server adds)."""
         return {
@@ -414,6 +451,7 @@ class ContactCentreModel:
             "time": self.now,
             "queues": {queue_id: self.queue_truth(queue_id) for queue_id in self.queues},
             "agents": {user_id: self.agent_truth(user_id) for user_id in self.agents},
+            "interactions": {c.id: self.contact_truth(c) for c in self.contacts.values()},
         }
 
     # -- events -------------------------------------------------------------
@@ -493,6 +531,7 @@ class ContactCentreModel:
             acd_participant_id=self.new_id(),
             agent_participant_id=self.new_id(),
             order=self._contact_order,
+            number=700_000 + self._contact_order,
         )
         self.contacts[contact.id] = contact
         queue.offered += 1
@@ -608,6 +647,7 @@ class ContactCentreModel:
         agent = self.agents[contact.agent_id]
         queue.interacting.pop(contact.id, None)
         contact.state, contact.ended_at = "acw", t
+        contact.disposition = self.labels_rng.choice(DISPOSITIONS)
         contact.epoch += 1
         agent.phase = "acw"
         self._schedule(t + self.rng.uniform(*self.config.acw_range), "acw_end", contact, contact.epoch)
@@ -680,6 +720,7 @@ class ContactCentreModel:
         flags[1] = flags[1] or interval
 
     def _conversation(self, contact: Contact, event: str, t: float) -> None:
+        contact.updated_at = t
         self._changes.append(ConversationChange(contact, event, t))
 
     def _flush(self) -> None:
