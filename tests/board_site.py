@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dashboard.rows import QueueConfig, agent_row, queue_row
-from streams.floor import AgentState, QueueState
+from dashboard.rows import QueueConfig, agent_row, interaction_row, queue_row
+from streams.floor import AgentState, InteractionState, QueueState
 from tests.processes import ROOT, Daphne, free_port
 from tests.redis_util import REDIS_TEST_URL, unique_prefix
 from tests.timing import scaled
@@ -132,6 +132,12 @@ class Worker:
             queue_ids=frozenset({queue}),
         )
         return agent_row(state, self.configs)
+
+    def interaction(self, ident: str, queue: str, state: str, since: float, **fields) -> dict:
+        interaction = InteractionState(
+            source=self.source, interaction_id=ident, queue_id=queue, state=state, started_at=since, **fields
+        )
+        return interaction_row(interaction, self.configs)
 
     async def write(self, rows=(), removed=(), *, reset=False, live_at: float | None = None) -> dict:
         self.seq += 1

@@ -150,3 +150,68 @@ async def test_it_shows_a_supervisor_the_live_board_through_a_server_restart(sit
     finally:
         await worker.close()
         await delete_prefix(prefix)
+
+
+async def test_a_supervisor_filters_live_interactions_by_campaign_and_disposition(site):
+    from playwright.async_api import async_playwright, expect
+
+    server, ids, prefix = site
+    worker = Worker(ids, prefix)
+    now = time.time()
+    a, b, c = (f"#i-{ids['source']}-{name}" for name in ("call-a", "chat-b", "call-c"))
+    await worker.write(
+        [
+            worker.interaction("call-a", "q-sales", "connected", now - 75, media="voice", campaign="Loyalty",
+                               agent_name="Ann", disposition=None),
+            worker.interaction("chat-b", "q-support", "waiting", now - 30, media="chat", campaign="Renewals"),
+            worker.interaction("call-c", "q-sales", "wrapup", now - 200, media="voice", campaign="Loyalty",
+                               agent_name="Bob", disposition="Sale"),
+        ],
+        reset=True,
+    )  # fmt: skip
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            expect.set_options(timeout=scaled(10) * 1000)
+            await sign_in(page, f"{server.url}/boards/floor/")
+            await expect(page.locator("#connection-state")).to_have_attribute("data-state", "live")
+            rows = page.locator("#interaction-rows tr")
+            # Oldest first, every field shown, the age ticking in the browser.
+            assert await rows.evaluate_all("rows => rows.map(r => r.id)") == [c[1:], a[1:], b[1:]]
+            await expect(page.locator(f"{a} .status")).to_have_text("Connected")
+            await expect(page.locator(f"{a} .agent")).to_have_text("Ann")
+            await expect(page.locator(f"{c} .disposition")).to_have_text("Sale")
+            await expect(page.locator(f"{b} .media")).to_have_text("Chat")
+            await expect(page.locator(f"{a} .clock")).to_have_text(re.compile(r"^1:1\d$"))
+
+            # The campaigns on the board are offered as choices; ticking one narrows the table.
+            await page.click("#filter-panel summary")
+            await page.check('input[name="campaign"][value="Loyalty"]')
+            await expect(page).to_have_url(re.compile(r"\?campaign=Loyalty$"))
+            await expect(rows).to_have_count(2)
+            await page.check('input[name="disposition"][value="(none)"]')
+            await expect(rows).to_have_count(1)
+            await expect(page.locator(a)).to_have_count(1)
+
+            # A pushed disposition takes the row out of this filter; a new matching call comes in.
+            await worker.push(
+                [
+                    worker.interaction("call-a", "q-sales", "wrapup", now - 75, campaign="Loyalty", disposition="Sale"),
+                    worker.interaction("call-d", "q-support", "alerting", now, campaign="Loyalty"),
+                ]
+            )
+            await expect(page.locator(a)).to_have_count(0)
+            await expect(page.locator(f"#i-{ids['source']}-call-d .status")).to_have_text("Alerting")
+            # The filter survives a reload.
+            await page.reload()
+            await expect(page.locator('input[name="disposition"][value="(none)"]')).to_be_checked()
+            await expect(rows).to_have_count(1)
+            # An ended interaction leaves every viewer's table.
+            await worker.push([], [f"i-{ids['source']}-call-d"])
+            await expect(rows).to_have_count(0)
+            await expect(page.locator('[data-empty-for="interaction-rows"]')).to_be_visible()
+            await browser.close()
+    finally:
+        await worker.close()
+        await delete_prefix(prefix)
