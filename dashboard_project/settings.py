@@ -182,6 +182,8 @@ FLOORVIEW = {
     # An interaction not heard of for this long is dropped from boards (seconds): a feed that lost an
     # interaction's last record must not show it for ever.
     "INTERACTION_TTL": env_float("FLOORVIEW_INTERACTION_TTL", 4 * 3600.0, minimum=10.0),
+    # Webhook deliveries waiting per source for the worker; past this the platform is told 503 (retry later).
+    "WEBHOOK_BACKLOG": int(env_float("FLOORVIEW_WEBHOOK_BACKLOG", 10_000, minimum=1)),
 }
 
 LOGGING = {

@@ -3,6 +3,11 @@
 The cache sits behind ``TokenCache`` so that several workers can later share
 one token per client through Redis (with a lock) instead of each fetching its
 own. Tokens and secrets are never logged.
+
+Two ways to ask for a token are spoken: Genesys' (``<login base>/oauth/token``,
+the client's credentials as HTTP Basic auth) and the plain RFC 6749 form the
+generic feeds use (any token URL, ``client_id``, ``client_secret`` and
+``scope`` in the form body): see ``TokenProvider``.
 """
 
 from __future__ import annotations
@@ -106,14 +111,22 @@ class MemoryTokenCache:
             yield
 
 
-def cache_key(token_url: str, client_id: str) -> str:
-    """Return the cache key of one OAuth client at one token endpoint (no secret in it)."""
-    digest = hashlib.sha256(f"{token_url}\n{client_id}".encode()).hexdigest()[:32]
+def cache_key(token_url: str, client_id: str, scope: str = "") -> str:
+    """Return the cache key of one OAuth client (and scope) at one token endpoint (no secret in it)."""
+    # Without a scope the key is what it always was, so tokens cached before scopes existed stay valid.
+    scoped = f"\n{scope}" if scope else ""
+    digest = hashlib.sha256(f"{token_url}\n{client_id}{scoped}".encode()).hexdigest()[:32]
     return f"floorview:oauth:{digest}"
 
 
 class TokenProvider:
-    """Hand out bearer tokens for one OAuth client (client-credentials grant)."""
+    """Hand out bearer tokens for one OAuth client (client-credentials grant).
+
+    By default it speaks Genesys: ``<login_base>/oauth/token`` with the
+    credentials as HTTP Basic auth. Given ``token_url``, it posts to that URL
+    as is, with ``client_id``, ``client_secret`` and (if any) ``scope`` in the
+    form body, as RFC 6749 allows and the generic feeds expect.
+    """
 
     def __init__(
         self,
@@ -126,15 +139,19 @@ class TokenProvider:
         clock: Callable[[], float] = time.time,
         timeout: float = 30.0,
         on_refresh: Callable[[Token], None] | None = None,
+        token_url: str | None = None,
+        scope: str = "",
     ) -> None:
-        self.token_url = f"{login_base.rstrip('/')}/oauth/token"
+        self.form_credentials = token_url is not None
+        self.token_url = token_url if token_url is not None else f"{login_base.rstrip('/')}/oauth/token"
+        self.scope = scope
         self._client_id = client_id
         self._client_secret = client_secret
         self._session = session
         self.cache = cache if cache is not None else MemoryTokenCache()
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self.key = cache_key(self.token_url, client_id)
+        self.key = cache_key(self.token_url, client_id, scope)
         self.requests = 0  # token requests sent (for tests and the health page)
         # Told of every token this provider fetched (not of tokens another worker fetched into the cache).
         self.on_refresh = on_refresh
@@ -178,11 +195,18 @@ class TokenProvider:
 
     async def _fetch(self) -> Token:
         self.requests += 1
-        headers = {"Authorization": aiohttp.encode_basic_auth(self._client_id, self._client_secret)}
+        form = {"grant_type": "client_credentials"}
+        headers: dict[str, str] = {}
+        if self.form_credentials:
+            form |= {"client_id": self._client_id, "client_secret": self._client_secret}
+        else:
+            headers["Authorization"] = aiohttp.encode_basic_auth(self._client_id, self._client_secret)
+        if self.scope:
+            form["scope"] = self.scope
         try:
             async with self._session.post(
                 self.token_url,
-                data={"grant_type": "client_credentials"},
+                data=form,
                 headers=headers,
                 timeout=self._timeout,
             ) as response:

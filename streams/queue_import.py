@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync
 from django.db import transaction
 
+from streams.connectors import cxone
 from streams.connectors.base import ConnectionSpec
 from streams.connectors.genesys import fetch_queues
 from streams.models import Connection, Queue
@@ -40,8 +41,11 @@ def save_imported_queues(connection: Connection, vendor_queues: list[dict]) -> I
 
 
 async def fetch_vendor_queues(connection: Connection) -> list[dict]:
-    """Return every queue the vendor lists for CONNECTION (all pages)."""
-    return await fetch_queues(ConnectionSpec.from_connection(connection, ()))
+    """Return every queue the vendor lists for CONNECTION (all pages; CXone: its skills)."""
+    spec = ConnectionSpec.from_connection(connection, ())
+    if connection.kind == Connection.Kind.CXONE:
+        return await cxone.fetch_queues(spec)
+    return await fetch_queues(spec)
 
 
 def import_queues(connection: Connection) -> ImportResult:

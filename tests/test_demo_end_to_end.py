@@ -1,9 +1,10 @@
 """The whole slice as a supervisor meets it: ``manage.py demo`` alone, a real browser, the simulator's truth.
 
 Nothing is played here: the demo's own simulator changes, its worker streams
-over the Genesys protocol, its publisher renders, Daphne pushes, and Chromium
-shows it. Once the simulator pauses, the board's JSON and its page agree
-with ``/simulator/truth``.
+over every protocol (Genesys notifications, CXone polling, a MessagePack push
+feed, an SSE feed and signed webhooks), its publisher renders, Daphne pushes,
+and Chromium shows it. Once the simulator pauses, every board's JSON and page
+agree with ``/simulator/truth``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class Demo:
         wait_until(lambda: "Press Ctrl-C" in self.output() or self.process.poll() is not None, scaled(60), "the demo")
         assert self.process.poll() is None, self.output()
         self.board_url = re.search(r"Board: +(\S+)", self.output()).group(1)
+        urls = re.findall(r"^ +(?:Board: +)?(\S+/boards/\S+)", self.output(), re.M)
+        self.boards = {url.rstrip("/").rsplit("/", 1)[1]: url for url in urls}
         self.sim_url = re.search(r"Simulator: +(\S+)", self.output()).group(1)
 
     def output(self) -> str:
@@ -113,6 +116,44 @@ def board_matches_truth(board: dict, truth: dict) -> list[str]:
     return problems
 
 
+def interactions_match(rows: list[dict], truth: dict, *, numbered: bool) -> list[str]:
+    """Return the differences between a board's interactions and the simulator's live contacts.
+
+    NUMBERED: the source names contacts by their number (CXone), not their id (the feeds).
+    """
+    queue_names = {queue_id: queue["name"] for queue_id, queue in truth["queues"].items()}
+    contacts = truth["interactions"].items()
+    expected = {str(contact["number"]) if numbered else contact_id: contact for contact_id, contact in contacts}
+    shown = {row["interaction_id"]: row for row in rows}
+    problems = [f"interactions differ: {sorted(set(shown) ^ set(expected))}"] if set(shown) != set(expected) else []
+    for ident, row in shown.items():
+        real = expected.get(ident)
+        if real is None:
+            continue
+        wanted = {
+            "state": real["state"],
+            "campaign": real["campaign"],
+            "disposition": real["disposition"] or "",
+            "queue_name": queue_names[real["queue_id"]],
+        }
+        for name, value in wanted.items():
+            if row[name] != value:
+                problems.append(f"interaction {ident} {name}: board {row[name]!r} truth {value!r}")
+    return problems
+
+
+def queues_match(rows: list[dict], truth: dict, fields: tuple[str, ...]) -> list[str]:
+    """Return the differences between a board's queue rows (by name) and the truth's queues."""
+    real = {queue["name"]: queue for queue in truth["queues"].values()}
+    shown = {row["name"]: row for row in rows}
+    problems = [f"queues {sorted(shown)} != {sorted(real)}"] if set(shown) != set(real) else []
+    for name, row in shown.items():
+        for field in fields:
+            if name in real and row[field] != real[name][field]:
+                problems.append(f"queue {name} {field}: board {row[field]} truth {real[name][field]}")
+    return problems
+
+
 async def test_the_demo_alone_shows_a_live_board_that_agrees_with_the_simulator(tmp_path):
     from playwright.async_api import async_playwright, expect
 
@@ -157,6 +198,37 @@ async def test_the_demo_alone_shows_a_live_board_that_agrees_with_the_simulator(
             for row_data in board["queues"]:
                 cells = page.locator(f"#{row_data['key']} td")
                 await expect(cells.first).to_contain_text(str(truth["queues"][row_data["vendor_id"]]["waiting"]))
+
+            # Every other source's board agrees with the same truth, each over its own protocol.
+            assert truth["interactions"], "the paused model holds no live contacts to compare"
+            checks = {
+                "cxone": lambda b: (
+                    queues_match(b["queues"], truth, ("waiting",))
+                    + interactions_match(b["interactions"], truth, numbered=True)
+                ),
+                "push-feed": lambda b: interactions_match(b["interactions"], truth, numbered=False),
+                "sse-feed": lambda b: interactions_match(b["interactions"], truth, numbered=False),
+                "webhook-feed": lambda b: (
+                    queues_match(b["queues"], truth, ("waiting", "interacting"))
+                    + interactions_match(b["interactions"], truth, numbered=False)
+                ),
+            }
+            assert sorted(demo.boards) == sorted([*checks, "contact-centre"])
+            for slug, check in checks.items():
+                api = demo.boards[slug].replace("/boards/", "/api/boards/")
+                deadline = time.monotonic() + scaled(15)
+                while True:
+                    board = await (await page.request.get(api)).json()
+                    problems = check(board)
+                    if not problems or time.monotonic() > deadline:
+                        break
+                    await page.wait_for_timeout(200)
+                assert problems == [], slug
+                assert board["health"]["state"] == "live", (slug, board["health"])
+                # The page shows the same live interactions.
+                await page.goto(demo.boards[slug])
+                await expect(page.locator("#connection-state")).to_have_attribute("data-state", "live")
+                await expect(page.locator("#interaction-rows tr")).to_have_count(len(truth["interactions"]))
             await browser.close()
     finally:
         code = demo.stop()

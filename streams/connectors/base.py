@@ -43,6 +43,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -144,6 +145,21 @@ class Timing:
 
 class LinkLost(Exception):
     """The link failed (closed, silent, unanswered); the loop reconnects."""
+
+
+class _SameOriginRedirects(connect):
+    """``websockets.connect`` that follows a redirect only to the same origin.
+
+    The upgrade request may carry a bearer token: a redirect elsewhere would hand it to another host.
+    """
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        target = super().process_redirect(exc)
+        if isinstance(target, str):
+            old, new = urlsplit(self.uri), urlsplit(target)
+            if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+                return LinkLost("the server redirected the socket to another origin; not followed")
+        return target
 
 
 class Wire(Protocol):
@@ -355,7 +371,7 @@ class Connector(ABC):
         max_size: int = 2**22,
     ) -> Socket:
         """Open one notification socket; its reader and keepalive start once it joins a link."""
-        ws = await connect(
+        ws = await _SameOriginRedirects(
             uri,
             additional_headers=headers,
             open_timeout=self.timing.open_timeout,
@@ -600,7 +616,10 @@ class Connector(ABC):
         if self._buffer_overflowed:
             self._resync_reason = "events overflowed during the snapshot"
             self._wake.set()
-        log.info("%s: resynced (%s)", self, reason)
+        if snapshot is None:
+            log.info("%s: streaming (%s; the source has no snapshot to take)", self, reason)
+        else:
+            log.info("%s: resynced (%s)", self, reason)
         return True
 
     def buffered(self) -> list[Any]:
@@ -696,6 +715,13 @@ class Connector(ABC):
             reason = str(exc) or "the stream failed"
         except (OSError, WebSocketException) as exc:
             reason = f"socket failed ({type(exc).__name__})"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A wire's own bug must fail the link, not end the reader silently: a link whose liveness
+            # is "none" would otherwise look connected for ever.
+            log.exception("%s: reading %s failed", self, socket.name)
+            reason = f"the stream failed ({type(exc).__name__})"
         if not link.closed:
             self._fail_link(link, reason)
 
@@ -718,10 +744,12 @@ class Connector(ABC):
                     self._fail_link(link, f"no heartbeat or pong for {now - socket.last_alive:.1f} s")
                     return
                 if now >= next_check:
-                    self.health.heartbeats_expected += 1
-                    last = socket.last_heartbeat
-                    if last is None or now - last > t.heartbeat_period * 1.5:
-                        self.health.heartbeats_missed += 1
+                    # Protocol pings are no heartbeats: counting them as missed would read as a sick link.
+                    if not protocol_pings:
+                        self.health.heartbeats_expected += 1
+                        last = socket.last_heartbeat
+                        if last is None or now - last > t.heartbeat_period * 1.5:
+                            self.health.heartbeats_missed += 1
                     next_check += t.heartbeat_period
                 if link is self.link and now - socket.last_alive > t.heartbeat_period and self.health.state == "live":
                     self._set_state("degraded", f"no heartbeat for {now - socket.last_alive:.0f} s")

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from streams.connectors.base import Connector
+from streams.connectors.cxone import CxoneConnector
 from streams.connectors.genesys import GenesysConnector
+from streams.connectors.push import PushConnector
+from streams.connectors.sse import SseConnector
+from streams.connectors.webhook import WebhookConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     GenesysConnector.kind: GenesysConnector,
+    CxoneConnector.kind: CxoneConnector,
+    PushConnector.kind: PushConnector,
+    SseConnector.kind: SseConnector,
+    WebhookConnector.kind: WebhookConnector,
 }
 
 

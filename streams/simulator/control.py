@@ -404,3 +404,227 @@ def _unreachable(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, 
 def _clear(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
     server.clear_faults()
     return server.settings()
+
+
+# -- generic feeds: push and SSE (``feeds.py``) -------------------------------------------------
+
+
+def _feed(payload: dict[str, Any]) -> str | None:
+    """Return which feed a fault aims at: "push", "sse", or None for both."""
+    feed = payload.get("feed")
+    if feed not in (None, "push", "sse"):
+        raise ControlError("feed must be push or sse (default: both)")
+    return feed
+
+
+_FEED = {"feed": "push or sse (default: both)"}
+
+
+@action("feed_format", "Send push frames as json, msgpack or mixed from now on.", {"format": "json, msgpack or mixed"})
+def _feed_format(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return {"sessions": server.feeds.set_format(_text(payload, "format"))}
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
+
+
+@fault(
+    "feed_malformed",
+    "Send frames (push) or events (SSE) that hold no records: bad JSON, bad MessagePack, scalars.",
+    _FEED | {"count": "how many per session (default 5)"},
+)
+def _feed_malformed(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    count = int(_number(payload, "count", 5, 1, 10_000))
+    return {"sessions": server.feeds.malformed(_feed(payload), count), "count": count}
+
+
+@fault(
+    "feed_oversized",
+    "Send one well-formed record padded to a size (a new interaction that must not show).",
+    _FEED | {"bytes": "size (default 2 MiB)", "queue_id": "its queue (default: the first)"},
+)
+def _feed_oversized(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    size = int(_number(payload, "bytes", 2 << 20, 64, 64 << 20))
+    queue_id = _queue_id(server, payload) if payload.get("queue_id") is not None else None
+    return {"sessions": server.feeds.oversized(_feed(payload), size, queue_id), "bytes": size}
+
+
+@fault(
+    "feed_stall",
+    "Keep feed connections open but send nothing: no records, keepalives or pongs.",
+    _FEED | {"seconds": "how long (default: until cleared)"},
+)
+def _feed_stall(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"stalled": server.feeds.stall(_feed(payload), _seconds(payload))}
+
+
+@fault("feed_drop", "Cut feed connections without a close frame or end of stream.", _FEED)
+def _feed_drop(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"dropped": server.feeds.drop(_feed(payload))}
+
+
+@fault(
+    "feed_reconnect",
+    "Send an SSE reconnect event (come back later), then end each event stream.",
+    {"retry_after_ms": "the wait asked for, as retryAfterMs (default 1000; null: none given)"},
+)
+def _feed_reconnect(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if "retry_after_ms" not in payload or payload["retry_after_ms"] is not None:
+        body["retryAfterMs"] = int(_number(payload, "retry_after_ms", 1000, 0, 3_600_000))
+    return {"streams": server.feeds.control_event("reconnect", body)}
+
+
+@fault(
+    "feed_error",
+    "Send an SSE error event {status, message}, then end each event stream (401 also revokes its token).",
+    {"status": "HTTP-like status (default 500)", "message": "text (default: a generic one)"},
+)
+def _feed_error(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    status = int(_number(payload, "status", 500, 100, 599))
+    message = payload.get("message", "the feed had a problem")
+    if not isinstance(message, str):
+        raise ControlError("message must be a string")
+    body = {"status": status, "message": message}
+    return {"streams": server.feeds.control_event("error", body, revoke=status == 401)}
+
+
+@fault(
+    "feed_refuse_tokens",
+    "Make the feed token endpoint refuse every client (401 invalid_client).",
+    {"seconds": "how long (default: until cleared)"},
+)
+def _feed_refuse_tokens(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    server.feeds.refuse_tokens(_seconds(payload))
+    return server.feeds.describe()
+
+
+# -- NICE CXone (``cxone.py``) ------------------------------------------------------------
+
+
+@fault(
+    "cxone_rest_error",
+    "Answer the next CXone calls with an error status (429 with Retry-After by default; 503: unavailable).",
+    {
+        "status": "4xx/5xx (default 429)",
+        "count": "how many calls (default 1)",
+        "retry_after": "seconds, sent as Retry-After (default 2 for 429, none otherwise)",
+        "path": "path prefix (default /inContactAPI/; /auth/token: the token endpoint)",
+    },
+)
+def _cxone_rest_error(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    status = int(_number(payload, "status", 429, 400, 599))
+    count = int(_number(payload, "count", 1, 1, 100_000))
+    path = payload.get("path", "/inContactAPI/")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ControlError("path must start with /")
+    retry_after: int | None = 2 if status == 429 else None
+    if payload.get("retry_after") is not None:
+        retry_after = int(_number(payload, "retry_after", 0, 0, 86400))
+    server.faults.add_rest_error(status, count, path, retry_after)
+    return server.faults.describe()
+
+
+@fault(
+    "cxone_refuse_credentials",
+    "Make CXone's token endpoint refuse every sign-in and refresh (401 invalid_client).",
+    {"seconds": "how long (default: until cleared)"},
+)
+def _cxone_refuse_credentials(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    server.cxone.refuse_credentials(_seconds(payload))
+    return server.cxone.settings()
+
+
+@fault(
+    "cxone_token_lifetime",
+    "Set expires_in of new CXone tokens; expired tokens get 401.",
+    {"seconds": "lifetime (1 to 172800)", "existing": "also cut live tokens down to it (default false)"},
+)
+def _cxone_token_lifetime(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    seconds = int(_number(payload, "seconds", -1, 1, 172800))
+    shortened = server.cxone.tokens.set_lifetime(seconds, existing=_flag(payload, "existing"))
+    return {"token_lifetime": seconds, "shortened": shortened}
+
+
+@fault(
+    "cxone_revoke_tokens",
+    "Revoke every CXone access token (the next call with one gets 401), and refresh tokens if asked.",
+    {"refresh": "also revoke refresh tokens, so only a new sign-in helps (default false)"},
+)
+def _cxone_revoke_tokens(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return server.cxone.revoke(refresh=_flag(payload, "refresh"))
+
+
+@fault(
+    "cxone_reply_shape",
+    "Answer CXone's real-time calls in today's shape or wrapped in resultSet, as older versions do.",
+    {"shape": "flat or resultSet"},
+)
+def _cxone_reply_shape(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        server.cxone.set_shape(_text(payload, "shape"))
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
+    return server.cxone.settings()
+
+
+# -- webhooks (``webhooks.py``): the simulator posts to Floorview -------------------------------
+
+
+@action(
+    "webhook_target",
+    "Post the generic records to a Floorview webhook from now on (the live contacts first); no url: stop.",
+    {
+        "url": "e.g. http://127.0.0.1:8000/hooks/<slug>/ (empty or absent: stop posting)",
+        "secret": "the webhook's signing secret",
+        "eventbridge": "also forward Genesys notifications in EventBridge envelopes (default false)",
+    },
+)
+def _webhook_target(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    url = payload.get("url")
+    if url in (None, ""):
+        server.webhooks.clear_target()
+        return server.webhooks.describe()
+    if not isinstance(url, str):
+        raise ControlError("url must be a string")
+    try:
+        server.webhooks.set_target(url, _text(payload, "secret"), eventbridge=_flag(payload, "eventbridge"))
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
+    return server.webhooks.describe()
+
+
+def _webhook_probe(server: SimulatorServer, payload: dict[str, Any], kind: str) -> dict[str, Any]:
+    count = int(_number(payload, "count", 1, 1, 100))
+    try:
+        return {"queued": server.webhooks.probe(kind, count)}
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
+
+
+_PROBE_COUNT = {"count": "how many (default 1); the replies show in settings.webhook.probes"}
+
+
+@fault("webhook_duplicate", "Post the last delivered batch again (same ids): acknowledged, applied once.", _PROBE_COUNT)
+def _webhook_duplicate(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return _webhook_probe(server, payload, "duplicate")
+
+
+@fault("webhook_forged_signature", "Post a made-up contact signed with the wrong secret: 401.", _PROBE_COUNT)
+def _webhook_forged_signature(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return _webhook_probe(server, payload, "forged_signature")
+
+
+@fault("webhook_stale_timestamp", "Post a made-up contact, signed, stamped 10 minutes ago: 401.", _PROBE_COUNT)
+def _webhook_stale_timestamp(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return _webhook_probe(server, payload, "stale_timestamp")
+
+
+@fault("webhook_oversized_body", "Post a signed 2 MiB body (above the default 1 MiB limit): 413.", _PROBE_COUNT)
+def _webhook_oversized_body(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return _webhook_probe(server, payload, "oversized_body")
+
+
+@fault("webhook_garbage_body", "Post a signed body that is not JSON: 400.", _PROBE_COUNT)
+def _webhook_garbage_body(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    return _webhook_probe(server, payload, "garbage_body")

@@ -98,5 +98,14 @@ class RecordLog:
         return [(n, record) for n, record in self.recent if n > seq]
 
     def current(self) -> list[dict[str, Any]]:
-        """Return one record per live contact, stating it as it stands (a feed's first picture)."""
-        return [record_of(self.model, c, self.seq) for c in self.model.contacts.values()]
+        """Return one record per live contact, stating it as it stands (a feed's first picture).
+
+        Each has an id of its own (``r<seq>.<contact number>``): a consumer that deduplicates by id
+        must not take them for one record.
+        """
+        records = []
+        for contact in self.model.contacts.values():
+            record = record_of(self.model, contact, self.seq)
+            record["id"] = f"r{self.seq}.{contact.number}"
+            records.append(record)
+        return records

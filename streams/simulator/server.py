@@ -1,10 +1,14 @@
-"""SimulatorServer: the Genesys stand-in on one port, inside any running asyncio loop.
+"""SimulatorServer: every vendor's stand-in on one port, inside any running asyncio loop.
 
-It wires the contact-centre model, the notification hub, the topic publisher
-and the Genesys API into one aiohttp application, ticks the model, and adds
-two local endpoints without auth: ``GET /simulator/truth`` (the ground truth,
-compared field by field with the Floor by the convergence tests) and
-``/simulator/control`` (actions and faults, see ``control.py``).
+It wires the contact-centre model, the notification hub, the topic publisher,
+the Genesys API and the CXone API (``cxone.py``) into one aiohttp application,
+ticks the model, and adds two local endpoints without auth:
+``GET /simulator/truth`` (the ground truth, compared field by field with the
+Floor by the convergence tests) and ``/simulator/control`` (actions and
+faults, see ``control.py``).
+
+The generic push and SSE feeds (``feeds.py``) share the port, fed by one
+``RecordLog`` (``self.records``) that every generic feed uses.
 """
 
 from __future__ import annotations
@@ -23,12 +27,16 @@ import aiohttp
 from aiohttp import web
 
 from streams.simulator import control
+from streams.simulator.cxone import CxoneApi
 from streams.simulator.faults import Faults
+from streams.simulator.feeds import FeedOptions, Feeds
 from streams.simulator.genesys import GenesysApi
 from streams.simulator.hub import SOCKET_CLOSING_DELAY, Hub
 from streams.simulator.model import ContactCentreModel, ModelConfig
 from streams.simulator.publisher import TopicPublisher
+from streams.simulator.records import RecordLog
 from streams.simulator.tokens import RateLimiter, TokenStore
+from streams.simulator.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +63,23 @@ class SimulatorServer:
         rate_limit_per_minute: int = 300,
         analytics_min_interval: float = 1.0,
         tick: float = 0.1,
+        feed_format: str = "json",
+        feed_keepalive: float = 15.0,
+        feed_retry_ms: int | None = 1000,
+        feed_line_end: str = "\n",
+        feed_health_every: float = 5.0,
+        cxone_access_key_id: str = "floorview-demo-key",
+        cxone_access_key_secret: str | None = None,
+        cxone_token_expires_in: int = 3600,
+        webhook_url: str = "",
+        webhook_secret: str = "",
+        webhook_eventbridge: bool = False,
         **model_options: Any,
     ) -> None:
-        """Build the simulator; MODEL_OPTIONS go to ``ModelConfig`` (handle_mean, patience_mean, ...)."""
+        """Build the simulator; MODEL_OPTIONS go to ``ModelConfig`` (handle_mean, patience_mean, ...).
+
+        CXone signs in with the same OAuth client plus the access key CXONE_ACCESS_KEY_ID/SECRET.
+        """
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -72,7 +94,30 @@ class SimulatorServer:
         self.limiter = RateLimiter(rate_limit_per_minute)
         self.faults = Faults()
         self.api = GenesysApi(self.model, self.hub, self.tokens, self.limiter, self.faults)
+        self.cxone_access_key_id = cxone_access_key_id
+        # CXone access key secrets are base64 text and may end in "=": the default does too.
+        self.cxone_access_key_secret = (
+            cxone_access_key_secret if cxone_access_key_secret is not None else secrets.token_urlsafe(30) + "="
+        )
+        self.cxone = CxoneApi(
+            self.model,
+            self.faults,
+            client_id=client_id,
+            client_secret=self.client_secret,
+            access_keys={cxone_access_key_id: self.cxone_access_key_secret},
+            token_expires_in=cxone_token_expires_in,
+        )
         self.publisher = TopicPublisher(self.model, self.hub, analytics_min_interval)
+        # One numbered record log per server, shared by the generic feeds (push, SSE, webhooks).
+        self.records = RecordLog(self.model)
+        # The push and SSE feeds (FEED_* options: push frame format, SSE keepalive, retry and line ends).
+        feed_options = FeedOptions(feed_format, feed_health_every, feed_keepalive, feed_retry_ms, feed_line_end)
+        self.feeds = Feeds(self.records, self.tokens, self.faults, feed_options)
+        # The webhook sender posts the same records to Floorview (to webhook_url, signed with webhook_secret;
+        # with webhook_eventbridge, Genesys notifications too); the control action webhook_target moves it.
+        self.webhooks = WebhookSender(self.records, tick=tick, analytics_min_interval=analytics_min_interval)
+        if webhook_url:
+            self.webhooks.set_target(webhook_url, webhook_secret, eventbridge=webhook_eventbridge)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task | None = None
         self._stopped = False
@@ -87,6 +132,8 @@ class SimulatorServer:
             return self.base_url
         app = web.Application()
         self.api.install(app)
+        self.cxone.install(app)
+        self.feeds.install(app)
         app.router.add_get("/simulator/truth", self._truth_view)
         app.router.add_get("/simulator/control", self._control_list_view)
         app.router.add_post("/simulator/control", self._control_view)
@@ -100,9 +147,10 @@ class SimulatorServer:
         shown = "127.0.0.1" if self.host in ("", "0.0.0.0") else ("::1" if self.host == "::" else self.host)
         self.base_url = f"http://[{shown}]:{self.port}" if ":" in shown else f"http://{shown}:{self.port}"
         self.publisher.start()
+        self.webhooks.start()
         self._stopped = False
         self._ticker = asyncio.create_task(self._tick_forever(), name="simulator-tick")
-        log.info("Genesys simulator listening on %s", self.base_url)
+        log.info("simulator listening on %s (Genesys, CXone, push, SSE; webhooks out)", self.base_url)
         return self.base_url
 
     async def stop(self) -> None:
@@ -116,8 +164,10 @@ class SimulatorServer:
                 await self._ticker
             self._ticker = None
         self.publisher.stop()
+        await self.webhooks.stop()
         await self._end_intruders()
         self.hub.close_all(1001, "simulator stopping")
+        await self.feeds.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -162,6 +212,9 @@ class SimulatorServer:
             "intruders": len(self._intruders),
             "token_lifetime": self.tokens.expires_in,
             "counters": asdict(self.api.counters) | {"channels_created": self.hub.channels_created},
+            "feeds": self.feeds.describe(),
+            "cxone": self.cxone.settings(),
+            "webhook": self.webhooks.describe(),
         }
 
     def go_unreachable(self, seconds: float | None) -> int:
@@ -170,7 +223,7 @@ class SimulatorServer:
         sessions = self.hub.sessions()
         for session in sessions:
             session.abort()
-        return len(sessions)
+        return len(sessions) + self.feeds.drop(None)
 
     def kick(self, channel_id: str | None, hold: float) -> int:
         """Open a second socket on each channel with an open socket (the first closes with 1000).
@@ -205,6 +258,8 @@ class SimulatorServer:
         self.faults.clear()
         self.hub.unstall_all()
         self.tokens.set_lifetime(self.token_expires_in)
+        self.feeds.clear()
+        self.cxone.clear_faults()
         for task in list(self._intruders):
             task.cancel()
 

@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 class Command(BaseCommand):
     """Run the simulator, the worker and the web server together, with demo data."""
 
-    help = "Run Floorview with the built-in Genesys simulator: migrate, seed, serve."
+    help = (
+        "Run Floorview with the built-in simulator behind every kind of source (Genesys, CXone, "
+        "push, SSE and webhook feeds), each on a board of its own: migrate, seed, serve."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Interface the web server binds (default 127.0.0.1).")
@@ -87,7 +90,6 @@ class DemoRunner:
 
     async def start(self) -> None:
         """Start the simulator, seed the database, start the worker and print where to go."""
-        from asgiref.sync import sync_to_async
 
         from streams.simulator.server import SimulatorServer
         from streams.worker import Worker
@@ -99,9 +101,11 @@ class DemoRunner:
                 agents=self.options["agents"],
                 rate=self.options["rate"],
                 seed=self.options["seed"],
+                # The push feed speaks MessagePack (binary frames); SSE and webhooks carry JSON.
+                feed_format="msgpack",
             )
             base_url = await self.simulator.start()
-            await seed_demo(self.simulator, base_url)
+            self.boards = await seed_demo(self.simulator, base_url, self._own_url())
             self.worker = Worker()
             asyncio.get_running_loop().create_task(self.worker.run(), name="worker")
         except Exception:
@@ -110,18 +114,25 @@ class DemoRunner:
 
             reactor.stop()
             return
-        host, port = self.options["host"], self.options["port"]
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        board = await sync_to_async(_first_board_slug)()
-        self.stdout.write(
-            "\nFloorview demo is running.\n"
-            f"  Board:     http://{shown_host}:{port}/boards/{board}/\n"
-            f"  Admin:     http://{shown_host}:{port}/admin/\n"
-            f"  Log in as: admin / {self.password}\n"
-            f"  Simulator: {base_url} (truth at {base_url}/simulator/truth)\n"
-            "Press Ctrl-C to stop.\n"
-        )
+        url = self._own_url()
+        lines = ["", "Floorview demo is running."]
+        for index, (title, slug) in enumerate(self.boards):
+            label = "Board:" if index == 0 else ""
+            lines.append(f"  {label:<10} {url}/boards/{slug}/  ({title})")
+        lines += [
+            f"  Admin:     {url}/admin/",
+            f"  Log in as: admin / {self.password}",
+            f"  Simulator: {base_url} (truth at {base_url}/simulator/truth)",
+            "Press Ctrl-C to stop.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
         self.stdout.flush()
+
+    def _own_url(self) -> str:
+        host, port = self.options["host"], self.options["port"]
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return f"http://[{shown_host}]:{port}" if ":" in shown_host else f"http://{shown_host}:{port}"
 
     async def stop(self) -> None:
         """Stop the worker (flushing updates) and the simulator."""
@@ -136,47 +147,102 @@ class DemoRunner:
             await self.simulator.stop()
 
 
-def _first_board_slug() -> str:
-    from dashboard.models import Board
+# The demo's boards: one per kind of source, so each protocol shows end to end.
+DEMO_BOARDS = (
+    ("genesys", "contact-centre", "Contact centre (Genesys Cloud)", ["queues", "agents"]),
+    ("cxone", "cxone", "Contact centre (NICE CXone)", ["queues", "agents", "interactions"]),
+    ("push", "push-feed", "Interactions (MessagePack push feed)", ["interactions"]),
+    ("sse", "sse-feed", "Interactions (SSE feed)", ["interactions"]),
+    ("webhook", "webhook-feed", "Webhooks (and Genesys via EventBridge)", ["queues", "agents", "interactions"]),
+)  # fmt: skip
 
-    board = Board.objects.order_by("pk").first()
-    return board.slug if board else ""
+# The feeds' records carry a campaign id and, in their payload, its name: boards show the name.
+FEED_MAPPING = {"campaign": "payload.campaign_name"}
+WEBHOOK_SLUG = "demo-webhook"
 
 
-async def seed_demo(simulator, base_url: str) -> None:
-    """Point the demo connection at the simulator, import its queues, and make a board."""
+async def seed_demo(simulator, base_url: str, own_url: str) -> list[tuple[str, str]]:
+    """Point one connection of each kind at the simulator, give each its queues and a board; return the boards.
+
+    Genesys and CXone import their queues from the simulator, as an admin's action would; the feeds
+    get the model's queues (their records name them by id). The simulator posts webhooks to OWN_URL.
+    """
     from asgiref.sync import sync_to_async
 
     from streams.queue_import import fetch_vendor_queues, save_imported_queues
 
-    connection = await sync_to_async(_demo_connection)(simulator, base_url)
-    vendor_queues = await fetch_vendor_queues(connection)
-    await sync_to_async(save_imported_queues)(connection, vendor_queues)
-    await sync_to_async(_demo_board)(connection)
+    connections = await sync_to_async(_demo_connections)(simulator, base_url)
+    webhook_secret = await sync_to_async(lambda: connections["webhook"].webhook_secret)()
+    for kind in ("genesys", "cxone"):
+        vendor_queues = await fetch_vendor_queues(connections[kind])
+        await sync_to_async(save_imported_queues)(connections[kind], vendor_queues)
+    model_queues = [{"id": q.id, "name": q.name} for q in simulator.model.queues.values()]
+    for kind in ("push", "sse", "webhook"):
+        await sync_to_async(save_imported_queues)(connections[kind], model_queues)
+    boards = await sync_to_async(_demo_boards)(connections)
+    simulator.webhooks.set_target(f"{own_url}/hooks/{WEBHOOK_SLUG}/", webhook_secret, eventbridge=True)
+    return boards
 
 
-def _demo_connection(simulator, base_url: str):
+def _demo_connections(simulator, base_url: str) -> dict:
     from streams.models import Connection
 
-    connection, _ = Connection.objects.get_or_create(
-        name="Genesys demo (simulator)",
-        defaults={"kind": Connection.Kind.GENESYS, "client_id": simulator.client_id},
-    )
-    connection.base_url = base_url
-    connection.region = ""
-    connection.client_id = simulator.client_id
-    connection.enabled = True
-    connection.set_client_secret(simulator.client_secret)
-    connection.save()
-    return connection
+    ws_base = "ws" + base_url[4:]  # http → ws, https → wss
+    settings = {
+        "genesys": {"name": "Genesys demo (simulator)", "base_url": base_url},
+        "cxone": {
+            "name": "CXone demo (simulator)",
+            "base_url": base_url,
+            "access_key_id": simulator.cxone_access_key_id,
+            "poll_interval": 2.0,
+        },
+        "push": {
+            "name": "Push feed demo (simulator, MessagePack)",
+            "stream_url": f"{ws_base}/feeds/push",
+            "token_url": f"{base_url}/feeds/oauth/token",
+            "scope": "feeds:read",
+            "field_mapping": FEED_MAPPING,
+        },
+        "sse": {
+            "name": "SSE feed demo (simulator)",
+            "stream_url": f"{base_url}/feeds/sse",
+            "token_url": f"{base_url}/feeds/oauth/token",
+            "scope": "feeds:read",
+            "field_mapping": FEED_MAPPING,
+        },
+        "webhook": {"name": "Webhook demo (simulator)", "slug": WEBHOOK_SLUG, "field_mapping": FEED_MAPPING},
+    }
+    connections = {}
+    for kind, fields in settings.items():
+        connection = Connection.objects.filter(kind=kind, name=fields["name"]).first() or Connection(kind=kind)
+        for name, value in fields.items():
+            setattr(connection, name, value)
+        connection.region = ""
+        connection.enabled = True
+        if kind != "webhook":
+            connection.client_id = simulator.client_id
+            connection.set_client_secret(simulator.client_secret)
+        if kind == "cxone":
+            connection.set_access_key_secret(simulator.cxone_access_key_secret)
+        if kind == "webhook" and not connection.webhook_secret_encrypted:
+            connection.set_webhook_secret(secrets.token_urlsafe(24))
+        connection.full_clean()
+        connection.save()
+        connections[kind] = connection
+    return connections
 
 
-def _demo_board(connection) -> None:
+def _demo_boards(connections: dict) -> list[tuple[str, str]]:
     from dashboard.models import Board
 
-    board, created = Board.objects.get_or_create(
-        slug="contact-centre", defaults={"title": "Contact centre", "coalesce_ms": 250}
-    )
-    if created or not board.queues.exists():
-        board.queues.set(connection.queues.all())
-    board.groups.add(Group.objects.get(name="Supervisors"))
+    supervisors = Group.objects.get(name="Supervisors")
+    boards = []
+    for kind, slug, title, panels in DEMO_BOARDS:
+        board, created = Board.objects.get_or_create(
+            slug=slug, defaults={"title": title, "coalesce_ms": 250, "panels": panels}
+        )
+        if created or not board.queues.exists():
+            board.queues.set(connections[kind].queues.all())
+        board.groups.add(supervisors)
+        boards.append((board.title, board.slug))
+    return boards

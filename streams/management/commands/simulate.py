@@ -1,4 +1,9 @@
-"""``python manage.py simulate``: the Genesys Cloud simulator on its own, until Ctrl-C or SIGTERM."""
+"""``python manage.py simulate``: the vendor simulator on its own, until Ctrl-C or SIGTERM.
+
+One port serves every source Floorview speaks, over one contact-centre model:
+Genesys Cloud, NICE CXone, the generic push and SSE feeds, and a webhook
+sender that posts to a Floorview of your choice.
+"""
 
 from __future__ import annotations
 
@@ -29,9 +34,12 @@ def parse_fault(text: str) -> dict[str, Any]:
 
 
 class Command(BaseCommand):
-    """Run the Genesys Cloud simulator alone and print how to reach it."""
+    """Run the simulator alone and print how to reach each source."""
 
-    help = "Run the Genesys Cloud simulator (OAuth, REST, notification sockets, /simulator/truth and /control)."
+    help = (
+        "Run the simulator: Genesys Cloud (OAuth, REST, notification sockets), NICE CXone (sign-in, discovery, "
+        "real-time polling), push and SSE feeds, a webhook sender, /simulator/truth and /simulator/control."
+    )
 
     def add_arguments(self, parser) -> None:
         """Declare the simulator's options."""
@@ -48,6 +56,28 @@ class Command(BaseCommand):
             "--token-expires-in", "--token-lifetime", type=int, default=86400, help="Token lifetime in seconds."
         )
         parser.add_argument(
+            "--cxone-access-key-id", default="floorview-demo-key", help="CXone access key id to accept."
+        )
+        parser.add_argument(
+            "--cxone-access-key-secret", default=None, help="CXone access key secret to accept (default: random)."
+        )
+        parser.add_argument(
+            "--feed-format",
+            default="json",
+            choices=("json", "msgpack", "mixed"),
+            help="Push feed frames: JSON text, MessagePack binary, or mixed (with JSON health checks as binary).",
+        )
+        parser.add_argument("--feed-keepalive", type=float, default=15.0, help="SSE keepalive comment period (s).")
+        parser.add_argument(
+            "--webhook-url", default="", help="Post webhook records here, e.g. http://host/hooks/slug/."
+        )
+        parser.add_argument("--webhook-secret", default="", help="Secret to sign webhook bodies with.")
+        parser.add_argument(
+            "--webhook-eventbridge",
+            action="store_true",
+            help="Also post Genesys notifications in Amazon EventBridge envelopes.",
+        )
+        parser.add_argument(
             "--fault",
             action="append",
             default=[],
@@ -62,6 +92,8 @@ class Command(BaseCommand):
             raise CommandError("--queues and --agents must be at least 1")
         if options["rate"] < 0 or options["heartbeat"] <= 0 or options["token_expires_in"] < 1:
             raise CommandError("--rate must be >= 0, --heartbeat and --token-expires-in > 0")
+        if options["webhook_url"] and not options["webhook_secret"]:
+            raise CommandError("--webhook-url needs --webhook-secret: the sender signs every body")
         faults = [parse_fault(text) for text in options["fault"]]
         unknown = [f["fault"] for f in faults if f["fault"] not in control.FAULTS]
         if unknown:
@@ -77,6 +109,13 @@ class Command(BaseCommand):
             seed=options["seed"],
             heartbeat_period=options["heartbeat"],
             token_expires_in=options["token_expires_in"],
+            cxone_access_key_id=options["cxone_access_key_id"],
+            cxone_access_key_secret=options["cxone_access_key_secret"],
+            feed_format=options["feed_format"],
+            feed_keepalive=options["feed_keepalive"],
+            webhook_url=options["webhook_url"],
+            webhook_secret=options["webhook_secret"],
+            webhook_eventbridge=options["webhook_eventbridge"],
         )
         try:
             asyncio.run(self._run(server, faults))
@@ -96,11 +135,17 @@ class Command(BaseCommand):
             await server.stop()
             raise CommandError(f"--fault {payload['fault']}: {exc}") from None
         # The operator runs this to get these credentials: printing them to the terminal is the point.
+        ws_base = "ws" + base_url[4:]
+        webhook = server.webhooks.url or "not sending (--webhook-url, or the control action webhook_target)"
         self.stdout.write(
-            "Genesys simulator running.\n"
+            "Simulator running.\n"
             f"  Base URL:      {base_url}\n"
             f"  Client id:     {server.client_id}\n"
             f"  Client secret: {server.client_secret}\n"
+            f"  CXone key:     {server.cxone_access_key_id} / {server.cxone_access_key_secret}\n"
+            f"  Push feed:     {ws_base}/feeds/push   (token: {base_url}/feeds/oauth/token, scope feeds:read)\n"
+            f"  SSE feed:      {base_url}/feeds/sse\n"
+            f"  Webhooks to:   {webhook}\n"
             f"  Truth:         {base_url}/simulator/truth\n"
             f"  Control:       {base_url}/simulator/control\n"
             + "".join(f"  Fault armed:   {payload}\n" for payload in faults)

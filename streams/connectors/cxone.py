@@ -1,0 +1,418 @@
+"""NICE CXone: the Real-Time Data API, polled, fitted to the shared loop.
+
+CXone has no push stream for supervisors: live data is polled with
+``updatedSince`` from ``/agents/states``, ``/skills/activity`` and
+``/contacts/active``, each call passing the previous reply's
+``lastPollTime`` so that only what changed comes back (304: nothing did).
+How that rides the base loop:
+
+- ``open_link()`` signs in (password grant with the access key), discovers
+  the tenant's API host and returns a link of one socket whose wire is a
+  ``PollWire``: it yields poll results as frames.
+- ``snapshot()`` polls all three in full (``updatedSince`` = the epoch) and
+  sets the cursors incremental polling continues from; ``handle()`` turns a
+  poll result into events. A lock keeps the snapshot and the poller from
+  calling at once, and a result fetched before the latest snapshot began is
+  dropped (the snapshot is newer), so the buffer the base replays after a
+  snapshot never takes the Floor back in time.
+- ``liveness = "none"``: a poller has nothing to ping; the wire is alive as
+  long as it polls, and fails the link itself only when it must (refused
+  credentials). Throttling (429), 503 and other poll failures do not drop
+  the link or force a resync: the poller waits (Retry-After, else a short
+  backoff), a circuit breaker stops calling a struggling tenant for a
+  growing cooling period, the board shows the link as degraded meanwhile,
+  and polling resumes from the last good ``lastPollTime``.
+- ``default_timing``: the base's, except that a 429 without Retry-After
+  waits at least 5 s (``default_retry_after``: NICE's own polling period).
+  Before the breaker opens, a failed poll is retried after Retry-After or
+  the jittered backoff (``backoff_min`` growing to ``backoff_cap``); the
+  breaker opens after three failures in a row and cools off for a third of
+  ``backoff_cap`` at first (20 s by default), doubling per failed probe up
+  to ``max_retry_after``. An admin's ``backoff_cap`` scales both.
+
+Mapping (see ``cxone_parsers.py`` for the tables): skills are queues (the
+watched skill ids, as strings); agents are agents; active contacts are
+interactions, with their campaign and disposition. CXone's real-time API
+does not say which skills an agent holds, so every agent of the tenant is
+given *all* the watched skills: an agent shows on every board that shows one
+of the connection's skills. Contacts of unwatched skills are dropped
+(counted as ``unwatched``). An incremental poll need not mention a contact
+that ended, so every ``full_contacts_every`` seconds the contacts are polled
+in full and those no longer listed end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from streams.backoff import Backoff
+from streams.connectors.base import ConnectionSpec, Connector, Link, LinkLost, Socket, Timing
+from streams.connectors.cxone_auth import CxoneAuth
+from streams.connectors.cxone_parsers import (
+    ParseError,
+    agent_status,
+    contact_update,
+    skill_entry,
+    skill_stats,
+)
+from streams.connectors.cxone_poller import Breaker, PollResult, PollWire
+from streams.connectors.cxone_rest import EPOCH, CxoneError, CxoneRest, Fetched
+from streams.events import AgentStatus, InteractionUpdate, QueueStats, SourceSnapshot
+from streams.oauth import AuthFailed, Token
+
+log = logging.getLogger(__name__)
+
+# Endpoint → (path under the API base, the reply's list).
+ENDPOINTS = {
+    "agents": ("/agents/states", "agentStates"),
+    "skills": ("/skills/activity", "skillActivity"),
+    "contacts": ("/contacts/active", "activeContacts"),
+}
+MIN_POLL_INTERVAL = 1.0  # never poll faster than this, whatever the admin says
+PAGE_SIZE = 1000
+FULL_CONTACTS_EVERY = 60.0
+BREAKER_THRESHOLD = 3
+
+
+def api_base(api_endpoint: str, version: str) -> str:
+    """Return the real-time API's base URL for a tenant's API endpoint and an API version (``v31.0``)."""
+    version = version.strip() or "v31.0"
+    if not version.startswith("v"):
+        version = f"v{version}"
+    return f"{api_endpoint.rstrip('/')}/inContactAPI/services/{version}"
+
+
+class CxoneConnector(Connector):
+    """Poll one CXone tenant's skills, agents and contacts."""
+
+    kind = "cxone"
+    liveness = "none"
+    default_timing = Timing(default_retry_after=5.0)
+
+    def __init__(
+        self,
+        *args: Any,
+        page_size: int = PAGE_SIZE,
+        full_contacts_every: float = FULL_CONTACTS_EVERY,
+        min_poll_interval: float = MIN_POLL_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.page_size = page_size
+        self.full_contacts_every = full_contacts_every
+        self.min_poll_interval = min_poll_interval
+        self.session: aiohttp.ClientSession | None = None
+        self.auth: CxoneAuth | None = None
+        self.rest: CxoneRest | None = None
+        self.cursors: dict[str, str] = {}  # endpoint → the lastPollTime to continue from
+        self._ready = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._seq = 0  # fetches, numbered in the order they began
+        self._snapshot_seq = 0  # the latest snapshot's number: older results are stale
+        self._next_poll_at = 0.0  # monotonic
+        self._full_contacts_at = 0.0  # monotonic
+        self._live_contacts: set[str] = set()
+        t = self.timing
+        self.breaker = Breaker(
+            threshold=BREAKER_THRESHOLD, cooling=max(t.backoff_cap / 3, t.backoff_min), cap=t.max_retry_after
+        )
+        self._retry = Backoff(first=t.backoff_min, minimum=t.backoff_min, factor=t.backoff_factor, cap=t.backoff_cap)
+        self._degraded_detail: str | None = None
+        self.polls = 0  # poll steps that fetched something
+        self.stale_results = 0
+
+    @property
+    def interval(self) -> float:
+        """Return the polling period: the admin's, never under the minimum."""
+        return max(float(self.spec.poll_interval or 0.0), self.min_poll_interval)
+
+    # -- resources -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the HTTP session and the sign-in."""
+        # Like the other connectors, honour HTTPS_PROXY / NO_PROXY from the environment.
+        self.session = aiohttp.ClientSession(trust_env=True)
+        spec = self.spec
+        self.auth = CxoneAuth(
+            spec.login_base,
+            spec.client_id,
+            spec.client_secret,
+            spec.access_key_id,
+            spec.access_key_secret,
+            session=self.session,
+            cache=self.token_cache,
+            timeout=self.timing.rest_timeout,
+            on_refresh=self._token_refreshed,
+        )
+
+    def _token_refreshed(self, token: Token) -> None:
+        lifetime = token.expires_at - token.refresh_at
+        valid = round(token.expires_at - time.time())
+        self.health.note("token_refreshed", f"valid {valid} s", valid_for=valid, refresh_margin=round(lifetime))
+
+    async def stop(self) -> None:
+        """Close the HTTP session."""
+        if self.session is not None:
+            await self.session.close()
+
+    def _api(self) -> CxoneRest:
+        if self.rest is None:
+            raise LinkLost("not signed in")
+        return self.rest
+
+    # -- the link ------------------------------------------------------------------------
+
+    async def open_link(self) -> Link:
+        """Sign in, find the tenant's API, and return a link whose one socket polls it."""
+        if self.auth is None or self.session is None:
+            raise RuntimeError("the connector is not running")
+        endpoint = await self.auth.discover()
+        self.rest = CxoneRest(
+            api_base(endpoint, self.spec.api_version), self.auth, self.session, timeout=self.timing.rest_timeout
+        )
+        # Until a snapshot sets the cursors, the poller waits.
+        self._ready.clear()
+        self.cursors = {}
+        wire = PollWire(self._poll_step, self._ready)
+        return Link(sockets=[Socket(wire, name="cxone-poller", expires_at=None)])
+
+    # -- polling -------------------------------------------------------------------------
+
+    async def _poll_step(self) -> tuple[PollResult | None, float]:
+        """Poll the three calls incrementally if due; return the result and when to come back."""
+        now = time.monotonic()
+        if now < self._next_poll_at:
+            return None, self._next_poll_at - now
+        async with self._lock:
+            started = time.monotonic()
+            if started < self._next_poll_at:
+                # A snapshot ran while this step waited for the lock: it counts as this period's poll.
+                return None, self._next_poll_at - started
+            self._seq += 1
+            result = PollResult(seq=self._seq)
+            full_contacts = started >= self._full_contacts_at
+            try:
+                for name, (path, root) in ENDPOINTS.items():
+                    full = name == "contacts" and full_contacts
+                    since = EPOCH if full else self.cursors.get(name, EPOCH)
+                    result.fetched[name] = await self._api().fetch(path, root, since, top=self.page_size)
+                    result.full_contacts = result.full_contacts or full
+            except CxoneError as exc:
+                delay = self._failed(exc)
+                self._next_poll_at = time.monotonic() + delay
+                return (result if result.fetched else None), delay
+            except AuthFailed as exc:
+                raise LinkLost(f"CXone refused the credentials while polling ({exc})") from None
+            self._succeeded()
+            self.polls += 1
+            if full_contacts:
+                self._full_contacts_at = started + self.full_contacts_every
+            self._next_poll_at = started + self.interval
+        return result, max(self._next_poll_at - time.monotonic(), 0.0)
+
+    def _failed(self, exc: CxoneError) -> float:
+        """Count a failed call, let the breaker decide the wait, and say so in the health; return the wait."""
+        retry_after = exc.retry_after
+        if retry_after is None and exc.status == 429:
+            # Throttled without a word on how long: wait at least NICE's own polling period.
+            retry_after = self.timing.default_retry_after
+        if retry_after is not None:
+            retry_after = min(retry_after, self.timing.max_retry_after)
+        delay, opened = self.breaker.failure(retry_after, self._retry.next_delay())
+        if exc.status == 429:
+            self.health.count("throttled")
+            what = "CXone is throttling"
+        elif exc.status == 503:
+            self.health.count("unavailable")
+            what = "CXone is unavailable (503)"
+        else:
+            self.health.count("poll_error")
+            what = f"polling CXone failed ({exc})"
+        if opened:
+            self.health.count("breaker_opened")
+            log.warning("%s: %s; circuit open for %.0f s", self, what, delay)
+        detail = f"{what}; next try in {delay:.0f} s" if delay >= 1 else f"{what}; next try in {delay:.1f} s"
+        self.health.record_error(detail)
+        self.health.note("error", detail, retry_in=round(delay, 3), breaker=self.breaker.state)
+        if self.health.state in ("live", "degraded"):
+            self._degraded_detail = detail
+            self._set_state("degraded", detail)
+        return delay
+
+    def _succeeded(self) -> None:
+        self.breaker.success()
+        self._retry.reset()
+        if self._degraded_detail is not None:
+            if self.health.state == "degraded" and self.health.detail == self._degraded_detail:
+                self._set_state("live")
+            self._degraded_detail = None
+
+    # -- frames --------------------------------------------------------------------------
+
+    def handle(self, socket: Socket, frame: Any) -> None:
+        """Turn one poll result into events and move the cursors on."""
+        if not isinstance(frame, PollResult):
+            self.health.count("malformed")
+            return
+        if frame.seq < self._snapshot_seq:
+            # Fetched before the latest snapshot began: the snapshot is newer, and so are its cursors.
+            self.stale_results += 1
+            self.health.count("stale_poll")
+            return
+        for name, fetched in frame.fetched.items():
+            if fetched.last_poll_time is not None:
+                self.cursors[name] = fetched.last_poll_time
+            elif not fetched.not_modified:
+                # No poll time to continue from: ask from the old one again (a superset).
+                self.health.count("no_poll_time")
+        watched = frozenset(self.spec.queue_ids)
+        if (agents := frame.fetched.get("agents")) is not None:
+            for status in self._agents(agents, watched):
+                self.emit(status)
+        if (skills := frame.fetched.get("skills")) is not None:
+            for stats in self._skills(skills, watched):
+                self.emit(stats)
+        if (contacts := frame.fetched.get("contacts")) is not None:
+            self._contacts(contacts, watched, full=frame.full_contacts)
+
+    def _agents(self, fetched: Fetched, watched: frozenset[str]) -> list[AgentStatus]:
+        statuses = []
+        for item in fetched.items:
+            try:
+                statuses.append(agent_status(self.spec.source, item, watched))
+            except ParseError:
+                self.health.count("malformed_record")
+        return statuses
+
+    def _skills(self, fetched: Fetched, watched: frozenset[str]) -> list[QueueStats]:
+        stats = []
+        for item in fetched.items:
+            try:
+                parsed = skill_stats(self.spec.source, item)
+            except ParseError:
+                self.health.count("malformed_record")
+                continue
+            if parsed.queue_id in watched:
+                stats.append(parsed)
+            else:
+                self.health.count("unwatched")
+        return stats
+
+    def _contacts(self, fetched: Fetched, watched: frozenset[str], *, full: bool) -> None:
+        """Emit contact changes; with FULL, end every live contact the list no longer holds."""
+        listed: set[str] = set()
+        malformed = 0
+        for item in fetched.items:
+            try:
+                update = contact_update(self.spec.source, item)
+            except ParseError:
+                malformed += 1
+                continue
+            contact_id = update.interaction_id
+            listed.add(contact_id)
+            if update.ended is True:
+                self._end(contact_id)
+            elif update.queue_id not in watched:
+                self.health.count("unwatched")
+                # Moved to a skill nobody watches here: it leaves the board.
+                self._end(contact_id)
+            else:
+                self._live_contacts.add(contact_id)
+                self.emit(update)
+        if malformed:
+            self.health.count("malformed_record", malformed)
+        if full and not malformed:
+            # A record that could not be read might be a live contact: end nothing on that list's word.
+            for contact_id in sorted(self._live_contacts - listed):
+                self._end(contact_id)
+
+    def _end(self, contact_id: str) -> None:
+        if contact_id in self._live_contacts:
+            self._live_contacts.discard(contact_id)
+            self.emit(InteractionUpdate(source=self.spec.source, interaction_id=contact_id, ended=True))
+
+    # -- the snapshot --------------------------------------------------------------------
+
+    async def snapshot(self) -> SourceSnapshot:
+        """Poll all three calls in full and return the watched skills, every agent and the live contacts."""
+        wait = self.breaker.wait()
+        if wait > 0:
+            raise CxoneError(f"CXone is cooling off; next try in {wait:.0f} s", retry_after=wait)
+        async with self._lock:
+            self._seq += 1
+            self._snapshot_seq = self._seq
+            started = time.monotonic()
+            fetched: dict[str, Fetched] = {}
+            try:
+                for name, (path, root) in ENDPOINTS.items():
+                    fetched[name] = await self._api().fetch(path, root, EPOCH, top=self.page_size)
+            except CxoneError as exc:
+                delay = self._failed(exc)
+                raise CxoneError(str(exc), exc.status, retry_after=delay) from None
+            self._succeeded()
+            snapshot = self._build_snapshot(fetched)
+            self.cursors = {n: f.last_poll_time for n, f in fetched.items() if f.last_poll_time is not None}
+            self._full_contacts_at = started + self.full_contacts_every
+            self._next_poll_at = started + self.interval
+            self._ready.set()
+        return snapshot
+
+    def _build_snapshot(self, fetched: dict[str, Fetched]) -> SourceSnapshot:
+        source, watched = self.spec.source, frozenset(self.spec.queue_ids)
+        queues = {stats.queue_id: stats for stats in self._skills(fetched["skills"], watched)}
+        for queue_id in watched - queues.keys():
+            # Watched but not listed (deleted at CXone, or a typo): the row stays, empty, and it is counted.
+            self.health.count("skill_not_found")
+            queues[queue_id] = QueueStats(source=source, queue_id=queue_id)
+        agents = {status.agent_id: status for status in self._agents(fetched["agents"], watched)}
+        interactions: dict[str, InteractionUpdate] = {}
+        for item in fetched["contacts"].items:
+            try:
+                update = contact_update(source, item)
+            except ParseError:
+                self.health.count("malformed_record")
+                continue
+            if update.ended is True:
+                interactions.pop(update.interaction_id, None)
+            elif update.queue_id in watched:
+                interactions[update.interaction_id] = update
+            else:
+                self.health.count("unwatched")
+        self._live_contacts = set(interactions)
+        return SourceSnapshot(source=source, queues=queues, agents=agents, interactions=interactions)
+
+    async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
+        """Nothing to resubscribe: the resync that follows polls the new set of skills in full."""
+        return
+
+
+async def fetch_queues(spec: ConnectionSpec) -> list[dict]:
+    """Return every skill of the tenant as [{"id", "name"}] (all pages), for the admin's import action."""
+    timing = Timing()
+    async with aiohttp.ClientSession(trust_env=True) as session:
+        auth = CxoneAuth(
+            spec.login_base,
+            spec.client_id,
+            spec.client_secret,
+            spec.access_key_id,
+            spec.access_key_secret,
+            session=session,
+            timeout=timing.rest_timeout,
+        )
+        endpoint = await auth.discover()
+        rest = CxoneRest(api_base(endpoint, spec.api_version), auth, session, timeout=timing.rest_timeout)
+        path, root = ENDPOINTS["skills"]
+        fetched = await rest.fetch(path, root, EPOCH, top=PAGE_SIZE)
+    skills: dict[str, dict[str, str]] = {}
+    for item in fetched.items:
+        try:
+            entry = skill_entry(item)
+        except ParseError:
+            continue
+        skills.setdefault(entry["id"], entry)
+    return list(skills.values())

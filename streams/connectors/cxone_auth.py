@@ -1,0 +1,274 @@
+"""CXone sign-in: the password grant with an access key, refresh before expiry, and API discovery.
+
+- ``POST <login>/auth/token`` (or the ``token_endpoint`` the OpenID
+  configuration names on the same host) with the application's client id
+  and secret as Basic auth, each URL-encoded first, and
+  ``grant_type=password&username=<access key id>&password=<access key secret>``
+  in the form (URL-encoded too: access keys may contain ``=``).
+- Tokens are refreshed well before expiry with the ``refresh_token`` grant;
+  a refused refresh falls back to the password grant.
+- Discovery: the ``id_token``'s claims name the tenant, and
+  ``<login>/.well-known/cxone-configuration?tenantId=`` names its API host.
+
+Tokens sit in a ``TokenCache`` (shared through Redis in production), keyed
+by a digest of the token URL, client id and access key id. The refresh token
+and the id_token claims stay in this process: a token another worker fetched
+can be used, but this process signs in once itself before it discovers.
+
+400/401/403 from the token endpoint are ``AuthFailed`` (an admin must act);
+429, 5xx and network trouble are ``TokenUnavailable`` with the server's
+Retry-After. No secret or token ever reaches a log or an error text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from base64 import b64encode
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+
+from streams.connectors.cxone_parsers import ParseError, jwt_claims
+from streams.oauth import AuthFailed, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
+
+log = logging.getLogger(__name__)
+
+MAX_DISCOVERY_BYTES = 256 * 1024
+
+
+class DiscoveryError(Exception):
+    """The tenant's API could not be found (yet); worth retrying later."""
+
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        # Never 401/403: the base loop must not take a discovery hiccup for refused credentials.
+        self.status = status
+
+
+def cache_key(token_url: str, client_id: str, access_key_id: str) -> str:
+    """Return the token cache key of one application and access key at one token endpoint (no secret in it)."""
+    digest = hashlib.sha256(f"{token_url}\n{client_id}\n{access_key_id}".encode()).hexdigest()[:32]
+    return f"floorview:cxone:{digest}"
+
+
+def basic_auth(client_id: str, client_secret: str) -> str:
+    """Return the Basic header of the client's credentials, each URL-encoded first (RFC 6749 §2.3.1)."""
+    pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+    return "Basic " + b64encode(pair.encode()).decode()
+
+
+class CxoneAuth:
+    """Hand out CXone bearer tokens for one application and access key, and find the tenant's API."""
+
+    def __init__(
+        self,
+        login_base: str,
+        client_id: str,
+        client_secret: str,
+        access_key_id: str,
+        access_key_secret: str,
+        *,
+        session: aiohttp.ClientSession,
+        cache: TokenCache | None = None,
+        clock: Callable[[], float] = time.time,
+        timeout: float = 30.0,
+        on_refresh: Callable[[Token], None] | None = None,
+    ) -> None:
+        self.login_base = login_base.rstrip("/")
+        self.token_url = f"{self.login_base}/auth/token"
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._access_key_id = access_key_id
+        self._access_key_secret = access_key_secret
+        self._session = session
+        self.cache = cache if cache is not None else MemoryTokenCache()
+        self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.on_refresh = on_refresh
+        self._refresh_token: str | None = None
+        self.claims: dict[str, Any] | None = None  # of the last id_token this process received
+        self.requests = 0  # token requests sent
+        self.password_grants = 0
+        self.refresh_grants = 0
+
+    def __repr__(self) -> str:
+        return f"CxoneAuth({self.login_base!r}, access_key_id={self._access_key_id!r})"
+
+    @property
+    def key(self) -> str:
+        """Return the token cache key (it follows the token URL discovery settles on)."""
+        return cache_key(self.token_url, self._client_id, self._access_key_id)
+
+    # -- tokens ------------------------------------------------------------------------
+
+    async def token(self) -> str:
+        """Return a token valid for a good while yet, renewing it only if needed (one renewal at a time)."""
+        cached = await self.cache.get(self.key)
+        if cached is not None and self._clock() < cached.refresh_at:
+            return cached.value
+        async with self.cache.lock(self.key):
+            # Another caller may have renewed while this one waited for the lock.
+            cached = await self.cache.get(self.key)
+            now = self._clock()
+            if cached is not None and now < cached.refresh_at:
+                return cached.value
+            try:
+                fresh = await self._renew()
+            except TokenUnavailable:
+                if cached is not None and now < cached.expires_at - 1.0:
+                    # The current token still works; a renewal that failed early is no outage.
+                    log.warning("token renewal for %s failed; using the current token until it expires", self)
+                    return cached.value
+                raise
+            return await self._keep(fresh)
+
+    async def sign_in(self) -> str:
+        """Sign in afresh with the access key (password grant) and return the token; learns the id_token."""
+        async with self.cache.lock(self.key):
+            return await self._keep(await self._password_grant())
+
+    async def invalidate(self, value: str) -> None:
+        """Forget token VALUE (the API answered 401); the next call renews it."""
+        await self.cache.discard(self.key, value)
+
+    async def _keep(self, fresh: Token) -> str:
+        await self.cache.set(self.key, fresh)
+        if self.on_refresh is not None:
+            self.on_refresh(fresh)
+        return fresh.value
+
+    async def _renew(self) -> Token:
+        """Renew with the refresh token if this process holds one, else (or if it is refused) sign in."""
+        refresh = self._refresh_token
+        if refresh is not None:
+            self._refresh_token = None  # used once: the reply brings the next one
+            try:
+                return await self._grant({"grant_type": "refresh_token", "refresh_token": refresh}, "refresh")
+            except AuthFailed:
+                log.info("%s: the refresh token was refused; signing in with the access key", self)
+        return await self._password_grant()
+
+    async def _password_grant(self) -> Token:
+        form = {"grant_type": "password", "username": self._access_key_id, "password": self._access_key_secret}
+        return await self._grant(form, "password")
+
+    async def _grant(self, form: dict[str, str], kind: str) -> Token:
+        self.requests += 1
+        if kind == "refresh":
+            self.refresh_grants += 1
+        else:
+            self.password_grants += 1
+        headers = {"Authorization": basic_auth(self._client_id, self._client_secret), "Accept": "application/json"}
+        try:
+            async with self._session.post(self.token_url, data=form, headers=headers, timeout=self._timeout) as reply:
+                status = reply.status
+                retry_after = seconds(reply.headers.get("Retry-After"))
+                try:
+                    body = await reply.json(content_type=None)
+                except (ValueError, aiohttp.ContentTypeError):
+                    body = None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TokenUnavailable(f"CXone's token endpoint is unreachable: {type(exc).__name__}") from None
+        if status in (400, 401, 403):
+            raise AuthFailed(f"CXone refused the {kind} grant ({status} {_error_code(body)})".strip())
+        if status != 200:
+            raise TokenUnavailable(f"CXone's token endpoint answered {status}", retry_after=retry_after)
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
+            raise TokenUnavailable("CXone's token endpoint sent no access_token")
+        expires_in = body.get("expires_in")
+        if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
+            raise TokenUnavailable("CXone's token endpoint sent no usable expires_in")
+        refresh = body.get("refresh_token")
+        self._refresh_token = refresh if isinstance(refresh, str) and refresh else None
+        if body.get("id_token") is not None:
+            try:
+                # Read without checking the signature: it came straight from the token endpoint over TLS
+                # in reply to our own credentials, and only names the tenant to look up (see jwt_claims).
+                self.claims = jwt_claims(body["id_token"])
+            except ParseError as exc:
+                log.warning("%s: the id_token is unusable (%s)", self, exc)
+        log.info("%s: obtained a token (%s grant) valid %d s", self, kind, expires_in)
+        return token_for(body["access_token"], expires_in, self._clock())
+
+    # -- discovery -----------------------------------------------------------------------
+
+    async def discover(self) -> str:
+        """Return the tenant's API endpoint (e.g. ``https://api-na1.niceincontact.com``), signing in on the way."""
+        config = await self._well_known("openid-configuration", None, required=False)
+        endpoint = config.get("token_endpoint") if isinstance(config, dict) else None
+        if isinstance(endpoint, str) and _same_host(endpoint, self.login_base):
+            self.token_url = endpoint
+        elif endpoint is not None:
+            # Credentials go nowhere but the host the admin configured.
+            log.warning("%s: ignoring a token_endpoint on another host", self)
+        if self.claims is None:
+            # The tenant is named only in an id_token, which a token from the shared cache lacks.
+            await self.sign_in()
+        else:
+            await self.token()
+        tenant = (self.claims or {}).get("tenantId")
+        if not isinstance(tenant, str) or not tenant.strip():
+            raise DiscoveryError("the id_token names no tenantId")
+        cxone = await self._well_known("cxone-configuration", {"tenantId": tenant.strip()}, required=True)
+        api = cxone.get("api_endpoint") if isinstance(cxone, dict) else None
+        if not isinstance(api, str) or not _acceptable_api(api, self.login_base):
+            raise DiscoveryError("cxone-configuration names no usable api_endpoint")
+        return api.rstrip("/")
+
+    async def _well_known(self, name: str, params: dict[str, str] | None, *, required: bool) -> Any:
+        url = f"{self.login_base}/.well-known/{name}"
+        try:
+            async with self._session.get(url, params=params, timeout=self._timeout) as reply:
+                status = reply.status
+                retry_after = seconds(reply.headers.get("Retry-After"))
+                raw = await reply.content.read(MAX_DISCOVERY_BYTES + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DiscoveryError(f"{name} is unreachable: {type(exc).__name__}") from None
+        if status == 429 or status >= 500:
+            raise DiscoveryError(f"{name} answered {status}", retry_after=retry_after, status=status)
+        if status != 200:
+            if not required:
+                return None
+            raise DiscoveryError(f"{name} answered {status}", status=status if status not in (401, 403) else None)
+        if len(raw) > MAX_DISCOVERY_BYTES:
+            raise DiscoveryError(f"{name} is too large")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            if not required:
+                return None
+            raise DiscoveryError(f"{name} is not JSON") from None
+
+
+def seconds(value: str | None) -> float | None:
+    """Return a Retry-After header's seconds, or None when absent or not a number."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return max(number, 0.0) if number == number and number != float("inf") else None
+
+
+def _error_code(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return body["error"][:60]
+    return ""
+
+
+def _same_host(url: str, base: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base)
+    return a.scheme == b.scheme and a.netloc.lower() == b.netloc.lower()
+
+
+def _acceptable_api(url: str, login_base: str) -> bool:
+    """Return whether URL may receive our bearer tokens: HTTPS, or the login's own scheme (the simulator)."""
+    parts = urlsplit(url)
+    return bool(parts.netloc) and (parts.scheme == "https" or parts.scheme == urlsplit(login_base).scheme)

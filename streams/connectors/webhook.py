@@ -1,0 +1,221 @@
+"""Webhooks: what a platform posted to ``/hooks/<slug>/``, read back from the hook queue in the worker.
+
+The web process checked each delivery and queued its new records
+(``streams.webhooks``); this connector's one "socket" is a reader of that
+queue (``streams.hook_queue``), so the shared loop gives it reconnects and
+backoff for free. There is nothing to prove alive (``liveness = "none"``: the
+reader raises ``LinkLost`` when the queue fails) and no REST snapshot.
+
+Each queued item is either
+
+- a record, mapped like every generic feed's with ``RecordFolder`` (upsert
+  by interaction id, stale ones dropped, terminal types end the row); or
+- an Amazon EventBridge envelope carrying a Genesys notification, whose
+  ``detail`` has the shape of a notification-socket message: it is parsed by
+  ``genesys_parsers.parse_frame`` exactly as the Genesys connector parses its
+  socket, and queue figures (per media type) are summed by ``MediaTotals``.
+
+Records and figures for queues nobody watches are dropped and counted (a
+record that names no queue is kept, as with the other feeds). With
+no member list from REST, an agent counts as watched while a notification
+(``activeQueueIds`` of the activity topic, or a queue's membership topic)
+says it is in a watched queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from streams.connectors.base import ConnectionSpec, Link, Socket, Timing
+from streams.connectors.feed_common import MappedFeed
+from streams.connectors.genesys_media import MediaTotals
+from streams.connectors.genesys_parsers import ParseError, QueuePart, parse_frame, parse_time
+from streams.events import AgentStatus, Event, InteractionUpdate, QueueMembership, reported
+from streams.hook_queue import HookQueue, get_hook_queue
+from streams.leases import new_owner_id
+from streams.webhooks import is_envelope
+
+log = logging.getLogger(__name__)
+
+MAX_AGENTS = 100_000  # agents tracked as members of watched queues
+MAX_TOPICS = 100_000  # topics whose last notification time is remembered
+
+
+class WebhookConnector(MappedFeed):
+    """Apply the records (and EventBridge notifications) a platform posted to one webhook connection."""
+
+    kind = "webhook"
+    liveness = "none"
+    default_timing = Timing(backoff_cap=30.0)
+
+    def __init__(self, *args: Any, queue: HookQueue | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = queue
+        # Unique to this connector: a successor claims whatever it leaves pending.
+        self.consumer = f"{new_owner_id()}:{self.spec.source}"
+        self.media = MediaTotals()
+        self.items = 0  # records and envelopes handled
+        # Agent → the watched queues it is in, as the notifications last said.
+        self._agents: dict[str, frozenset[str]] = {}
+        # Topic → the time of its latest notification applied (EventBridge does not promise order).
+        self._topic_times: OrderedDict[str, float] = OrderedDict()
+
+    # -- the link ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Find the process-wide hook queue unless one was given (no HTTP session, no token: nothing is dialled)."""
+        if self.queue is None:
+            self.queue = get_hook_queue()
+
+    async def open_link(self) -> Link:
+        """Open a reader of this source's queue: the link's one socket."""
+        if self.queue is None:
+            self.queue = get_hook_queue()
+        reader = self.queue.reader(self.spec.source, self.consumer)
+        # An unreachable queue fails here, before the link counts as live.
+        await reader.open()
+        return Link(sockets=[Socket(reader, name="hook queue", expires_at=None)])
+
+    async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
+        """Take rows of queues no longer watched off the board; the reader itself needs no change.
+
+        Unlike a feed that is dialled, nothing is asked of the platform: no new link.
+        """
+        self._watched = frozenset(new.queue_ids)
+        for interaction_id, queue_id in list(self._shown.items()):
+            if queue_id is not None and queue_id not in self._watched:
+                del self._shown[interaction_id]
+                self.emit(InteractionUpdate(source=new.source, interaction_id=interaction_id, ended=True))
+        self.media.keep_only(new.queue_ids)
+        for agent_id, queues in list(self._agents.items()):
+            kept = queues & self._watched
+            if kept != queues:
+                self._track(agent_id, kept)
+                self.emit(AgentStatus(source=new.source, agent_id=agent_id, queue_ids=kept))
+
+    # -- frames --------------------------------------------------------------------------
+
+    def handle(self, socket: Socket, frame: str | bytes) -> None:
+        """Apply one queued delivery: a JSON list of records and envelopes, in the order they were posted."""
+        try:
+            items = json.loads(frame)
+        except (ValueError, RecursionError):
+            self.bad.note("malformed", frame)
+            return
+        if not isinstance(items, list):
+            self.bad.note("malformed", frame)
+            return
+        records: list[Any] = []
+        for item in items:
+            self.items += 1
+            if isinstance(item, dict) and is_envelope(item):
+                # Records before it go first: the order of the delivery is kept.
+                self.take_records(records)
+                records = []
+                self._envelope(item)
+            else:
+                records.append(item)
+        self.take_records(records)
+
+    def prepare(self, item: Event | QueuePart) -> Event:
+        """Turn a queue's media part into the queue's totals, at delivery."""
+        if isinstance(item, QueuePart):
+            return self.media.add(item)
+        return item
+
+    # -- EventBridge ---------------------------------------------------------------------
+
+    def _envelope(self, envelope: dict[str, Any]) -> None:
+        detail = envelope.get("detail")
+        if not isinstance(detail, dict) or not isinstance(detail.get("topicName"), str):
+            self.bad.note("malformed", "an envelope without detail.topicName")
+            return
+        topic = detail["topicName"]
+        if self._stale(topic, detail.get("timestamp")):
+            self.health.count("stale")
+            return
+        # ``detail`` is a notification-socket message: parse it as the Genesys connector parses its socket.
+        notice = parse_frame(self.spec.source, json.dumps(detail))
+        kind = notice.kind
+        if kind == "events":
+            body = detail.get("eventBody")
+            for event in notice.events:
+                self._route_notification(event, body if isinstance(body, dict) else {})
+        elif kind in ("malformed", "unknown"):
+            if kind == "malformed":
+                self.bad.note("malformed", f"{notice.topic}: {notice.detail}")
+            else:
+                self.health.count("unknown_topic")
+        else:
+            # Heartbeats and system topics concern sockets; through EventBridge they mean nothing.
+            self.health.count("metadata")
+
+    def _stale(self, topic: str, stamp: Any) -> bool:
+        """Return whether a notification on TOPIC stamped STAMP is older than one already applied."""
+        try:
+            moment = parse_time(stamp)
+        except ParseError:
+            moment = None
+        if moment is None:
+            return False
+        last = self._topic_times.get(topic)
+        if last is not None and moment < last:
+            return True
+        self._topic_times[topic] = moment
+        self._topic_times.move_to_end(topic)
+        if len(self._topic_times) > MAX_TOPICS:
+            self._topic_times.popitem(last=False)
+        return False
+
+    def _route_notification(self, event: Event | QueuePart, body: dict[str, Any]) -> None:
+        """Emit EVENT if it concerns what is watched; learn which agents are in watched queues."""
+        watched = self._watched
+        if isinstance(event, QueuePart):
+            if event.stats.queue_id not in watched:
+                self.health.count("unwatched")
+                return
+            self.emit(event)
+        elif isinstance(event, AgentStatus):
+            active = body.get("activeQueueIds")
+            known = event.agent_id in self._agents
+            if isinstance(active, list):
+                queues = frozenset(q for q in active if isinstance(q, str) and q in watched)
+                if not queues and not known:
+                    self.health.count("unwatched")
+                    return
+                if not self._track(event.agent_id, queues):
+                    return
+                event = AgentStatus(
+                    source=event.source, agent_id=event.agent_id, **(reported(event) | {"queue_ids": queues})
+                )
+            elif not known:
+                self.health.count("unwatched")
+                return
+            self.emit(event)
+        elif isinstance(event, QueueMembership):
+            if event.queue_id not in watched:
+                self.health.count("unwatched")
+                return
+            queues = self._agents.get(event.agent_id, frozenset())
+            queues = queues | {event.queue_id} if event.joined else queues - {event.queue_id}
+            if self._track(event.agent_id, queues):
+                self.emit(event)
+        else:
+            self.emit(event)
+
+    def _track(self, agent_id: str, queues: frozenset[str]) -> bool:
+        """Remember AGENT_ID's watched queues; return False (counted) when too many agents are tracked.
+
+        An agent in no watched queue is forgotten once that is passed on: it is no longer watched.
+        """
+        if not queues:
+            self._agents.pop(agent_id, None)
+            return True
+        if agent_id not in self._agents and len(self._agents) >= MAX_AGENTS:
+            self.health.count("too_many_agents")
+            return False
+        self._agents[agent_id] = queues
+        return True

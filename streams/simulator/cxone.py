@@ -1,0 +1,476 @@
+"""The NICE CXone side of the simulator: sign-in, discovery and the Real-Time Data API.
+
+Served on the SimulatorServer's one port beside the Genesys API, from the
+same model, as the team's vendor notes for CXone describe the real thing:
+
+- ``POST /auth/token``: the password grant with an access key (client
+  credentials as Basic auth, URL-encoded, or in the form body) and the
+  ``refresh_token`` grant; replies carry ``access_token``, ``expires_in``,
+  ``refresh_token`` and an ``id_token`` JWT whose claims name the tenant.
+- ``GET /.well-known/openid-configuration`` and
+  ``GET /.well-known/cxone-configuration?tenantId=``; the ``api_endpoint``
+  is the simulator's own address (as the caller reached it).
+- ``GET /inContactAPI/services/v{NN}.0/agents/states``, ``/skills/activity``
+  and ``/contacts/active`` with a bearer token: ``updatedSince`` returns only
+  what changed at or after it (304 when nothing did), ``lastPollTime`` is
+  the server time, ``top``/``skip`` page with ``_links.next``, and the reply
+  shape is either today's or the older ``resultSet`` wrapper.
+
+Errors are ``{"error", "errorDescription"}``. Faults come from the shared
+``Faults`` (HTTP errors under ``/inContactAPI/`` or ``/auth/token``, the
+whole-simulator refusal of credentials) and from this API's own switches
+(its refusal, token lifetime, reply shape), set through ``/simulator/control``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import math
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import unquote_plus, urlencode
+
+from aiohttp import web
+
+from streams.simulator.cxone_changes import ChangeLog
+from streams.simulator.cxone_payloads import (
+    BUSINESS_UNIT_ID,
+    MEDIA,
+    active_contact,
+    agent_state,
+    agent_view,
+    iso_floor,
+    skill_activity,
+)
+from streams.simulator.faults import Faults
+from streams.simulator.model import ContactCentreModel
+from streams.simulator.timefmt import parse_iso
+from streams.simulator.tokens import TokenStore
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+TENANT_ID = "11ef0000-c0de-4a11-9000-f100f1e00001"
+CLUSTER = "SIM1"
+AREA = "na1"
+API_PREFIX = "/inContactAPI/"
+MAX_TOP = 10_000
+REFRESH_LIFETIME = 7 * 86400
+SHAPES = ("flat", "resultSet")
+_VERSION = re.compile(r"^v\d{1,3}\.\d{1,2}$")
+
+
+@dataclass
+class CxoneCounters:
+    """What the CXone API saw."""
+
+    token_requests: int = 0
+    password_grants: int = 0
+    refresh_grants: int = 0
+    refused: int = 0
+    requests: int = 0
+    unauthorized: int = 0
+    not_modified: int = 0
+    faulted: int = 0
+    not_modified_by_list: dict[str, int] = field(default_factory=dict)  # "agentStates" → 304s answered
+
+
+@dataclass
+class RefreshGrant:
+    """One issued refresh token: whose it is and until when it works."""
+
+    client_id: str
+    access_key_id: str
+    expires_at: float
+
+
+class CxoneError(Exception):
+    """Stop handling a request and answer ``{"error", "errorDescription"}``."""
+
+    def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.description = description
+        self.headers = headers or {}
+
+
+def error_response(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> web.Response:
+    """Return CXone's error body."""
+    return web.json_response({"error": error, "errorDescription": description}, status=status, headers=headers)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_id_token(claims: dict[str, Any]) -> str:
+    """Return a JWT carrying CLAIMS (signed with nothing a client could check: clients do not check it)."""
+    header = {"alg": "RS256", "typ": "JWT", "kid": "simulator"}
+    parts = [_b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)]
+    return ".".join([*parts, _b64url(secrets.token_bytes(64))])
+
+
+class CxoneApi:
+    """Serve CXone's sign-in, discovery and real-time calls from the model."""
+
+    def __init__(
+        self,
+        model: ContactCentreModel,
+        faults: Faults,
+        *,
+        client_id: str,
+        client_secret: str,
+        access_keys: dict[str, str],
+        token_expires_in: int = 3600,
+        keep_ended: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.model = model
+        self.faults = faults
+        self.access_keys = dict(access_keys)
+        self.token_expires_in = token_expires_in
+        self.tokens = TokenStore({client_id: client_secret}, token_expires_in, clock)
+        self.refresh_tokens: dict[str, RefreshGrant] = {}
+        self.clock = clock
+        self.monotonic = monotonic
+        self.changes = ChangeLog(model, clock=clock, keep_ended=keep_ended)
+        self.shape = "flat"
+        self.credentials_refused_until: float | None = None
+        self.counters = CxoneCounters()
+
+    def install(self, app: web.Application) -> None:
+        """Add the routes and the fault/auth middleware to APP."""
+        app.middlewares.append(self.middleware)
+        r = app.router
+        r.add_post("/auth/token", self.auth_token)
+        r.add_get("/.well-known/openid-configuration", self.openid_configuration)
+        r.add_get("/.well-known/cxone-configuration", self.cxone_configuration)
+        services = "/inContactAPI/services/{version}"
+        r.add_get(f"{services}/agents/states", self.agent_states)
+        r.add_get(f"{services}/skills/activity", self.skills_activity)
+        r.add_get(f"{services}/contacts/active", self.contacts_active)
+
+    # -- the operator's switches ------------------------------------------------
+
+    def refuse_credentials(self, seconds: float | None) -> None:
+        """Refuse every sign-in and refresh for SECONDS (None: until cleared)."""
+        self.credentials_refused_until = math.inf if seconds is None else self.monotonic() + seconds
+
+    def credentials_refused(self) -> bool:
+        """Return whether sign-ins are refused just now (by this API's switch or the shared one)."""
+        until = self.credentials_refused_until
+        if until is not None and self.monotonic() >= until:
+            self.credentials_refused_until = until = None
+        return until is not None or self.faults.credentials_refused()
+
+    def set_shape(self, shape: str) -> None:
+        """Answer in SHAPE: ``flat`` (today's) or ``resultSet`` (older versions)."""
+        if shape not in SHAPES:
+            raise ValueError(f"shape must be one of {', '.join(SHAPES)}")
+        self.shape = shape
+
+    def revoke(self, *, refresh: bool) -> dict[str, int]:
+        """Revoke every access token (and, with REFRESH, every refresh token); return how many."""
+        revoked = {"access_tokens": self.tokens.revoke_all(), "refresh_tokens": 0}
+        if refresh:
+            revoked["refresh_tokens"] = len(self.refresh_tokens)
+            self.refresh_tokens.clear()
+        return revoked
+
+    def clear_faults(self) -> None:
+        """Undo this API's switches: credentials accepted, today's shape, the configured token lifetime."""
+        self.credentials_refused_until = None
+        self.shape = "flat"
+        self.tokens.set_lifetime(self.token_expires_in)
+
+    def settings(self) -> dict[str, Any]:
+        """Return this API's switches and counters (listed by ``GET /simulator/control``)."""
+        return {
+            "shape": self.shape,
+            "token_lifetime": self.tokens.expires_in,
+            "credentials_refused": self.credentials_refused_until is not None,
+            "ended_kept": len(self.changes.ended),
+            "counters": asdict(self.counters),
+        }
+
+    # -- middleware --------------------------------------------------------------
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Inject faults on CXone paths, demand a bearer token under ``/inContactAPI/``, shape errors."""
+        path = request.path
+        if not (path.startswith(API_PREFIX) or path == "/auth/token" or path.startswith("/.well-known/")):
+            return await handler(request)
+        fault = self.faults.take_rest(path)
+        if fault is not None:
+            self.counters.faulted += 1
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+            return error_response(fault.status, "InjectedFault", "Injected fault", headers)
+        try:
+            if path.startswith(API_PREFIX):
+                self.counters.requests += 1
+                self._authenticate(request)
+                if not _VERSION.match(request.match_info.get("version", "")):
+                    raise CxoneError(404, "NotFound", "Unknown API version.")
+            return await handler(request)
+        except CxoneError as exc:
+            return error_response(exc.status, exc.error, exc.description, exc.headers)
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("simulator: %s %s failed", request.method, path)
+            return error_response(500, "InternalError", "The simulator failed to handle the request.")
+
+    def _authenticate(self, request: web.Request) -> None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or self.tokens.client_of(token) is None:
+            self.counters.unauthorized += 1
+            raise CxoneError(401, "invalid_token", "The access token is missing, expired or revoked.")
+
+    # -- sign-in and discovery -----------------------------------------------------
+
+    async def auth_token(self, request: web.Request) -> web.Response:
+        """Issue tokens for the password grant (access key) or the refresh_token grant."""
+        self.counters.token_requests += 1
+        form = await request.post()
+        client_id, client_secret = _basic_credentials(request)
+        if client_id is None:
+            client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        if self.credentials_refused():
+            self.counters.refused += 1
+            raise CxoneError(401, "invalid_client", "The credentials were refused.")
+        if not isinstance(client_id, str) or not isinstance(client_secret, str):
+            raise CxoneError(401, "invalid_client", "Client authentication is required.")
+        if not self.tokens.check_client(client_id, client_secret):
+            raise CxoneError(401, "invalid_client", "Invalid client credentials.")
+        grant = form.get("grant_type")
+        if grant == "password":
+            username, password = form.get("username"), form.get("password")
+            expected = self.access_keys.get(username) if isinstance(username, str) else None
+            if (
+                expected is None
+                or not isinstance(password, str)
+                or not secrets.compare_digest(expected.encode(), password.encode())
+            ):
+                raise CxoneError(400, "invalid_grant", "Invalid access key.")
+            self.counters.password_grants += 1
+            return self._issue(request, client_id, username)
+        if grant == "refresh_token":
+            value = form.get("refresh_token")
+            issued = self.refresh_tokens.pop(value, None) if isinstance(value, str) else None
+            if issued is None or issued.client_id != client_id or issued.expires_at <= self.clock():
+                raise CxoneError(400, "invalid_grant", "The refresh token is invalid or expired.")
+            self.counters.refresh_grants += 1
+            return self._issue(request, client_id, issued.access_key_id)
+        raise CxoneError(400, "unsupported_grant_type", f"Unsupported grant type: {grant!s:.40}")
+
+    def _issue(self, request: web.Request, client_id: str, access_key_id: str) -> web.Response:
+        now = self.clock()
+        access = self.tokens.issue(client_id)
+        refresh = secrets.token_urlsafe(32)
+        self.refresh_tokens = {k: v for k, v in self.refresh_tokens.items() if v.expires_at > now}
+        self.refresh_tokens[refresh] = RefreshGrant(client_id, access_key_id, now + REFRESH_LIFETIME)
+        lifetime = self.tokens.expires_in
+        claims = {
+            "iss": _origin(request),
+            "aud": client_id,
+            "sub": f"user:{access_key_id}",
+            "tenantId": TENANT_ID,
+            "icBUId": BUSINESS_UNIT_ID,
+            "icClusterId": CLUSTER,
+            "area": AREA,
+            "iat": int(now),
+            "exp": int(now + lifetime),
+        }
+        return web.json_response(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": lifetime,
+                "refresh_token": refresh,
+                "id_token": make_id_token(claims),
+            }
+        )
+
+    async def openid_configuration(self, request: web.Request) -> web.Response:
+        """Return the OpenID configuration (issuer, token endpoint, client auth methods)."""
+        origin = _origin(request)
+        return web.json_response(
+            {
+                "issuer": origin,
+                "token_endpoint": f"{origin}/auth/token",
+                "authorization_endpoint": f"{origin}/auth/authorize",
+                "jwks_uri": f"{origin}/auth/jwks",
+                "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+                "grant_types_supported": ["password", "refresh_token", "authorization_code"],
+                "response_types_supported": ["code"],
+            }
+        )
+
+    async def cxone_configuration(self, request: web.Request) -> web.Response:
+        """Return the tenant's endpoints; the API is the simulator itself."""
+        tenant = request.query.get("tenantId", "")
+        if tenant != TENANT_ID:
+            raise CxoneError(404, "not_found", "Unknown tenant.")
+        origin = _origin(request)
+        return web.json_response(
+            {
+                "api_endpoint": origin,
+                "ui_endpoint": origin,
+                "auth_endpoint": origin,
+                "area": AREA,
+                "cluster": CLUSTER,
+                "domain": request.host,
+                "tenantId": TENANT_ID,
+            }
+        )
+
+    # -- the real-time calls -------------------------------------------------------
+
+    async def agent_states(self, request: web.Request) -> web.StreamResponse:
+        """``GET /agents/states``: every agent whose state changed at or after ``updatedSince``."""
+        since, now = self._since(request), self.clock()
+        model, changes = self.model, self.changes
+        agents = sorted(model.agents.values(), key=lambda a: a.number)
+        selected = [a for a in agents if changes.agent(a.id) >= since]
+
+        def build(agent: Any) -> dict[str, Any]:
+            return agent_state(model, agent, agent_view(agent), changes.agent(agent.id))
+
+        return self._reply(request, "agentStates", selected, build, now)
+
+    async def skills_activity(self, request: web.Request) -> web.StreamResponse:
+        """``GET /skills/activity``: every skill whose figures changed at or after ``updatedSince``."""
+        since, now = self._since(request), self.clock()
+        media_type = _int_param(request, "mediaTypeId", None, 0)
+        queues = sorted(self.model.queues.values(), key=lambda q: q.number)
+        selected = [
+            q
+            for q in queues
+            if self.changes.skill(q.id) >= since
+            and (media_type is None or MEDIA.get(q.media_type, (0,))[0] == media_type)
+        ]
+        views = {agent.id: agent_view(agent) for agent in self.model.agents.values()} if selected else {}
+        return self._reply(request, "skillActivity", selected, lambda q: skill_activity(q, views, now), now)
+
+    async def contacts_active(self, request: web.Request) -> web.StreamResponse:
+        """``GET /contacts/active``: live contacts changed at or after ``updatedSince``, and lately ended ones."""
+        since, now = self._since(request), self.clock()
+        skill_id = _int_param(request, "skillId", None, 0)
+        campaign_id = _int_param(request, "campaignId", None, 0)
+        agent_id = _int_param(request, "agentId", None, 0)
+        model, changes = self.model, self.changes
+        records = [
+            active_contact(model, c, changes.contact(c.id), c.state)
+            for c in model.contacts.values()
+            if changes.contact(c.id) >= since
+        ]
+        # Ended contacts stay listed as EndContact for pollers that last asked before the end.
+        records += changes.ended_since(since)
+        records = [
+            r
+            for r in records
+            if (skill_id is None or r["skillId"] == skill_id)
+            and (campaign_id is None or r["campaignId"] == campaign_id)
+            and (agent_id is None or r["agentId"] == agent_id)
+        ]
+        records.sort(key=lambda r: r["contactId"])
+        return self._reply(
+            request, "activeContacts", records, lambda r: r, now, extra={"businessUnitId": BUSINESS_UNIT_ID}
+        )
+
+    def _since(self, request: web.Request) -> float:
+        raw = request.query.get("updatedSince")
+        if raw is None or raw == "":
+            return -math.inf
+        try:
+            return parse_iso(raw)
+        except ValueError:
+            raise CxoneError(400, "InvalidParameter", "updatedSince must be an ISO-8601 date and time.") from None
+
+    def _reply(
+        self,
+        request: web.Request,
+        root: str,
+        selected: list[Any],
+        build: Callable[[Any], dict[str, Any]],
+        now: float,
+        extra: dict[str, Any] | None = None,
+    ) -> web.StreamResponse:
+        """Answer one page of SELECTED (304 when nothing changed), in the current shape."""
+        top = _int_param(request, "top", MAX_TOP, 1)
+        skip = _int_param(request, "skip", 0, 0)
+        top = min(top, MAX_TOP)
+        total = len(selected)
+        if total == 0:
+            self.counters.not_modified += 1
+            by_list = self.counters.not_modified_by_list
+            by_list[root] = by_list.get(root, 0) + 1
+            return web.Response(status=304)
+        fields = [f for value in request.query.getall("fields", []) for f in value.split(",") if f.strip()]
+        items = [build(item) for item in selected[skip : skip + top]]
+        if fields:
+            wanted = {f.strip() for f in fields}
+            items = [{k: v for k, v in item.items() if k in wanted} for item in items]
+        body: dict[str, Any] = {
+            "totalRecords": total,
+            "_links": {
+                "self": _page_url(request, skip),
+                "next": _page_url(request, skip + top) if skip + top < total else None,
+                "previous": _page_url(request, max(skip - top, 0)) if skip > 0 else None,
+            },
+            **(extra or {}),
+            "lastPollTime": iso_floor(now),
+            root: items,
+        }
+        if self.shape == "resultSet":
+            body = {"resultSet": body}
+        return web.json_response(body)
+
+
+def _origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _page_url(request: web.Request, skip: int) -> str:
+    query = [(k, v) for k, v in request.query.items() if k != "skip"] + [("skip", str(skip))]
+    return f"{_origin(request)}{request.path}?{urlencode(query)}"
+
+
+def _int_param(request: web.Request, name: str, default: int | None, minimum: int) -> Any:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise CxoneError(400, "InvalidParameter", f"{name} must be an integer.") from None
+    if value < minimum:
+        raise CxoneError(400, "InvalidParameter", f"{name} must be at least {minimum}.")
+    return value
+
+
+def _basic_credentials(request: web.Request) -> tuple[str | None, str | None]:
+    """Return the client id and secret of a Basic header; each part is URL-encoded, as OAuth says."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    client_id, sep, client_secret = decoded.partition(":")
+    if not sep:
+        return None, None
+    return unquote_plus(client_id), unquote_plus(client_secret)

@@ -1,0 +1,138 @@
+"""The CXone poller under throttling and outages: Retry-After, the circuit breaker, and no forced resync."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from streams.connectors.cxone_poller import Breaker
+from tests.test_cxone_connector import FAST, converged, eventually, live, streaming
+from tests.timing import scaled
+
+# -- the breaker on its own, on a fake clock ------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_breaker_opens_after_failures_in_a_row_and_cools_off_longer_each_time():
+    clock = Clock()
+    breaker = Breaker(threshold=3, cooling=20.0, factor=2.0, cap=50.0, clock=clock)
+    assert breaker.failure(None, 1.5) == (1.5, False)
+    assert breaker.failure(4.0, 1.5) == (4.0, False)  # Retry-After stretches the backoff
+    assert breaker.failure(None, 1.5) == (20.0, True)
+    assert breaker.state == "open" and breaker.wait() == 20.0
+    clock.now += 20.0
+    assert breaker.state == "half_open" and breaker.wait() == 0.0
+    assert breaker.failure(None, 1.5) == (40.0, True)  # the probe failed: longer
+    clock.now += 40.0
+    assert breaker.failure(None, 1.5) == (50.0, True)  # capped
+    clock.now += 50.0
+    assert breaker.failure(90.0, 1.5) == (90.0, True)  # but never shorter than the server asked
+    assert breaker.opened == 4
+    breaker.success()
+    assert breaker.state == "closed" and breaker.failure(None, 1.5) == (1.5, False)
+
+
+def test_a_success_below_the_threshold_starts_the_count_over():
+    breaker = Breaker(threshold=3, cooling=20.0, clock=Clock())
+    breaker.failure(None, 1.0)
+    breaker.failure(None, 1.0)
+    breaker.success()
+    assert breaker.failure(None, 1.0) == (1.0, False)
+    assert breaker.failure(None, 1.0) == (1.0, False)
+
+
+# -- against the simulator ------------------------------------------------------------------------
+
+
+async def next_request_after_fault(run, injected: int) -> float:
+    """Return the seconds between the fault being served and the next CXone call."""
+    faults, counters = run.sim.faults, run.sim.cxone.counters
+    await eventually(lambda: faults.injected > injected, what="the fault to be served")
+    served, requests = time.monotonic(), counters.requests
+    await eventually(lambda: counters.requests > requests, what="the next call")
+    return time.monotonic() - served
+
+
+async def test_a_429_is_waited_out_as_retry_after_says_without_a_resync():
+    async with streaming() as run:
+        await live(run)
+        injected = run.sim.faults.injected
+        run.control(fault="cxone_rest_error", status=429, retry_after=1, count=1)
+        gap = await next_request_after_fault(run, injected)
+        assert gap >= 0.95, gap  # the server asked for a second; the poll period is 0.2 s
+        assert any(
+            state == "degraded" and detail.startswith("CXone is throttling; next try in")
+            for state, detail in run.states
+        )
+        await live(run)
+        assert run.connector.health.counters["throttled"] == 1
+        assert run.connector.snapshots == 1 and run.connector.health.reconnects == 0
+        await converged(run)
+
+
+async def test_the_breaker_opens_stops_calling_probes_and_closes_again():
+    # Cooling starts at a third of backoff_cap (1 s here) and doubles per failed probe.
+    timing = replace(FAST, backoff_cap=scaled(3.0))
+    async with streaming(timing=timing) as run:
+        await live(run)
+        breaker, counters = run.connector.breaker, run.sim.cxone.counters
+        run.control(fault="cxone_rest_error", status=503, count=10_000, retry_after=None)
+        await eventually(lambda: breaker.opened == 1, what="the circuit to open")
+        assert run.connector.health.state == "degraded"
+        assert run.connector.health.detail.startswith("CXone is unavailable (503); next try in")
+        faulted = counters.faulted
+        assert faulted == 3  # the threshold: three failures in a row
+        await asyncio.sleep(scaled(0.5))  # within the cooling period nobody may call
+        assert counters.faulted == faulted
+        await eventually(lambda: breaker.opened == 2, what="the probe to fail", within=5)
+        assert counters.faulted == faulted + 1  # one probe, not a burst
+        assert f"next try in {2 * breaker.cooling:.0f} s" in run.connector.health.detail  # twice as long
+        run.control(fault="clear")
+        await live(run)
+        assert breaker.state == "closed"
+        # Polling resumed from the last good cursor: no resync, no reconnect.
+        assert run.connector.snapshots == 1 and run.connector.health.reconnects == 0
+        await converged(run)
+
+
+async def test_a_throttled_snapshot_is_retried_after_retry_after():
+    async with streaming() as run:
+        run.control(fault="cxone_rest_error", status=429, retry_after=1, count=1)
+        await live(run)
+        assert any(state == "degraded" and "snapshot failed" in detail for state, detail in run.states)
+        assert run.connector.snapshots == 1 and run.connector.health.reconnects == 0
+        await converged(run)
+
+
+async def test_a_stale_poll_result_never_takes_the_floor_back_in_time():
+    async with streaming(rate=0, presence_change_mean=0) as run:
+        await live(run)
+        connector = run.connector
+        agent_id = next(iter(run.sim.model.agents))
+        number = run.agent(agent_id)
+        run.control(action="set_presence", user_id=agent_id, presence="MEAL")
+        # A poll from the epoch, taken now but handed over only after a later snapshot. (The poller's
+        # own step may get in first: then this one stands down, and is asked again.)
+        stale = None
+        for _ in range(50):
+            connector.cursors = {}
+            connector._next_poll_at = 0.0
+            stale, _ = await connector._poll_step()
+            if stale is not None:
+                break
+        assert any(str(a["agentId"]) == number for a in stale.fetched["agents"].items)
+        run.control(action="set_presence", user_id=agent_id, presence="TRAINING")
+        connector.request_resync("test")
+        await eventually(lambda: connector.snapshots == 2, what="the resync")
+        assert run.floor.agent("c1", number).presence == "training"
+        connector.handle(connector.link.sockets[0], stale)
+        assert run.floor.agent("c1", number).presence == "training"
+        assert connector.stale_results == 1

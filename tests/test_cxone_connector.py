@@ -1,0 +1,437 @@
+"""The CXone connector against the real simulator: convergence, paging, ended contacts, tokens, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+from streams.connectors.base import ConnectionSpec, Timing
+from streams.connectors.cxone import MIN_POLL_INTERVAL, CxoneConnector, fetch_queues
+from streams.connectors.registry import connector_class
+from streams.floor import Floor
+from streams.health import LinkHealth
+from streams.simulator import control
+from streams.simulator.server import SimulatorServer
+from tests.timing import scaled
+
+CLIENT_SECRET = "cl=ient+secret"
+KEY_ID = "floorview=key"
+KEY_SECRET = "k3y=se&cret+=="
+POLL = 0.2  # seconds between polls here (production never polls faster than once a second)
+
+FAST = Timing(
+    open_timeout=scaled(5),
+    rest_timeout=scaled(5),
+    backoff_first=scaled(0.05),
+    backoff_min=scaled(0.1),
+    backoff_cap=scaled(0.6),
+    healthy_after=scaled(2),
+    auth_retry=scaled(60),
+    max_retry_after=scaled(10),
+)
+QUEUE_FIELDS = (
+    "name",
+    "waiting",
+    "interacting",
+    "longest_waiting_since",
+    "on_queue_agents",
+    "idle_agents",
+    "sl_numerator",
+    "sl_denominator",
+)
+
+
+class Running:
+    """A simulator, a CXone connector polling it into a real Floor, and the states its link went through."""
+
+    def __init__(self, sim: SimulatorServer, connector: CxoneConnector, floor: Floor, states: list) -> None:
+        self.sim = sim
+        self.connector = connector
+        self.floor = floor
+        self.states = states  # (state, detail) as they changed
+
+    @property
+    def source(self) -> str:
+        return self.connector.spec.source
+
+    def watched(self) -> set[str]:
+        return set(self.connector.spec.queue_ids)
+
+    def control(self, **payload) -> dict:
+        return control.dispatch(self.sim, payload)
+
+    def skill(self, queue_id: str) -> str:
+        return str(self.sim.model.queues[queue_id].number)
+
+    def agent(self, agent_id: str) -> str:
+        return str(self.sim.model.agents[agent_id].number)
+
+    def expected(self) -> dict:
+        """Return the truth as CXone can tell it, in CXone's ids.
+
+        CXone's skill counts do not tell ringing from talking (both are agents
+        working) nor count a refused agent as on queue; every agent belongs to
+        every watched skill.
+        """
+        truth, watched = self.sim.truth(), self.watched()
+        queues = {}
+        for queue_id, queue in truth["queues"].items():
+            if self.skill(queue_id) not in watched:
+                continue
+            members = [a for a in truth["agents"].values() if queue_id in a["queue_ids"]]
+            queues[self.skill(queue_id)] = {name: queue[name] for name in QUEUE_FIELDS} | {
+                "interacting": queue["interacting"] + queue["alerting"],
+                "on_queue_agents": sum(a["routing_status"] in ("IDLE", "INTERACTING") for a in members),
+            }
+        agents = {
+            self.agent(agent_id): {
+                "name": agent["name"],
+                "presence": agent["presence"],
+                "routing_status": agent["routing_status"],
+                "queue_ids": sorted(watched),
+            }
+            for agent_id, agent in truth["agents"].items()
+        }
+        interactions = {
+            str(i["number"]): {
+                "media": i["media"],
+                "queue_id": self.skill(i["queue_id"]),
+                "state": i["state"],
+                "agent_id": self.agent(i["agent_id"]) if i["agent_id"] else None,
+                "agent_name": i["agent_name"],
+                "campaign": i["campaign"],
+                "disposition": i["disposition"],
+                "started_at": i["started_at"],
+            }
+            for i in truth["interactions"].values()
+            if self.skill(i["queue_id"]) in watched
+        }
+        return {"queues": queues, "agents": agents, "interactions": interactions}
+
+    def actual(self) -> dict:
+        floor, source = self.floor, self.source
+        queues = {}
+        for queue_id in floor.source_queue_ids(source):
+            row = floor.queue(source, queue_id).as_dict()
+            queues[queue_id] = {name: row[name] for name in QUEUE_FIELDS}
+        agents = {}
+        for agent_id in floor.source_agent_ids(source):
+            row = floor.agent(source, agent_id).as_dict()
+            agents[agent_id] = {k: row[k] for k in ("name", "presence", "routing_status", "queue_ids")}
+        interactions = {}
+        for interaction_id in floor.source_interaction_ids(source):
+            row = floor.interaction(source, interaction_id).as_dict()
+            interactions[interaction_id] = {k: v for k, v in row.items() if k not in ("id", "state_since")}
+        return {"queues": queues, "agents": agents, "interactions": interactions}
+
+
+async def eventually(check, within: float = 10.0, what: str = "condition") -> None:
+    """Poll CHECK until it returns true, failing after WITHIN (scaled) seconds."""
+    deadline = time.monotonic() + scaled(within)
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def converged(run: Running, within: float = 10.0) -> None:
+    """Pause the model and wait until the Floor holds exactly the truth CXone can tell."""
+    run.sim.pause()
+    deadline = time.monotonic() + scaled(within)
+    while run.actual() != run.expected():
+        if time.monotonic() > deadline:
+            assert run.actual() == run.expected()
+        await asyncio.sleep(0.05)
+    check_status_since(run)
+
+
+def check_status_since(run: Running) -> None:
+    """Each agent's status runs from when it began; wrap-up starts its own CXone state, after the contact's."""
+    truth = run.sim.truth()
+    in_wrapup = {i["agent_id"] for i in truth["interactions"].values() if i["state"] == "wrapup"}
+    for agent_id, agent in truth["agents"].items():
+        row = run.floor.agent(run.source, run.agent(agent_id))
+        began = agent["routing_since"] if agent["presence"] == "on_queue" else agent["presence_since"]
+        if agent_id in in_wrapup:
+            assert row.status_since >= began
+        else:
+            assert row.status_since == began, (agent_id, agent)
+
+
+@asynccontextmanager
+async def streaming(
+    *,
+    queues: int = 4,
+    agents: int = 20,
+    rate: float = 2.0,
+    watch: int | None = 3,
+    timing: Timing = FAST,
+    key_secret: str = KEY_SECRET,
+    page_size: int = 1000,
+    full_contacts_every: float = 60.0,
+    **sim_options,
+):
+    """Run a simulator and a CXone connector (watching the first WATCH skills) polling it into a Floor."""
+    sim = SimulatorServer(
+        port=0,
+        queues=queues,
+        agents=agents,
+        rate=rate,
+        seed=1,
+        client_secret=CLIENT_SECRET,
+        cxone_access_key_id=KEY_ID,
+        cxone_access_key_secret=KEY_SECRET,
+        **sim_options,
+    )
+    base = await sim.start()
+    skills = sorted(str(q.number) for q in sim.model.queues.values())[:watch]
+    spec = ConnectionSpec(
+        source="c1",
+        kind="cxone",
+        api_base=base,
+        login_base=base,
+        client_id=sim.client_id,
+        client_secret=CLIENT_SECRET,
+        queue_ids=tuple(skills),
+        access_key_id=KEY_ID,
+        access_key_secret=key_secret,
+        poll_interval=POLL,
+    )
+    floor = Floor()
+    states: list[tuple[str, str]] = []
+    health = LinkHealth()
+    health.on_change = lambda h: states.append((h.state, h.detail))
+    connector = connector_class("cxone")(
+        spec,
+        floor.apply,
+        health=health,
+        timing=timing,
+        min_poll_interval=0.05,
+        page_size=page_size,
+        full_contacts_every=full_contacts_every,
+    )
+    task = asyncio.create_task(connector.run())
+    try:
+        yield Running(sim, connector, floor, states)
+    finally:
+        await connector.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await sim.stop()
+
+
+async def live(run: Running) -> None:
+    """Wait until the connector reports its link live."""
+    await eventually(run.connector.health.is_live, what="the link to be live")
+
+
+# -- convergence -----------------------------------------------------------------------------------
+
+
+async def test_it_converges_to_the_simulator_truth_with_campaigns_and_dispositions():
+    async with streaming(rate=4.0, handle_mean=0.1, acw_range=(20.0, 20.0)) as run:
+        await live(run)
+        # Calls last 3 s; then wrap-up brings the first dispositions.
+        await eventually(
+            lambda: any(i.disposition for i in run.floor.interactions.values()), within=15, what="a disposition"
+        )
+        await converged(run)
+        interactions = run.actual()["interactions"]
+        assert interactions and all(i["campaign"] for i in interactions.values())
+        assert {i["state"] for i in interactions.values()} >= {"wrapup"}
+        health = run.connector.health
+        assert health.reconnects == 0 and run.connector.snapshots == 1
+        assert run.connector.polls > 3
+        assert health.counters["malformed_record"] == 0 and health.counters["unwatched"] > 0
+
+
+async def test_it_follows_changes_by_polling_without_a_new_snapshot():
+    async with streaming(rate=0, presence_change_mean=0) as run:
+        await live(run)
+        queue_id = next(q for q in run.sim.model.queues if run.skill(q) in run.watched())
+        agent_id = next(a for a, t in run.sim.truth()["agents"].items() if t["presence"] == "on_queue")
+        run.control(action="set_presence", user_id=agent_id, presence="MEAL")
+        run.control(action="arrive", queue_id=queue_id, count=3)
+        await converged(run)
+        assert run.floor.agent("c1", run.agent(agent_id)).presence == "meal"
+        assert run.connector.snapshots == 1
+        # Each poll continues from the last reply's lastPollTime: once the changes were heard, "304".
+        unchanged = run.sim.cxone.counters.not_modified_by_list
+        before = unchanged.get("agentStates", 0)
+        await eventually(lambda: unchanged.get("agentStates", 0) >= before + 2, what="agent polls answered 304")
+
+
+async def test_it_pages_through_and_reads_the_older_result_set_shape():
+    async with streaming(page_size=3, rate=3.0) as run:
+        run.control(fault="cxone_reply_shape", shape="resultSet")
+        await live(run)
+        await asyncio.sleep(scaled(0.5))  # let the model move on under incremental polls
+        await converged(run)
+        # 20 agents a page of 3 at a time: seven pages for the snapshot's agents alone.
+        assert run.connector.rest.calls >= 7 + 2 + 1
+        assert run.connector.health.counters["malformed_record"] == 0
+
+
+async def test_it_takes_added_and_dropped_skills_on_the_same_link():
+    async with streaming(watch=1) as run:
+        await live(run)
+        every = tuple(sorted(str(q.number) for q in run.sim.model.queues.values()))
+        run.connector.update(replace(run.connector.spec, queue_ids=every))
+        await eventually(lambda: run.floor.source_queue_ids("c1") == set(every), what="the added skills")
+        await converged(run)
+        run.sim.resume()
+        run.connector.update(replace(run.connector.spec, queue_ids=every[:2]))
+        await eventually(lambda: run.floor.source_queue_ids("c1") == set(every[:2]), what="the dropped skills")
+        await converged(run)
+        assert run.connector.health.reconnects == 0
+
+
+# -- contacts that end -----------------------------------------------------------------------------
+
+
+async def test_contacts_that_end_leave_the_floor():
+    # Nobody is on queue and callers give up within a second or so: every contact ends by abandoning.
+    async with streaming(rate=0, on_queue_share=0.0, presence_change_mean=0, patience_mean=0.5) as run:
+        await live(run)
+        queue_id = next(q for q in run.sim.model.queues if run.skill(q) in run.watched())
+        # Callers arrive while the model stands still, so the board sees them before they give up.
+        run.sim.pause()
+        contacts = run.control(action="arrive", queue_id=queue_id, count=3)["result"]["contact_ids"]
+        numbers = {str(run.sim.model.contacts[c].number) for c in contacts}
+        await eventually(lambda: numbers == run.floor.source_interaction_ids("c1"), what="the contacts")
+        run.sim.resume()
+        await eventually(lambda: not run.floor.source_interaction_ids("c1"), what="the contacts to end")
+        assert run.sim.cxone.changes.ended  # they were told as EndContact
+        await converged(run)
+
+
+async def test_a_full_contacts_poll_ends_contacts_no_increment_mentions():
+    async with streaming(rate=0, on_queue_share=0.0, presence_change_mean=0, patience_mean=0.3) as run:
+        # The simulator forgets ended contacts at once: incremental polls never say they ended.
+        run.sim.cxone.changes.keep_ended = 0.0
+        await live(run)
+        queue_id = next(q for q in run.sim.model.queues if run.skill(q) in run.watched())
+        run.sim.pause()
+        run.control(action="arrive", queue_id=queue_id)
+        await eventually(lambda: run.floor.source_interaction_ids("c1"), what="the contact")
+        run.sim.resume()
+        await eventually(lambda: not run.sim.model.contacts, what="the caller to give up")
+        polls = run.connector.polls
+        await eventually(lambda: run.connector.polls >= polls + 3, what="three more polls")
+        assert run.floor.source_interaction_ids("c1"), "an incremental poll cannot have ended it"
+        run.connector.full_contacts_every = POLL
+        run.connector._full_contacts_at = 0.0
+        await eventually(lambda: not run.floor.source_interaction_ids("c1"), what="the full poll to end it")
+        assert run.connector.snapshots == 1
+
+
+# -- tokens and credentials --------------------------------------------------------------------------
+
+
+async def test_it_refreshes_the_token_before_it_expires():
+    async with streaming(cxone_token_expires_in=2) as run:
+        await live(run)
+        auth = run.connector.auth
+        await eventually(lambda: auth.refresh_grants >= 2, what="two refreshes")
+        # Renewed at half-life, never late: no call ever met an expired token.
+        assert run.sim.cxone.counters.unauthorized == 0
+        assert auth.password_grants == 1 and run.sim.cxone.counters.refresh_grants >= 2
+        assert any(e["kind"] == "token_refreshed" for e in run.connector.health.events)
+        assert run.connector.health.reconnects == 0
+        await converged(run)
+
+
+async def test_a_refused_refresh_falls_back_to_signing_in_with_the_access_key():
+    async with streaming() as run:
+        await live(run)
+        auth = run.connector.auth
+        run.control(fault="cxone_revoke_tokens", refresh=True)
+        await eventually(lambda: auth.password_grants == 2, what="a new sign-in")
+        assert auth.refresh_grants == 1  # tried first, refused
+        await converged(run)
+        assert run.connector.health.reconnects == 0 and run.connector.health.is_live()
+
+
+async def test_refused_credentials_show_as_auth_failed_and_wait_minutes():
+    async with streaming(key_secret="wrong=secret") as run:
+        await eventually(lambda: run.connector.health.state == "auth_failed", what="auth_failed")
+        await asyncio.sleep(scaled(0.5))  # a tight loop would show more attempts by now
+        assert run.sim.cxone.counters.token_requests == 1
+        assert "wrong=secret" not in repr(run.connector.health.as_dict())
+        assert f"retrying in {scaled(60):.0f} s" in run.connector.health.detail
+
+
+async def test_credentials_refused_while_polling_end_in_auth_failed():
+    async with streaming() as run:
+        await live(run)
+        run.control(fault="cxone_refuse_credentials")
+        run.control(fault="cxone_revoke_tokens", refresh=True)
+        await eventually(lambda: run.connector.health.state == "auth_failed", what="auth_failed")
+        assert "refused" in run.connector.health.detail
+
+
+# -- the rest ----------------------------------------------------------------------------------------
+
+
+async def test_fetch_queues_lists_every_skill():
+    sim = SimulatorServer(
+        port=0, queues=12, agents=3, rate=0, client_secret=CLIENT_SECRET, cxone_access_key_secret=KEY_SECRET
+    )
+    base = await sim.start()
+    try:
+        spec = ConnectionSpec(
+            "c1",
+            "cxone",
+            base,
+            base,
+            sim.client_id,
+            CLIENT_SECRET,
+            access_key_id=sim.cxone_access_key_id,
+            access_key_secret=KEY_SECRET,
+        )
+        skills = await fetch_queues(spec)
+    finally:
+        await sim.stop()
+    assert {s["id"]: s["name"] for s in skills} == {str(q.number): q.name for q in sim.model.queues.values()}
+
+
+async def test_it_closes_cleanly_and_idempotently():
+    async with streaming() as run:
+        await live(run)
+        await run.connector.close()
+        await run.connector.close()
+        assert run.connector.health.state == "disabled"
+        requests = run.sim.cxone.counters.requests
+        await asyncio.sleep(scaled(3 * POLL))  # a poller left running would have called by now
+        assert run.sim.cxone.counters.requests == requests
+
+
+def test_it_never_polls_faster_than_once_a_second():
+    spec = ConnectionSpec("c1", "cxone", "https://x", "https://x", "id", "s", poll_interval=0.01)
+    connector = CxoneConnector(spec, lambda e: None)
+    assert connector.interval == MIN_POLL_INTERVAL == 1.0
+    assert CxoneConnector(replace(spec, poll_interval=7.5), lambda e: None).interval == 7.5
+
+
+def test_the_registry_knows_cxone():
+    assert connector_class("cxone") is CxoneConnector
+
+
+async def test_the_queue_import_lists_cxone_skills():
+    from streams.models import Connection
+    from streams.queue_import import fetch_vendor_queues
+
+    sim = SimulatorServer(port=0, queues=3, agents=2, rate=0, cxone_access_key_secret=KEY_SECRET)
+    base = await sim.start()
+    try:
+        connection = Connection(
+            name="cx", kind="cxone", base_url=base, client_id=sim.client_id, access_key_id=sim.cxone_access_key_id
+        )
+        connection.set_client_secret(sim.client_secret)
+        connection.set_access_key_secret(KEY_SECRET)
+        skills = await fetch_vendor_queues(connection)
+    finally:
+        await sim.stop()
+    assert sorted(s["id"] for s in skills) == sorted(str(q.number) for q in sim.model.queues.values())
