@@ -94,11 +94,14 @@ class QueueConfig:
     waiting_alert: int = 10
     longest_wait_warning: int = 60
     longest_wait_alert: int = 180
+    # Figures the queue's vendor never reports (see Connector.unreported_queue_fields): shown as "–".
+    unreported: frozenset[str] = frozenset()
 
     @classmethod
-    def from_queue(cls, queue: Any) -> QueueConfig:
+    def from_queue(cls, queue: Any, unreported: frozenset[str] = frozenset()) -> QueueConfig:
         """Return the config of a streams.models.Queue (read once, so rendering needs no database)."""
         return cls(
+            unreported=unreported,
             pk=queue.pk,
             vendor_id=queue.vendor_id,
             name=queue.name,
@@ -165,13 +168,13 @@ def queue_row(state: QueueState, config: QueueConfig) -> dict:
         "longest_wait_warning": config.longest_wait_warning,
         "longest_wait_alert": config.longest_wait_alert,
         "interacting": state.interacting,
-        "alerting": state.alerting,
+        "alerting": None if "alerting" in config.unreported else state.alerting,
         "on_queue_agents": state.on_queue_agents,
         "idle_agents": state.idle_agents,
         "interval_start": state.interval_start,
-        "offered": state.offered,
-        "answered": state.answered,
-        "abandoned": state.abandoned,
+        "offered": None if "offered" in config.unreported else state.offered,
+        "answered": None if "answered" in config.unreported else state.answered,
+        "abandoned": None if "abandoned" in config.unreported else state.abandoned,
         "service_level": service_level,
         "service_level_percent": sl_percent,
         "service_level_state": sl_state,

@@ -12,6 +12,7 @@ them, and the event log is read-only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -323,17 +324,21 @@ class ConnectionAdmin(admin.ModelAdmin):
     def import_queues(self, request: HttpRequest, queryset: QuerySet) -> None:
         """Fetch each selected connection's queues from the vendor; create new ones, rename changed ones."""
         # Imported here: the connector stack (aiohttp, ...) is only needed when someone asks for it.
-        from streams.queue_import import import_queues
+        from streams.queue_import import NothingToImport, import_queues
 
         for connection in queryset:
             try:
                 result = import_queues(connection)
+            except NothingToImport as exc:
+                self.message_user(request, f"{connection.name}: {exc}.", messages.WARNING)
+                continue
             except Exception as exc:
-                try:
-                    secret = connection.client_secret
-                except Exception:
-                    secret = ""
-                reason = _redacted(str(exc) or exc.__class__.__name__, secret)
+                known = []
+                for name in ("client_secret", "access_key_secret"):
+                    # A secret that cannot be decrypted cannot be quoted either: nothing to blank out.
+                    with contextlib.suppress(Exception):
+                        known.append(getattr(connection, name))
+                reason = _redacted(str(exc) or exc.__class__.__name__, *known)
                 log.warning("importing queues for connection %s failed: %s", connection.pk, reason)
                 failure = f"{connection.name}: the import failed ({exc.__class__.__name__}: {reason})"
                 self.message_user(request, failure, messages.ERROR)

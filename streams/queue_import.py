@@ -40,8 +40,14 @@ def save_imported_queues(connection: Connection, vendor_queues: list[dict]) -> I
     return ImportResult(created=created, updated=updated, total=len(vendor_queues))
 
 
+class NothingToImport(Exception):
+    """The connection's kind has no call that lists its queues (a feed names queues only in its records)."""
+
+
 async def fetch_vendor_queues(connection: Connection) -> list[dict]:
     """Return every queue the vendor lists for CONNECTION (all pages; CXone: its skills)."""
+    if connection.kind in Connection.MAPPED_KINDS:
+        raise NothingToImport("a feed has no list of queues to import: add its queues by the ids its records use")
     spec = ConnectionSpec.from_connection(connection, ())
     if connection.kind == Connection.Kind.CXONE:
         return await cxone.fetch_queues(spec)

@@ -63,7 +63,8 @@ def load_config() -> Config:
                 disabled.add(queue.connection.source_key)
                 continue
             watched[queue.connection_id].add(queue.vendor_id)
-            queues[(queue.connection.source_key, queue.vendor_id)] = QueueConfig.from_queue(queue)
+            unreported = connector_class(queue.connection.kind).unreported_queue_fields
+            queues[(queue.connection.source_key, queue.vendor_id)] = QueueConfig.from_queue(queue, unreported)
         window = board.coalesce_ms / 1000.0
         plans.append(
             BoardPlan(

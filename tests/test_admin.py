@@ -204,6 +204,39 @@ class ConnectionAdminTests(TestCase):
         [message] = [str(m) for m in get_messages(response.wsgi_request)]
         assert message == "Simulated: 3 queues at the vendor; 2 added, 1 renamed."
 
+    def test_it_imports_a_cxone_connections_skills_as_queues(self):
+        with SimulatorInThread(queues=3, agents=2) as sim:
+            connection = Connection(
+                name="CXone",
+                kind="cxone",
+                base_url=sim.base_url,
+                client_id=sim.sim.client_id,
+                access_key_id=sim.sim.cxone_access_key_id,
+            )
+            connection.set_client_secret(sim.sim.client_secret)
+            connection.set_access_key_secret(sim.sim.cxone_access_key_secret)
+            connection.save()
+            skills = {str(queue.number): queue.name for queue in sim.sim.model.queues.values()}
+            response = self.client.post(
+                "/admin/streams/connection/",
+                {"action": "import_queues", "_selected_action": [connection.pk]},
+                follow=True,
+            )
+        assert dict(connection.queues.values_list("vendor_id", "name")) == skills
+        [message] = [str(m) for m in get_messages(response.wsgi_request)]
+        assert message == "CXone: 3 queues at the vendor; 3 added, 0 renamed."
+
+    def test_it_says_a_feed_has_no_queue_list_instead_of_calling_anything(self):
+        connection = Connection.objects.create(name="Push", kind="push", stream_url="ws://127.0.0.1:9/feed")
+        response = self.client.post(
+            "/admin/streams/connection/",
+            {"action": "import_queues", "_selected_action": [connection.pk]},
+            follow=True,
+        )
+        [message] = list(get_messages(response.wsgi_request))
+        assert message.level_tag == "warning"
+        assert "add its queues by the ids its records use" in str(message)
+
     def test_it_reports_a_failed_import_without_the_secret(self):
         with SimulatorInThread(queues=1, agents=1) as sim:
             connection = Connection(name="Wrong secret", base_url=sim.base_url, client_id=sim.sim.client_id)

@@ -5,6 +5,7 @@ point: the publisher renders rows inside the worker's event loop.
 """
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -88,6 +89,16 @@ def test_it_shows_every_queue_figure():
     )
     cells = re.findall(r'<td class="num">(\d+)</td>', queue_row(state, SALES)["html"])
     assert cells == ["11", "3", "17", "4", "120", "101", "9"]
+
+
+def test_it_shows_a_dash_for_figures_the_vendor_never_reports():
+    # CXone's real-time API has no ringing count and no interval totals: a zero there would read as fact.
+    state = QueueState(source="c1", queue_id="q-sales", interacting=11, alerting=0, offered=0, answered=0)
+    config = replace(SALES, unreported=frozenset({"alerting", "offered", "answered", "abandoned"}))
+    row = queue_row(state, config)
+    cells = re.findall(r'<td class="num">([^<]+)</td>', row["html"])
+    assert cells == ["11", "–", "0", "0", "–", "–", "–"]
+    assert (row["data"]["offered"], row["data"]["interacting"]) == (None, 11)
 
 
 def test_it_gives_the_longest_wait_clock_a_timestamp_and_its_thresholds():

@@ -93,6 +93,8 @@ class CxoneConnector(Connector):
     kind = "cxone"
     liveness = "none"
     default_timing = Timing(default_retry_after=5.0)
+    # The real-time API has no ringing count and no interval totals (those live in historical reports).
+    unreported_queue_fields = frozenset({"alerting", "offered", "answered", "abandoned"})
 
     def __init__(
         self,
