@@ -184,6 +184,9 @@ FLOORVIEW = {
     "INTERACTION_TTL": env_float("FLOORVIEW_INTERACTION_TTL", 4 * 3600.0, minimum=10.0),
     # Webhook deliveries waiting per source for the worker; past this the platform is told 503 (retry later).
     "WEBHOOK_BACKLOG": int(env_float("FLOORVIEW_WEBHOOK_BACKLOG", 10_000, minimum=1)),
+    # The largest webhook body any connection may receive (bytes): refused before Django buffers it.
+    # A connection's own size limit above this cannot take effect.
+    "WEBHOOK_MAX_BODY": int(env_float("FLOORVIEW_WEBHOOK_MAX_BODY", 8 * 1024 * 1024, minimum=1024)),
 }
 
 LOGGING = {

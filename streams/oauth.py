@@ -153,6 +153,8 @@ class TokenProvider:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.key = cache_key(self.token_url, client_id, scope)
         self.requests = 0  # token requests sent (for tests and the health page)
+        # Tokens this provider fetched successfully (a refresh that failed hands out the older one).
+        self.fetched = 0
         # Told of every token this provider fetched (not of tokens another worker fetched into the cache).
         self.on_refresh = on_refresh
 
@@ -179,6 +181,7 @@ class TokenProvider:
                     return cached.value
                 raise
             await self.cache.set(self.key, fresh)
+            self.fetched += 1
             if self.on_refresh is not None:
                 self.on_refresh(fresh)
             return fresh.value
@@ -209,6 +212,8 @@ class TokenProvider:
                 data=form,
                 headers=headers,
                 timeout=self._timeout,
+                # A redirect would re-post the form, client secret and all, to wherever it points.
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 retry_after = _seconds(response.headers.get("Retry-After"))

@@ -4,7 +4,8 @@ The view only checks and hands on; the worker applies (``streams.connectors.webh
 
 1. the slug must name an enabled webhook connection (else 404, without saying which);
 2. the body may not exceed the connection's size limit (413, checked on
-   Content-Length and again on at most limit + 1 bytes read);
+   Content-Length and again on at most limit + 1 bytes read; the server-wide
+   cap, ``streams.body_limit``, refuses larger bodies before Django buffers them);
 3. ``X-Floorview-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` under
    the connection's secret, compared in constant time, and
    ``X-Floorview-Timestamp`` (epoch seconds) within five minutes either way
@@ -191,11 +192,12 @@ def hook_items(items: list[dict[str, Any]], mapping: FieldMapping) -> list[HookI
 class Refused(Exception):
     """A delivery refused with STATUS and a reason for the platform (never a secret)."""
 
-    def __init__(self, status: int, reason: str, *, retry_after: int | None = None) -> None:
+    def __init__(self, status: int, reason: str, *, retry_after: int | None = None, log_reason: str = "") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.retry_after = retry_after
+        self.log_reason = log_reason or reason  # for our log only: it may say more than the platform should hear
 
 
 def check_signature(target: HookTarget, request: HttpRequest, body: bytes, now: float) -> None:
@@ -213,8 +215,8 @@ def check_signature(target: HookTarget, request: HttpRequest, body: bytes, now: 
     if abs(now - moment) > TIMESTAMP_WINDOW:
         raise Refused(401, f"{TIMESTAMP_HEADER} is more than {TIMESTAMP_WINDOW / 60:g} minutes from our clock")
     if not target.secret:
-        log.warning("webhook %s: no secret is configured; every delivery is refused", target.slug)
-        raise Refused(401, "the signature does not match")
+        # Logged through the refusal log like every other 401 (throttled): a flood must not flood the log.
+        raise Refused(401, "the signature does not match", log_reason="no secret is configured")
     expected = signature(target.secret, body).encode()
     # Bytes, as compare_digest refuses non-ASCII text; a wrong length or prefix fails the same way.
     if not hmac.compare_digest(expected, given.strip().lower().encode("utf-8", "replace")):
@@ -233,7 +235,8 @@ def _log_refusal(target: HookTarget, refused: Refused) -> None:
     if len(_last_refusal_log) > LOOKUP_MAX:
         _last_refusal_log.clear()
     _last_refusal_log[key] = now
-    log.info("webhook %s: refused a delivery with %d (%s)", target.slug, refused.status, refused.reason)
+    level = logging.WARNING if refused.log_reason != refused.reason else logging.INFO
+    log.log(level, "webhook %s: refused a delivery with %d (%s)", target.slug, refused.status, refused.log_reason)
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes:

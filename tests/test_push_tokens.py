@@ -100,12 +100,17 @@ class StubTokens:
     def __init__(self) -> None:
         self.requests = 0
         self.current: str | None = None
+        self.fetched = 0
         self.invalidated: list[str] = []
+        self.refresh_fails = False  # a refresh that fails hands out the old token, as TokenProvider does
 
     async def token(self) -> str:
-        if self.current is None:
+        if self.current is None or self.refresh_fails:
             self.requests += 1
+            if self.refresh_fails and self.current is not None:
+                return self.current
             self.current = f"t{self.requests}"
+            self.fetched += 1
         return self.current
 
     async def invalidate(self, value: str) -> None:
@@ -158,3 +163,13 @@ async def test_other_refusals_pass_through_with_their_retry_after():
     with pytest.raises(FeedRefused) as raised:
         await feed.authorised(attempt)
     assert (raised.value.status, raised.value.retry_after) == (503, 7.0)
+
+
+async def test_a_401_after_a_failed_refresh_is_not_taken_for_refused_credentials():
+    # The token endpoint is down: the old token comes back although a request went out. Its 401 says
+    # nothing about the credentials, so it must not be an auth failure (a 5-minute wait) at once.
+    feed = connector()
+    await feed.tokens.token()
+    feed.tokens.refresh_fails = True
+    token, fresh = await feed._bearer()
+    assert (token, fresh) == ("t1", False)

@@ -97,6 +97,20 @@ async def test_a_reconnect_event_is_obeyed(asked_ms):
         await live(run)
 
 
+async def test_a_busy_server_turning_a_new_stream_away_is_obeyed_too():
+    # The reconnect event arrives with the response, before the new stream is the connector's current one.
+    async with streaming(feed_retry_ms=100) as run:
+        await live(run)
+        run.control(fault="feed_busy", retry_after_ms=900)
+        run.control(fault="feed_drop")
+        await eventually(lambda: len(run.connections("sse")) == 3, what="a turned-away stream and a retry")
+        turned_away, retried = run.connections("sse")[1:3]
+        assert turned_away.get("turned_away") is True
+        gap = retried["at"] - turned_away["at"]
+        assert 0.9 <= gap < 0.9 + scaled(1.0)
+        await live(run)
+
+
 async def test_a_reconnect_resumes_after_the_last_event_id_with_no_gap_and_no_duplicate():
     async with streaming(rate=10.0) as run:
         seen = handled_ids(run)

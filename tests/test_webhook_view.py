@@ -357,6 +357,30 @@ def test_arbitrary_headers_never_get_past_the_signature(hook, body, sig, stamp):
     assert response.status_code == 401
 
 
+@FUZZ
+@given(body=st.binary(max_size=500), sig=st.text(max_size=80))
+def test_a_current_timestamp_with_any_other_signature_is_still_refused(hook, body, sig):
+    # The timestamp is good, so every example reaches the HMAC comparison itself.
+    sig = sig.encode("latin-1", "ignore").decode("latin-1").replace("\n", "").replace("\r", "")
+    if sig.strip().lower() == signature(SECRET, body):
+        return
+    response = post(body, HTTP_X_FLOORVIEW_SIGNATURE=sig, HTTP_X_FLOORVIEW_TIMESTAMP=str(int(time.time())))
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("stamp", ["inf", "1e309", "-1", "+" + "9" * 30, "１７００", "0x10", "nan"])
+def test_odd_timestamps_are_refused(hook, stamp):
+    body = b'{"interaction_id": "i1"}'
+    response = post(body, HTTP_X_FLOORVIEW_SIGNATURE=signature(SECRET, body), HTTP_X_FLOORVIEW_TIMESTAMP=stamp)
+    assert response.status_code == 401
+
+
+def test_the_signature_is_hmac_sha256_of_the_raw_body_as_openssl_computes_it():
+    # The well-known HMAC-SHA256 test vector: what a platform (or openssl dgst -hmac) computes.
+    expected = "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    assert signature("key", b"The quick brown fox jumps over the lazy dog") == expected
+
+
 @settings(max_examples=300, deadline=None)
 @given(body=st.binary(max_size=2000))
 def test_the_body_parser_raises_only_its_own_error(body):

@@ -761,7 +761,7 @@ class Connector(ABC):
                     next_ping = now + t.ping_interval
                     if protocol_pings:
                         pong = await socket.ws.ping()
-                        pong.add_done_callback(lambda f, s=socket: f.cancelled() or self.alive(s, pong=True))
+                        pong.add_done_callback(lambda f, s=socket: self._ponged(f, s))
                     else:
                         await socket.ws.send(self.ping_frame)
                 wakes = [next_check, socket.last_alive + dead_after]
@@ -776,6 +776,11 @@ class Connector(ABC):
         except (ConnectionClosed, OSError, WebSocketException):
             # The reader reports the close; nothing more to say here.
             return
+
+    def _ponged(self, waiter: asyncio.Future, socket: Socket) -> None:
+        # A closing connection fails its pending pings (an exception, not a cancel): that is no pong.
+        if not waiter.cancelled() and waiter.exception() is None:
+            self.alive(socket, pong=True)
 
     def _fail_link(self, link: Link, reason: str) -> None:
         if link.failed is None and not link.closed:

@@ -160,9 +160,11 @@ class MappedFeed(Connector):
         """Return the token to send (None: no token URL) and whether it was fetched just now."""
         if self.tokens is None:
             return None, False
-        before = self.tokens.requests
+        before = self.tokens.fetched
         token = await self.tokens.token()
-        return token, self.tokens.requests != before
+        # Fetched just now only if a fetch succeeded: a failed refresh hands out the older token,
+        # and a 401 to that says nothing about the credentials.
+        return token, self.tokens.fetched != before
 
     # -- records -------------------------------------------------------------------------
 

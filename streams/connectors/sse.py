@@ -238,7 +238,10 @@ class SseConnector(MappedFeed):
             # No wait given: the server's retry time (if any) and the backoff decide.
             wait_ms = self.retry_ms or 0
         wait = min(wait_ms / 1000, self.timing.max_retry_after)
-        if self.is_current(socket):
+        link = self._link_of(socket)
+        if link is not None and not link.closed:
+            # The current link, or one still being opened (its first bytes may arrive before it is
+            # current): either way the next attempt must wait. A retired link's hint is old news.
             self._not_before = time.monotonic() + wait
         self.health.note("backoff_scheduled", f"the server asked to reconnect in {wait:.1f} s", delay=round(wait, 3))
         self.fail(socket, f"the server asked to reconnect in {wait:.1f} s")

@@ -476,6 +476,17 @@ def _feed_reconnect(server: SimulatorServer, payload: dict[str, Any]) -> dict[st
 
 
 @fault(
+    "feed_busy",
+    "Turn the next new SSE streams away: a reconnect event {retryAfterMs} is the first thing each reads.",
+    {"streams": "how many new streams (default 1)", "retry_after_ms": "the wait asked for (default 1000)"},
+)
+def _feed_busy(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    server.feeds.busy_streams = int(_number(payload, "streams", 1, 1, 1000))
+    server.feeds.busy_retry_ms = int(_number(payload, "retry_after_ms", 1000, 0, 3_600_000))
+    return {"streams": server.feeds.busy_streams}
+
+
+@fault(
     "feed_error",
     "Send an SSE error event {status, message}, then end each event stream (401 also revokes its token).",
     {"status": "HTTP-like status (default 500)", "message": "text (default: a generic one)"},

@@ -97,6 +97,9 @@ class Feeds:
         # Control events sent (reconnect, error), with when they were written.
         self.control_sent: deque[dict[str, Any]] = deque(maxlen=100)
         self.refuse_tokens_until: float | None = None
+        # feed_busy: this many new event streams are turned away with a reconnect event first thing.
+        self.busy_streams = 0
+        self.busy_retry_ms = 1000
         records.listeners.append(self._on_record)
 
     def install(self, app: web.Application) -> None:
@@ -266,8 +269,9 @@ class Feeds:
         self.refuse_tokens_until = math.inf if seconds is None else self.clock() + seconds
 
     def clear(self) -> None:
-        """End every feed fault: stalls and token refusal."""
+        """End every feed fault: stalls, token refusal and turning streams away."""
         self.refuse_tokens_until = None
+        self.busy_streams = 0
         for session in self.sessions():
             session.unstall()
 

@@ -138,6 +138,14 @@ async def serve_sse(feeds: Feeds, request: web.Request) -> web.StreamResponse:
         line_end=options.sse_line_end,
     )
     feeds.counters.sse_connections += 1
+    if feeds.busy_streams > 0:
+        # A busy server turns the client away before any data: the reconnect event is the first thing it reads.
+        feeds.busy_streams -= 1
+        feeds.log_connection("sse", token, turned_away=True)
+        session.send_control("reconnect", {"retryAfterMs": feeds.busy_retry_ms})
+        with contextlib.suppress(ConnectionError, RuntimeError):  # the client went away
+            await session.write(options.sse_keepalive, feeds.counters, feeds.control_sent)
+        return response
     last_id = request.headers.get("Last-Event-ID")
     if options.sse_retry_ms is not None:
         session.send_retry(options.sse_retry_ms)
