@@ -203,6 +203,14 @@ class Connection(models.Model):
             raise ValidationError("Give either a region or a base URL.")
         if self.kind == self.Kind.CXONE and not self.access_key_id:
             raise ValidationError({"access_key_id": "CXone signs in with an access key: give its id."})
+        if self.kind == self.Kind.CXONE:
+            from streams.connectors.cxone_parsers import ParseError, api_version
+
+            try:
+                # Stored as CXone's paths spell it ("31" and "v31" are v31.0).
+                self.api_version = api_version(self.api_version)
+            except ParseError:
+                raise ValidationError({"api_version": "Give an API version such as v31.0."}) from None
         if self.kind in (self.Kind.PUSH, self.Kind.SSE):
             if not self.stream_url:
                 raise ValidationError({"stream_url": "Give the feed's address."})

@@ -90,11 +90,12 @@ class ConnectionKindsAdminTests(TestCase):
     def test_cxone_needs_an_access_key_and_stores_its_secret_encrypted(self):
         html = self.errors(self.add(kind="cxone", client_id="app", client_secret="app-secret"))
         assert "CXone signs in with an access key" in html
-        response = self.add(
-            kind="cxone", client_id="app", client_secret="app-secret", access_key_id="AK=1", access_key_secret="s=cr=t"
-        )
+        key = {"kind": "cxone", "client_id": "app", "client_secret": "app-secret", "access_key_id": "AK=1"}
+        assert "API version such as v31.0" in self.errors(self.add(**key, access_key_secret="s", api_version="latest"))
+        response = self.add(**key, access_key_secret="s=cr=t", api_version="31")
         assert response.status_code == 302
         connection = Connection.objects.get(name="New feed")
+        assert connection.api_version == "v31.0"  # as CXone's paths spell it
         assert connection.access_key_secret == "s=cr=t"
         assert "s=cr=t" not in connection.access_key_secret_encrypted
         page = self.client.get(f"/admin/streams/connection/{connection.pk}/change/").content.decode()

@@ -6,6 +6,9 @@ import asyncio
 import time
 from dataclasses import replace
 
+import pytest
+
+from streams.connectors.cxone_auth import seconds
 from streams.connectors.cxone_poller import Breaker
 from tests.test_cxone_connector import FAST, converged, eventually, live, streaming
 from tests.timing import scaled
@@ -49,6 +52,32 @@ def test_a_success_below_the_threshold_starts_the_count_over():
     assert breaker.failure(None, 1.0) == (1.0, False)
 
 
+# -- Retry-After: seconds or an HTTP date ---------------------------------------------------------
+
+NOW = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [
+        ("7", 7.0),
+        (" 2.5 ", 2.5),
+        ("-3", 0.0),
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
+        ("Wednesday, 21-Oct-15 07:29:00 GMT", 60.0),  # RFC 850, which HTTP still accepts
+        ("Wed Oct 21 07:28:10 2015", 10.0),  # asctime
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # already past: never negative
+        ("soon", None),
+        ("nan", None),
+        ("inf", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_as_an_http_date(header, wait):
+    assert seconds(header, now=NOW) == wait
+
+
 # -- against the simulator ------------------------------------------------------------------------
 
 
@@ -76,6 +105,21 @@ async def test_a_429_is_waited_out_as_retry_after_says_without_a_resync():
         assert run.connector.health.counters["throttled"] == 1
         assert run.connector.snapshots == 1 and run.connector.health.reconnects == 0
         await converged(run)
+
+
+async def test_a_retry_after_date_is_waited_out_too():
+    async with streaming() as run:
+        await live(run)
+        run.control(fault="cxone_retry_after_form", form="date")
+        run.control(fault="cxone_rest_error", status=429, retry_after=8, count=1)
+
+        def throttled() -> list[str]:
+            return [d for s, d in run.states if s == "degraded" and d.startswith("CXone is throttling; next try in")]
+
+        await eventually(throttled, what="the 429")
+        # At least eight seconds (the date is rounded up to the whole second): not the 3 s of a bare 429.
+        wait = float(throttled()[0].removeprefix("CXone is throttling; next try in ").split()[0])
+        assert 8 <= wait <= 9, throttled()
 
 
 async def test_the_breaker_opens_stops_calling_probes_and_closes_again():

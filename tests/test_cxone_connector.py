@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+from aiohttp import web
 
 from streams.connectors.base import ConnectionSpec, Timing
 from streams.connectors.cxone import MIN_POLL_INTERVAL, CxoneConnector, fetch_queues
+from streams.connectors.cxone_auth import CxoneAuth
+from streams.connectors.cxone_rest import EPOCH, CxoneError, CxoneRest
 from streams.connectors.registry import connector_class
 from streams.floor import Floor
 from streams.health import LinkHealth
+from streams.oauth import TokenUnavailable
 from streams.simulator import control
 from streams.simulator.server import SimulatorServer
 from tests.timing import scaled
@@ -20,6 +29,7 @@ CLIENT_SECRET = "cl=ient+secret"
 KEY_ID = "floorview=key"
 KEY_SECRET = "k3y=se&cret+=="
 POLL = 0.2  # seconds between polls here (production never polls faster than once a second)
+KEYS = {"cxone_access_key_id": KEY_ID, "cxone_access_key_secret": KEY_SECRET}
 
 FAST = Timing(
     open_timeout=scaled(5),
@@ -291,9 +301,15 @@ async def test_it_takes_added_and_dropped_skills_on_the_same_link():
 # -- contacts that end -----------------------------------------------------------------------------
 
 
-async def test_contacts_that_end_leave_the_floor():
+@pytest.mark.parametrize("keep_ended", [300.0, 0.0], ids=["told-as-end-contact", "only-full-lists-tell"])
+async def test_contacts_that_end_leave_the_floor(keep_ended):
     # Nobody is on queue and callers give up within a second or so: every contact ends by abandoning.
-    async with streaming(rate=0, on_queue_share=0.0, presence_change_mean=0, patience_mean=0.5) as run:
+    # Whether or not the server lists ended contacts as EndContact (a simulator extra, kept KEEP_ENDED
+    # seconds), the full contact lists end them.
+    async with streaming(
+        rate=0, on_queue_share=0.0, presence_change_mean=0, patience_mean=0.5, full_contacts_every=1.0
+    ) as run:
+        run.sim.cxone.changes.keep_ended = keep_ended
         await live(run)
         queue_id = next(q for q in run.sim.model.queues if run.skill(q) in run.watched())
         # Callers arrive while the model stands still, so the board sees them before they give up.
@@ -303,7 +319,7 @@ async def test_contacts_that_end_leave_the_floor():
         await eventually(lambda: numbers == run.floor.source_interaction_ids("c1"), what="the contacts")
         run.sim.resume()
         await eventually(lambda: not run.floor.source_interaction_ids("c1"), what="the contacts to end")
-        assert run.sim.cxone.changes.ended  # they were told as EndContact
+        assert bool(run.sim.cxone.changes.ended) == bool(keep_ended)
         await converged(run)
 
 
@@ -325,6 +341,184 @@ async def test_a_full_contacts_poll_ends_contacts_no_increment_mentions():
         run.connector._full_contacts_at = 0.0
         await eventually(lambda: not run.floor.source_interaction_ids("c1"), what="the full poll to end it")
         assert run.connector.snapshots == 1
+
+
+# -- snapshots and polls ---------------------------------------------------------------------------
+
+
+async def test_a_poll_in_flight_when_a_resync_begins_is_dropped_not_replayed_after_the_snapshot():
+    async with streaming(rate=0, presence_change_mean=0) as run:
+        await live(run)
+        connector = run.connector
+        agent_id = next(iter(run.sim.model.agents))
+        number = run.agent(agent_id)
+        fetch, fetched_meal, go_on = connector.rest.fetch, asyncio.Event(), asyncio.Event()
+
+        async def held_after_the_meal(path, root, since, *, top):
+            # The first poll to hear of the meal break holds on to it (and the poller's lock) until told.
+            fetched = await fetch(path, root, since, top=top)
+            meal = any(
+                str(a.get("agentId")) == number and a.get("outStateDescription") == "Meal" for a in fetched.items
+            )
+            if meal and not fetched_meal.is_set():
+                fetched_meal.set()
+                await go_on.wait()
+            return fetched
+
+        connector.rest.fetch = held_after_the_meal
+        run.control(action="set_presence", user_id=agent_id, presence="MEAL")
+        await eventually(fetched_meal.is_set, what="a poll to fetch the meal break")
+        # While that poll is in flight the agent moves on and a resync begins: the base buffers events
+        # from now on, and the snapshot waits for the poll to finish.
+        run.control(action="set_presence", user_id=agent_id, presence="TRAINING")
+        connector.request_resync("test")
+        await eventually(lambda: connector._buffer is not None, what="the resync to begin")
+        go_on.set()
+        await eventually(lambda: connector.snapshots == 2, what="the resync")
+        # The buffer was replayed right after the snapshot: the meal break must not be in it.
+        assert run.floor.agent("c1", number).presence == "training"
+        assert connector.stale_results == 1
+        await converged(run)
+
+
+async def test_it_follows_server_relative_next_links():
+    async with streaming(page_size=3) as run:
+        run.control(fault="cxone_next_links", form="relative")
+        await live(run)
+        await converged(run)
+        # 20 agents a page of 3 at a time: seven pages for the snapshot's agents alone.
+        assert run.connector.rest.calls >= 7 + 2 + 1
+        assert run.connector.health.reconnects == 0
+
+
+API = "https://api-na1.niceincontact.com/inContactAPI/services/v31.0"
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("/inContactAPI/services/v31.0/agents/states?skip=4", f"{API}/agents/states?skip=4"),
+        ("states?skip=4", f"{API}/agents/states?skip=4"),
+        ("?skip=4", f"{API}/agents/states?skip=4"),
+        (f"{API}/agents/states?skip=4", f"{API}/agents/states?skip=4"),
+        ("https://API-NA1.niceincontact.com:443/x?skip=4", "https://API-NA1.niceincontact.com:443/x?skip=4"),
+        ("http://api-na1.niceincontact.com/x?skip=4", None),  # the same host, but the token in clear
+        ("http://api-na1.niceincontact.com:443/x?skip=4", None),
+        ("https://api-na1.niceincontact.com:8443/x?skip=4", None),
+        ("https://api-na1.niceincontact.com.evil.example/x", None),
+        ("//evil.example/x?skip=4", None),
+    ],
+)
+def test_next_links_resolve_against_their_page_and_stay_on_the_apis_origin(link, expected):
+    rest = CxoneRest(API, None, None)
+    current = f"{API}/agents/states"
+    if expected is None:
+        with pytest.raises(CxoneError, match="another origin"):
+            rest.next_url(current, link)
+    else:
+        assert rest.next_url(current, link) == expected
+
+
+def test_a_plain_http_api_takes_plain_http_links():
+    # The simulator's API (an admin's explicit choice): its own links must work.
+    rest = CxoneRest("http://localhost:8080/inContactAPI/services/v31.0", None, None)
+    assert rest.next_url("http://localhost:8080/a", "/b?skip=1") == "http://localhost:8080/b?skip=1"
+
+
+# -- what a fetch reads, and says it read -----------------------------------------------------------
+
+
+class FixedToken:
+    """Hands out one token: these tests are about paging, not signing in."""
+
+    async def token(self) -> str:
+        return "t"
+
+    async def invalidate(self, value: str) -> None:
+        return
+
+
+@asynccontextmanager
+async def http_server(handler):
+    """Serve HANDLER for every path on 127.0.0.1 (a free port); yield the base URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = socket.create_server(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
+def page(items: int, total: int | None, next_skip: int | None) -> tuple[int, dict]:
+    body = {"agentStates": [{"agentId": i + 1} for i in range(items)], "lastPollTime": "2026-01-02T03:04:05.000Z"}
+    body["totalRecords"] = total
+    body["_links"] = {
+        "next": f"/inContactAPI/services/v31.0/agents/states?top=2&skip={next_skip}" if next_skip else None
+    }
+    return 200, body
+
+
+@asynccontextmanager
+async def scripted(replies: list[tuple[int, dict | None]], **limits):
+    """Run an API answering the Nth call with the Nth of REPLIES; yield a CxoneRest calling it."""
+    queue = list(replies)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        status, body = queue.pop(0) if queue else (500, {"error": "script ran out"})
+        return web.Response(status=status) if body is None else web.json_response(body, status=status)
+
+    async with http_server(answer) as base, aiohttp.ClientSession() as session:
+        yield CxoneRest(f"{base}/inContactAPI/services/v31.0", FixedToken(), session, **limits)
+
+
+@pytest.mark.parametrize(
+    ("replies", "limits", "complete", "skipped"),
+    [
+        ([page(2, 4, 2), page(2, 4, None)], {}, True, False),
+        ([(304, None)], {}, True, False),  # nothing changed: a whole answer
+        ([page(2, 5, 2), page(2, 4, None)], {}, True, True),  # shrank while paged: a record may be missed
+        ([page(2, 5, None)], {}, True, True),  # fewer records than totalRecords
+        ([page(2, None, 2), page(2, None, 4), page(2, None, 6)], {"max_pages": 2}, False, False),
+        ([page(2, 9, 2), page(2, 9, 2)], {}, False, False),  # the same next link again
+        ([page(2, 9, 2), page(0, 9, 4)], {}, False, False),  # an empty page that links on
+        ([page(2, 9, 2), (304, None)], {}, False, False),  # 304 after the first page
+    ],
+    ids=[
+        "whole",
+        "not-modified",
+        "shrank",
+        "short-of-total",
+        "too-many-pages",
+        "link-again",
+        "empty-page",
+        "304-later",
+    ],
+)
+async def test_a_fetch_says_whether_it_read_the_whole_list(replies, limits, complete, skipped):
+    async with scripted(replies, **limits) as rest:
+        fetched = await rest.fetch("/agents/states", "agentStates", EPOCH, top=2)
+    assert (fetched.complete, fetched.may_have_skipped) == (complete, skipped)
+    assert fetched.whole == (complete and not skipped)
+    assert (fetched.problem is None) == complete
+
+
+@pytest.mark.parametrize(
+    ("replies", "limits", "error"),
+    [
+        ([page(2, 6, 2), page(2, 6, 4), page(2, 6, None)], {"max_records": 5}, "more than 5 records"),
+        ([page(2, 6, 2), page(2, 6, 4), page(2, 6, None)], {"max_fetch_bytes": 500}, "more than 500 bytes"),
+        ([(200, {"totalRecords": 0, "lastPollTime": "2026-01-02T03:04:05.000Z"})], {}, "holds no agentStates"),
+    ],
+    ids=["records", "bytes", "no-list"],
+)
+async def test_a_fetch_fails_clearly_past_its_limits_or_without_its_list(replies, limits, error):
+    async with scripted(replies, **limits) as rest:
+        with pytest.raises(CxoneError, match=error):
+            await rest.fetch("/agents/states", "agentStates", EPOCH, top=2)
 
 
 # -- tokens and credentials --------------------------------------------------------------------------
@@ -363,6 +557,69 @@ async def test_refused_credentials_show_as_auth_failed_and_wait_minutes():
         assert f"retrying in {scaled(60):.0f} s" in run.connector.health.detail
 
 
+async def test_a_403_from_the_api_shows_as_auth_failed_and_waits_minutes():
+    async with streaming() as run:
+        await live(run)
+        # The token is good, but the API user lacks a permission: only an admin can help.
+        run.control(fault="cxone_rest_error", status=403, count=100_000)
+        await eventually(lambda: run.connector.health.state == "auth_failed", what="auth_failed")
+        assert "403" in run.connector.health.detail
+        assert f"retrying in {scaled(60):.0f} s" in run.connector.health.detail
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "state"),
+    [
+        ("/auth/token", 307, "auth_failed"),
+        ("/.well-known/cxone-configuration", 302, "reconnecting"),
+        ("/inContactAPI/", 302, "degraded"),
+    ],
+    ids=["token", "discovery", "api"],
+)
+async def test_redirects_are_never_followed(path, status, state):
+    went_elsewhere: list[tuple[str, bytes]] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        went_elsewhere.append((request.path, await request.read()))
+        return web.json_response({})
+
+    async with http_server(elsewhere) as other, streaming() as run:
+        # Armed before the connector's first call (its task has not run yet).
+        run.control(fault="cxone_redirect", location=f"{other}/collect", path=path, status=status, count=100_000)
+        await eventually(lambda: any(s == state and "redirect" in d for s, d in run.states), what=state)
+        assert run.sim.cxone.counters.redirected >= 1
+        # On a 307 the client would post the form again, access key secret and all.
+        assert went_elsewhere == []
+
+
+async def test_real_time_calls_go_to_the_discovered_api_and_sign_ins_to_the_login_host():
+    async with streaming() as run:
+        await live(run)
+        polls = run.connector.polls
+        await eventually(lambda: run.connector.polls >= polls + 2, what="two polls")
+        login, api = urlsplit(run.sim.base_url).netloc, urlsplit(run.connector.rest.api_base).netloc
+        assert api != login  # the simulator names another origin for the API, as NICE does
+        counters = run.sim.cxone.counters
+        assert set(counters.api_hosts) == {api} and set(counters.auth_hosts) == {login}
+
+
+async def test_sign_in_logs_no_access_key_id_and_refuses_an_oversized_token_reply():
+    sim = SimulatorServer(port=0, queues=1, agents=1, rate=0, client_secret=CLIENT_SECRET, **KEYS)
+    base = await sim.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            auth = CxoneAuth(base, sim.client_id, CLIENT_SECRET, KEY_ID, KEY_SECRET, session=session)
+            assert KEY_ID not in repr(auth) and "floorview" not in repr(auth)
+            assert await auth.sign_in()
+            small = CxoneAuth(
+                base, sim.client_id, CLIENT_SECRET, KEY_ID, KEY_SECRET, session=session, max_reply_bytes=300
+            )
+            with pytest.raises(TokenUnavailable, match="more than 300 bytes"):
+                await small.sign_in()
+    finally:
+        await sim.stop()
+
+
 async def test_credentials_refused_while_polling_end_in_auth_failed():
     async with streaming() as run:
         await live(run)
@@ -390,6 +647,7 @@ async def test_fetch_queues_lists_every_skill():
             CLIENT_SECRET,
             access_key_id=sim.cxone_access_key_id,
             access_key_secret=KEY_SECRET,
+            api_version="31",  # as an admin might write it: the paths say v31.0
         )
         skills = await fetch_queues(spec)
     finally:

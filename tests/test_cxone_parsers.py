@@ -10,21 +10,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams.connectors import cxone
 from streams.connectors.base import ConnectionSpec
-from streams.connectors.cxone import CxoneConnector
+from streams.connectors.cxone import CxoneConnector, api_base
 from streams.connectors.cxone_parsers import (
     ParseError,
     agent_presence,
     agent_status,
+    api_version,
     contact_update,
+    entity_id,
     jwt_claims,
     parse_page,
     parse_time,
     skill_stats,
 )
 from streams.connectors.cxone_poller import PollResult
-from streams.connectors.cxone_rest import Fetched
-from streams.events import UNSET
+from streams.connectors.cxone_rest import CxoneError, Fetched
+from streams.events import UNSET, AgentStatus, InteractionUpdate
 
 WATCHED = frozenset({"11", "12"})
 
@@ -147,6 +150,13 @@ def test_a_contact_carries_campaign_disposition_and_agent():
     assert (waiting.agent_id, waiting.agent_name, waiting.disposition) == (None, None, None)
 
 
+@pytest.mark.parametrize("bad", ["\u00b9", "\u0663", "1" * 5000, "0", "-3", "", 0, True, None, 2.5])
+def test_ids_are_positive_ascii_numbers(bad):
+    with pytest.raises(ParseError):
+        entity_id(bad)
+    assert entity_id(" 0042 ") == entity_id(42) == entity_id(42.0) == "42"
+
+
 def test_end_contact_ends_the_interaction():
     update = contact_update("c1", {"contactId": 7, "stateName": "EndContact", "skillId": 11})
     assert update.ended is True
@@ -163,9 +173,33 @@ def test_both_reply_shapes_read_alike():
 
 
 def test_it_refuses_replies_it_cannot_use():
-    for body in ([], "x", {"skillActivity": "nope"}, {"skillActivity": [], "lastPollTime": "yesterday"}):
+    no_list = {"totalRecords": 0, "lastPollTime": "2026-01-02T03:04:05.000Z"}
+    for body in ([], "x", {"skillActivity": "nope"}, no_list, {"resultSet": no_list}):
         with pytest.raises(ParseError):
             parse_page(body, "skillActivity")
+    assert parse_page({"skillActivity": None}, "skillActivity").items == []
+
+
+def test_an_unreadable_poll_time_keeps_the_records_but_gives_no_poll_time():
+    page = parse_page({"skillActivity": [{"skillId": 1}], "lastPollTime": "yesterday"}, "skillActivity")
+    assert page.items == [{"skillId": 1}] and page.last_poll_time is None
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("31", "v31.0"), ("v31", "v31.0"), ("31.0", "v31.0"), ("V30.1", "v30.1"), (" v32.0 ", "v32.0"), ("", "v31.0")],
+)
+def test_api_versions_are_written_as_cxones_paths_want(given, expected):
+    assert api_version(given) == expected
+    assert api_base("https://api-na1.niceincontact.com/", given).endswith(f"/inContactAPI/services/{expected}")
+
+
+@pytest.mark.parametrize("given", ["latest", "v31.0.1", "x31", "v", "3\u0663", "v1234"])
+def test_what_is_no_api_version_is_refused(given):
+    with pytest.raises(ParseError):
+        api_version(given)
+    with pytest.raises(CxoneError, match="API version"):
+        api_base("https://api-na1.niceincontact.com", given)
 
 
 def test_it_reads_id_token_claims():
@@ -249,3 +283,78 @@ def test_the_connector_counts_and_skips_whatever_a_poll_brings(agents, skills, c
     )
     connector.handle(None, result)  # must not raise
     assert all(getattr(e, "source", None) == "c1" for e in events)
+
+
+# -- what the connector makes of a poll: cursors, and contacts that end --------------------------
+
+
+def make_connector(events: list) -> CxoneConnector:
+    spec = ConnectionSpec("c1", "cxone", "http://x", "http://x", "id", "secret", queue_ids=("11",))
+    return CxoneConnector(spec, events.append)
+
+
+def live_contact(number: int) -> dict:
+    return {"contactId": number, "skillId": 11, "stateName": "Active", "mediaTypeName": "Phone Call"}
+
+
+def contacts_poll(seq: int, records: list, *, full: bool = True, complete: bool = True) -> PollResult:
+    return PollResult(seq=seq, fetched={"contacts": Fetched(records, complete=complete)}, full_contacts=full)
+
+
+def ended(events: list) -> set[str]:
+    return {e.interaction_id for e in events if isinstance(e, InteractionUpdate) and e.ended is True}
+
+
+def test_a_cursor_moves_on_only_from_a_list_read_whole():
+    events: list = []
+    connector = make_connector(events)
+    agent = {"agentId": 5, "agentStateName": "Available"}
+    old, new = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
+    connector.cursors = {"agents": old}
+    page = parse_page({"agentStates": [agent], "lastPollTime": "yesterday"}, "agentStates")
+    unreadable = Fetched(page.items, page.last_poll_time, complete=True)
+    connector.handle(None, PollResult(seq=1, fetched={"agents": unreadable}))
+    # The records count; polling goes on from where it was.
+    assert connector.cursors == {"agents": old} and any(isinstance(e, AgentStatus) for e in events)
+    for partial in (Fetched([agent], new, complete=False), Fetched([agent], new, complete=True, may_have_skipped=True)):
+        connector.handle(None, PollResult(seq=2, fetched={"agents": partial}))
+        assert connector.cursors == {"agents": old}
+    connector.handle(None, PollResult(seq=3, fetched={"agents": Fetched([agent], new, complete=True)}))
+    assert connector.cursors == {"agents": new}
+    counters = connector.health.counters
+    assert (counters["no_poll_time"], counters["incomplete_list"], counters["list_shifted"]) == (1, 1, 1)
+
+
+def test_a_contact_ends_only_when_two_complete_full_lists_in_a_row_lack_it():
+    events: list = []
+    connector = make_connector(events)
+    connector.handle(None, contacts_poll(1, [live_contact(1), live_contact(2), live_contact(3)], full=False))
+    connector.handle(None, contacts_poll(2, [live_contact(1)]))
+    assert ended(events) == set()  # once may be a record skipped by paging
+    assert connector._full_contacts_at == 0.0  # so the next poll looks again in full
+    connector.handle(None, contacts_poll(3, [live_contact(1)], complete=False))
+    assert ended(events) == set()  # a list cut short says nothing of what it lacks
+    connector.handle(None, contacts_poll(4, [live_contact(1), live_contact(3)], full=False))  # 3 is heard of
+    connector.handle(None, contacts_poll(5, [live_contact(1)]))
+    assert ended(events) == {"2"}  # 3 was listed in between: it starts over
+    connector.handle(None, contacts_poll(6, [live_contact(1)]))
+    assert ended(events) == {"2", "3"}
+
+
+def test_a_broken_record_neither_ends_its_contact_nor_keeps_others_from_ending(monkeypatch):
+    events: list = []
+    connector = make_connector(events)
+    connector.handle(None, contacts_poll(1, [live_contact(1), live_contact(2), live_contact(3)], full=False))
+    readable = cxone.contact_update
+
+    def unreadable_one(source, item):
+        if item.get("contactId") == 1:
+            raise ParseError("a field of contact 1 cannot be read")
+        return readable(source, item)
+
+    monkeypatch.setattr(cxone, "contact_update", unreadable_one)
+    every_time = [live_contact(1), {"contactId": "junk", "stateName": "Active"}, live_contact(3)]
+    for seq in (2, 3):
+        connector.handle(None, contacts_poll(seq, every_time))
+    assert ended(events) == {"2"}
+    assert connector.health.counters["malformed_record"] == 4

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from urllib.parse import quote
+import time
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, urljoin
 
 import aiohttp
 import pytest
@@ -74,8 +76,13 @@ async def bearer(http, sim) -> dict[str, str]:
     return {"Authorization": f"Bearer {body['access_token']}"}
 
 
+def api_url(sim) -> str:
+    """Return the origin cxone-configuration names for the API: the loopback's other name, same port."""
+    return sim.base_url.replace("127.0.0.1", "localhost")
+
+
 async def get(http, sim, path: str, headers: dict, **params) -> tuple[int, dict | None]:
-    url = path if path.startswith("http") else f"{sim.base_url}{SERVICES}{path}"
+    url = path if path.startswith("http") else f"{api_url(sim)}{SERVICES}{path}"
     async with http.get(url, headers=headers, params=params or None) as reply:
         return reply.status, (await reply.json() if reply.status != 304 else None)
 
@@ -149,9 +156,18 @@ async def test_discovery_names_the_token_endpoint_and_the_tenants_api(sim, http)
     url = f"{sim.base_url}/.well-known/cxone-configuration"
     async with http.get(url, params={"tenantId": tenant}) as reply:
         config = await reply.json()
-    assert config["api_endpoint"] == sim.base_url and config["tenantId"] == tenant
+    # As at NICE, the API is another origin than the sign-in; here the same server under its other name.
+    assert config["api_endpoint"] == api_url(sim) != sim.base_url and config["tenantId"] == tenant
+    assert config["auth_endpoint"] == sim.base_url
+    async with http.get(url.replace("127.0.0.1", "localhost"), params={"tenantId": tenant}) as reply:
+        assert (await reply.json())["api_endpoint"] == sim.base_url  # and the other way round
     async with http.get(url, params={"tenantId": "someone-else"}) as reply:
         assert reply.status == 404 and (await reply.json())["error"]
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    assert (await get(http, sim, "/agents/states", headers))[0] == 200
+    counters = sim.cxone.counters
+    assert set(counters.api_hosts) == {api_url(sim).removeprefix("http://")}
+    assert set(counters.auth_hosts) == {sim.base_url.removeprefix("http://"), api_url(sim).removeprefix("http://")}
 
 
 # -- the real-time calls --------------------------------------------------------------------------
@@ -190,7 +206,7 @@ async def test_updated_since_returns_only_what_changed_and_304_when_nothing_did(
 async def test_it_pages_with_top_and_skip_following_links_next(make_sim, http):
     sim = await make_sim(agents=11)
     headers = await bearer(http, sim)
-    url, seen, pages = f"{sim.base_url}{SERVICES}/agents/states?top=4&updatedSince=1970-01-01T00:00:00.000Z", [], 0
+    url, seen, pages = f"{api_url(sim)}{SERVICES}/agents/states?top=4&updatedSince=1970-01-01T00:00:00.000Z", [], 0
     while url:
         status, body = await get(http, sim, url, headers)
         assert status == 200 and body["totalRecords"] == 11
@@ -199,6 +215,26 @@ async def test_it_pages_with_top_and_skip_following_links_next(make_sim, http):
         pages += 1
     assert pages == 3
     assert sorted(seen) == sorted(a.number for a in sim.model.agents.values())
+
+
+async def test_it_writes_server_relative_links_when_told(make_sim, http):
+    sim = await make_sim(agents=11)
+    headers = await bearer(http, sim)
+    control.dispatch(sim, {"fault": "cxone_next_links", "form": "relative"})
+    url, seen = f"{api_url(sim)}{SERVICES}/agents/states?top=4&updatedSince=1970-01-01T00:00:00.000Z", []
+    for _ in range(5):
+        status, body = await get(http, sim, url, headers)
+        assert status == 200
+        seen += [a["agentId"] for a in body["agentStates"]]
+        link = body["_links"]["next"]
+        if link is None:
+            break
+        assert link.startswith(f"{SERVICES}/agents/states?") and "skip=" in link
+        url = urljoin(url, link)
+    assert sorted(seen) == sorted(a.number for a in sim.model.agents.values())
+    control.dispatch(sim, {"fault": "clear"})
+    _, body = await get(http, sim, "/agents/states", headers, top="4")
+    assert body["_links"]["next"].startswith(api_url(sim))
 
 
 async def test_it_answers_in_the_older_result_set_shape_when_told(sim, http):
@@ -260,10 +296,28 @@ async def test_contacts_carry_campaign_then_disposition_and_end_as_end_contact(m
 async def test_it_injects_throttling_with_retry_after(sim, http):
     headers = await bearer(http, sim)
     control.dispatch(sim, {"fault": "cxone_rest_error", "status": 429, "retry_after": 7, "count": 1})
-    async with http.get(f"{sim.base_url}{SERVICES}/agents/states", headers=headers) as reply:
+    async with http.get(f"{api_url(sim)}{SERVICES}/agents/states", headers=headers) as reply:
         assert reply.status == 429 and reply.headers["Retry-After"] == "7"
         assert (await reply.json())["error"]
     assert (await get(http, sim, "/agents/states", headers))[0] == 200
+
+
+async def test_it_sends_retry_after_as_an_http_date_when_told(sim, http):
+    headers = await bearer(http, sim)
+    control.dispatch(sim, {"fault": "cxone_retry_after_form", "form": "date"})
+    control.dispatch(sim, {"fault": "cxone_rest_error", "status": 429, "retry_after": 7, "count": 1})
+    async with http.get(f"{api_url(sim)}{SERVICES}/agents/states", headers=headers) as reply:
+        assert reply.status == 429
+        wait = parsedate_to_datetime(reply.headers["Retry-After"]).timestamp() - time.time()
+    assert 6.5 <= wait <= 8.0  # whole seconds, rounded up
+
+
+async def test_it_redirects_when_told(sim, http):
+    control.dispatch(sim, {"fault": "cxone_redirect", "location": "http://127.0.0.1:9/elsewhere", "count": 1})
+    async with http.post(f"{sim.base_url}/auth/token", data={"grant_type": "password"}, allow_redirects=False) as r:
+        assert (r.status, r.headers["Location"]) == (307, "http://127.0.0.1:9/elsewhere")
+    assert (await sign_in(http, sim))[0] == 200  # the count was one
+    assert sim.cxone.counters.redirected == 1
 
 
 async def test_it_refuses_credentials_when_told_and_until_cleared(sim, http):
@@ -276,7 +330,7 @@ async def test_it_refuses_credentials_when_told_and_until_cleared(sim, http):
 
 async def test_unknown_versions_and_bad_parameters_are_refused(sim, http):
     headers = await bearer(http, sim)
-    async with http.get(f"{sim.base_url}/inContactAPI/services/latest/agents/states", headers=headers) as reply:
+    async with http.get(f"{api_url(sim)}/inContactAPI/services/latest/agents/states", headers=headers) as reply:
         assert reply.status == 404
     status, body = await get(http, sim, "/agents/states", headers, updatedSince="yesterday")
     assert status == 400 and body["error"] == "InvalidParameter"

@@ -12,9 +12,12 @@ How that rides the base loop:
 - ``snapshot()`` polls all three in full (``updatedSince`` = the epoch) and
   sets the cursors incremental polling continues from; ``handle()`` turns a
   poll result into events. A lock keeps the snapshot and the poller from
-  calling at once, and a result fetched before the latest snapshot began is
-  dropped (the snapshot is newer), so the buffer the base replays after a
-  snapshot never takes the Floor back in time.
+  calling at once. The base opens its event buffer before it awaits the
+  snapshot, so a poll already in flight then would finish, be handled into
+  that buffer and be replayed *after* the newer snapshot. Hence every fetch
+  is numbered, the snapshot takes its number as soon as it is called (before
+  it waits for the lock), and ``handle()`` drops any result numbered before
+  the latest snapshot: the buffer never takes the Floor back in time.
 - ``liveness = "none"``: a poller has nothing to ping; the wire is alive as
   long as it polls, and fails the link itself only when it must (refused
   credentials). Throttling (429), 503 and other poll failures do not drop
@@ -38,7 +41,12 @@ given *all* the watched skills: an agent shows on every board that shows one
 of the connection's skills. Contacts of unwatched skills are dropped
 (counted as ``unwatched``). An incremental poll need not mention a contact
 that ended, so every ``full_contacts_every`` seconds the contacts are polled
-in full and those no longer listed end.
+in full, and a live contact missing from two such complete lists in a row
+ends (see ``_end_missing`` for why one list is not enough).
+
+A cursor moves on only when its list was read whole (every page, nothing
+skipped); otherwise the next poll asks again from the previous poll time,
+which returns a superset.
 """
 
 from __future__ import annotations
@@ -56,6 +64,8 @@ from streams.connectors.cxone_auth import CxoneAuth
 from streams.connectors.cxone_parsers import (
     ParseError,
     agent_status,
+    api_version,
+    contact_id,
     contact_update,
     skill_entry,
     skill_stats,
@@ -80,10 +90,15 @@ BREAKER_THRESHOLD = 3
 
 
 def api_base(api_endpoint: str, version: str) -> str:
-    """Return the real-time API's base URL for a tenant's API endpoint and an API version (``v31.0``)."""
-    version = version.strip() or "v31.0"
-    if not version.startswith("v"):
-        version = f"v{version}"
+    """Return the real-time API's base URL for a tenant's API endpoint and an API version.
+
+    The version is written as CXone's paths want it (``31`` and ``v31`` are
+    ``v31.0``); one that is no version at all raises ``CxoneError``.
+    """
+    try:
+        version = api_version(version)
+    except ParseError as exc:
+        raise CxoneError(f"the connection's API version is unusable: {exc}") from None
     return f"{api_endpoint.rstrip('/')}/inContactAPI/services/{version}"
 
 
@@ -116,9 +131,11 @@ class CxoneConnector(Connector):
         self._lock = asyncio.Lock()
         self._seq = 0  # fetches, numbered in the order they began
         self._snapshot_seq = 0  # the latest snapshot's number: older results are stale
+        self._snapshots_waiting = 0  # snapshots numbered but not yet holding the lock
         self._next_poll_at = 0.0  # monotonic
         self._full_contacts_at = 0.0  # monotonic
         self._live_contacts: set[str] = set()
+        self._suspects: set[str] = set()  # live contacts the last complete full list did not hold
         t = self.timing
         self.breaker = Breaker(
             threshold=BREAKER_THRESHOLD, cooling=max(t.backoff_cap / 3, t.backoff_min), cap=t.max_retry_after
@@ -195,6 +212,10 @@ class CxoneConnector(Connector):
             if started < self._next_poll_at:
                 # A snapshot ran while this step waited for the lock: it counts as this period's poll.
                 return None, self._next_poll_at - started
+            if self._snapshots_waiting:
+                # A snapshot is numbered already and waits behind this step: anything fetched now would
+                # be older than it yet numbered after it. Stand down; the snapshot sets the next poll time.
+                return None, max(self._next_poll_at - started, 0.0)
             self._seq += 1
             result = PollResult(seq=self._seq)
             full_contacts = started >= self._full_contacts_at
@@ -209,7 +230,7 @@ class CxoneConnector(Connector):
                 self._next_poll_at = time.monotonic() + delay
                 return (result if result.fetched else None), delay
             except AuthFailed as exc:
-                raise LinkLost(f"CXone refused the credentials while polling ({exc})") from None
+                raise LinkLost(f"CXone refused the poller ({exc})") from None
             self._succeeded()
             self.polls += 1
             if full_contacts:
@@ -262,16 +283,13 @@ class CxoneConnector(Connector):
             self.health.count("malformed")
             return
         if frame.seq < self._snapshot_seq:
-            # Fetched before the latest snapshot began: the snapshot is newer, and so are its cursors.
+            # Fetched before the latest snapshot began (perhaps while the base already buffered for it):
+            # the snapshot is newer, and so are its cursors.
             self.stale_results += 1
             self.health.count("stale_poll")
             return
         for name, fetched in frame.fetched.items():
-            if fetched.last_poll_time is not None:
-                self.cursors[name] = fetched.last_poll_time
-            elif not fetched.not_modified:
-                # No poll time to continue from: ask from the old one again (a superset).
-                self.health.count("no_poll_time")
+            self._move_cursor(name, fetched)
         watched = frozenset(self.spec.queue_ids)
         if (agents := frame.fetched.get("agents")) is not None:
             for status in self._agents(agents, watched):
@@ -281,6 +299,22 @@ class CxoneConnector(Connector):
                 self.emit(stats)
         if (contacts := frame.fetched.get("contacts")) is not None:
             self._contacts(contacts, watched, full=frame.full_contacts)
+
+    def _move_cursor(self, name: str, fetched: Fetched) -> None:
+        """Continue polling NAME from FETCHED's poll time, if the list was read whole; else from the old one."""
+        if not fetched.complete:
+            self.health.count("incomplete_list")
+        elif fetched.may_have_skipped:
+            self.health.count("list_shifted")
+        if fetched.not_modified:
+            return
+        if fetched.last_poll_time is None:
+            # No (readable) poll time to continue from: ask from the old one again (a superset).
+            self.health.count("no_poll_time")
+        elif fetched.whole:
+            self.cursors[name] = fetched.last_poll_time
+        # A list cut short or that may have skipped records: its poll time would pass over what it missed,
+        # so the next poll asks from the old one again (a superset).
 
     def _agents(self, fetched: Fetched, watched: frozenset[str]) -> list[AgentStatus]:
         statuses = []
@@ -306,34 +340,67 @@ class CxoneConnector(Connector):
         return stats
 
     def _contacts(self, fetched: Fetched, watched: frozenset[str], *, full: bool) -> None:
-        """Emit contact changes; with FULL, end every live contact the list no longer holds."""
+        """Emit contact changes; with FULL (and a complete list), end the live contacts it keeps missing."""
         listed: set[str] = set()
         malformed = 0
         for item in fetched.items:
+            # The id first: a record whose other fields are unusable still says its contact is there, so
+            # that contact is not ended on this list's word. A record without a usable id names no contact
+            # the board could hold: it is counted, and does not stop others from ending (one persistently
+            # broken record must not keep every ended contact on the board for good).
+            try:
+                listed_id = contact_id(item)
+            except ParseError:
+                malformed += 1
+                continue
+            listed.add(listed_id)
             try:
                 update = contact_update(self.spec.source, item)
             except ParseError:
                 malformed += 1
                 continue
-            contact_id = update.interaction_id
-            listed.add(contact_id)
             if update.ended is True:
-                self._end(contact_id)
+                self._end(listed_id)
             elif update.queue_id not in watched:
                 self.health.count("unwatched")
                 # Moved to a skill nobody watches here: it leaves the board.
-                self._end(contact_id)
+                self._end(listed_id)
             else:
-                self._live_contacts.add(contact_id)
+                self._live_contacts.add(listed_id)
                 self.emit(update)
         if malformed:
             self.health.count("malformed_record", malformed)
-        if full and not malformed:
-            # A record that could not be read might be a live contact: end nothing on that list's word.
-            for contact_id in sorted(self._live_contacts - listed):
-                self._end(contact_id)
+        self._suspects -= listed
+        if full and fetched.complete:
+            self._end_missing(listed)
+
+    def _end_missing(self, listed: set[str]) -> None:
+        """End the live contacts that this complete full list and the one before both lack.
+
+        One list is not enough. ``skip`` paging counts from the start of the
+        list as it is when each page is asked for: a contact that leaves an
+        earlier page meanwhile shifts the next unread record out of reach, and
+        ``totalRecords`` cannot always tell (one contact leaving and another
+        arriving between two pages keeps the count). A record skipped that way
+        sits on a page boundary by chance; the next full list is read an
+        interval later, when the boundaries fall elsewhere, so a contact both
+        lists lack has really gone. Lists that shrank while paged (which may
+        have skipped a record) still count: refusing them would stop ending
+        contacts altogether on a busy tenant whose lists span pages. Should a
+        live contact ever be ended wrongly, its next change or the next full
+        list brings it back.
+        """
+        missing = self._live_contacts - listed
+        confirmed = missing & self._suspects
+        for missing_id in sorted(confirmed):
+            self._end(missing_id)
+        self._suspects = missing - confirmed
+        if self._suspects:
+            # Confirm at the next poll rather than a whole full_contacts_every later.
+            self._full_contacts_at = 0.0
 
     def _end(self, contact_id: str) -> None:
+        self._suspects.discard(contact_id)
         if contact_id in self._live_contacts:
             self._live_contacts.discard(contact_id)
             self.emit(InteractionUpdate(source=self.spec.source, interaction_id=contact_id, ended=True))
@@ -345,23 +412,37 @@ class CxoneConnector(Connector):
         wait = self.breaker.wait()
         if wait > 0:
             raise CxoneError(f"CXone is cooling off; next try in {wait:.0f} s", retry_after=wait)
-        async with self._lock:
-            self._seq += 1
-            self._snapshot_seq = self._seq
+        # Numbered now, before waiting for the lock (see the module's notes): a poll in flight finishes
+        # first, and its result, handled while the base buffers for this snapshot, is then dropped.
+        self._seq += 1
+        self._snapshot_seq = self._seq
+        self._snapshots_waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._snapshots_waiting -= 1
+        try:
             started = time.monotonic()
             fetched: dict[str, Fetched] = {}
             try:
                 for name, (path, root) in ENDPOINTS.items():
                     fetched[name] = await self._api().fetch(path, root, EPOCH, top=self.page_size)
+                    if not fetched[name].complete:
+                        # The snapshot replaces the source's rows: a cut-short list would drop live ones.
+                        raise CxoneError(f"the {name} list was cut short ({fetched[name].problem})")
             except CxoneError as exc:
                 delay = self._failed(exc)
                 raise CxoneError(str(exc), exc.status, retry_after=delay) from None
             self._succeeded()
             snapshot = self._build_snapshot(fetched)
-            self.cursors = {n: f.last_poll_time for n, f in fetched.items() if f.last_poll_time is not None}
+            # A list that may have skipped a record sets no cursor: the next poll asks for it from the
+            # epoch, which brings back whatever this snapshot missed.
+            self.cursors = {n: f.last_poll_time for n, f in fetched.items() if f.whole and f.last_poll_time}
             self._full_contacts_at = started + self.full_contacts_every
             self._next_poll_at = started + self.interval
             self._ready.set()
+        finally:
+            self._lock.release()
         return snapshot
 
     def _build_snapshot(self, fetched: dict[str, Fetched]) -> SourceSnapshot:
@@ -386,6 +467,7 @@ class CxoneConnector(Connector):
             else:
                 self.health.count("unwatched")
         self._live_contacts = set(interactions)
+        self._suspects = set()
         return SourceSnapshot(source=source, queues=queues, agents=agents, interactions=interactions)
 
     async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:

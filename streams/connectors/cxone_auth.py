@@ -17,7 +17,12 @@ can be used, but this process signs in once itself before it discovers.
 
 400/401/403 from the token endpoint are ``AuthFailed`` (an admin must act);
 429, 5xx and network trouble are ``TokenUnavailable`` with the server's
-Retry-After. No secret or token ever reaches a log or an error text.
+Retry-After (seconds or an HTTP date). No secret or token ever reaches a log
+or an error text: logs name the access key by a short digest only.
+
+No request here follows a redirect: on a 307 or 308 the HTTP client would
+send the form (the access key's secret) again to wherever the reply points.
+A redirect is an error that names the status, for an admin to look into.
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from base64 import b64encode
 from collections.abc import Callable
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -39,6 +47,8 @@ from streams.oauth import AuthFailed, MemoryTokenCache, Token, TokenCache, Token
 log = logging.getLogger(__name__)
 
 MAX_DISCOVERY_BYTES = 256 * 1024
+MAX_TOKEN_REPLY_BYTES = 256 * 1024  # a token reply is a few kilobytes (the id_token is the bulk)
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class DiscoveryError(Exception):
@@ -79,6 +89,7 @@ class CxoneAuth:
         clock: Callable[[], float] = time.time,
         timeout: float = 30.0,
         on_refresh: Callable[[Token], None] | None = None,
+        max_reply_bytes: int = MAX_TOKEN_REPLY_BYTES,
     ) -> None:
         self.login_base = login_base.rstrip("/")
         self.token_url = f"{self.login_base}/auth/token"
@@ -91,6 +102,7 @@ class CxoneAuth:
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.on_refresh = on_refresh
+        self.max_reply_bytes = max_reply_bytes
         self._refresh_token: str | None = None
         self.claims: dict[str, Any] | None = None  # of the last id_token this process received
         self.requests = 0  # token requests sent
@@ -98,7 +110,9 @@ class CxoneAuth:
         self.refresh_grants = 0
 
     def __repr__(self) -> str:
-        return f"CxoneAuth({self.login_base!r}, access_key_id={self._access_key_id!r})"
+        # Logs name the access key by a digest: enough to tell two keys apart, nothing an attacker can use.
+        digest = hashlib.sha256(self._access_key_id.encode()).hexdigest()[:8]
+        return f"CxoneAuth({self.login_base!r}, access key #{digest})"
 
     @property
     def key(self) -> str:
@@ -166,19 +180,25 @@ class CxoneAuth:
             self.password_grants += 1
         headers = {"Authorization": basic_auth(self._client_id, self._client_secret), "Accept": "application/json"}
         try:
-            async with self._session.post(self.token_url, data=form, headers=headers, timeout=self._timeout) as reply:
+            async with self._session.post(
+                self.token_url, data=form, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as reply:
                 status = reply.status
                 retry_after = seconds(reply.headers.get("Retry-After"))
-                try:
-                    body = await reply.json(content_type=None)
-                except (ValueError, aiohttp.ContentTypeError):
-                    body = None
+                raw = await reply.content.read(self.max_reply_bytes + 1)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TokenUnavailable(f"CXone's token endpoint is unreachable: {type(exc).__name__}") from None
+        if _is_redirect(status):
+            # Never followed (see the module's notes); a wrong sign-in address is for an admin to fix.
+            raise AuthFailed(f"CXone's token endpoint answered {status}, a redirect: not followed (check the address)")
+        too_large = len(raw) > self.max_reply_bytes
+        body = None if too_large else _json_or_none(raw)
         if status in (400, 401, 403):
             raise AuthFailed(f"CXone refused the {kind} grant ({status} {_error_code(body)})".strip())
         if status != 200:
             raise TokenUnavailable(f"CXone's token endpoint answered {status}", retry_after=retry_after)
+        if too_large:
+            raise TokenUnavailable(f"CXone's token endpoint sent more than {self.max_reply_bytes} bytes")
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
             raise TokenUnavailable("CXone's token endpoint sent no access_token")
         expires_in = body.get("expires_in")
@@ -202,7 +222,7 @@ class CxoneAuth:
         """Return the tenant's API endpoint (e.g. ``https://api-na1.niceincontact.com``), signing in on the way."""
         config = await self._well_known("openid-configuration", None, required=False)
         endpoint = config.get("token_endpoint") if isinstance(config, dict) else None
-        if isinstance(endpoint, str) and _same_host(endpoint, self.login_base):
+        if isinstance(endpoint, str) and origin(endpoint) == origin(self.login_base):
             self.token_url = endpoint
         elif endpoint is not None:
             # Credentials go nowhere but the host the admin configured.
@@ -224,12 +244,18 @@ class CxoneAuth:
     async def _well_known(self, name: str, params: dict[str, str] | None, *, required: bool) -> Any:
         url = f"{self.login_base}/.well-known/{name}"
         try:
-            async with self._session.get(url, params=params, timeout=self._timeout) as reply:
+            async with self._session.get(url, params=params, timeout=self._timeout, allow_redirects=False) as reply:
                 status = reply.status
                 retry_after = seconds(reply.headers.get("Retry-After"))
                 raw = await reply.content.read(MAX_DISCOVERY_BYTES + 1)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DiscoveryError(f"{name} is unreachable: {type(exc).__name__}") from None
+        if _is_redirect(status):
+            detail = f"{name} answered {status}, a redirect: not followed (check the address)"
+            if not required:
+                log.warning("%s: %s", self, detail)
+                return None
+            raise DiscoveryError(detail, status=status)
         if status == 429 or status >= 500:
             raise DiscoveryError(f"{name} answered {status}", retry_after=retry_after, status=status)
         if status != 200:
@@ -246,15 +272,44 @@ class CxoneAuth:
             raise DiscoveryError(f"{name} is not JSON") from None
 
 
-def seconds(value: str | None) -> float | None:
-    """Return a Retry-After header's seconds, or None when absent or not a number."""
+def seconds(value: str | None, now: float | None = None) -> float | None:
+    """Return the wait a Retry-After header asks for, or None when absent or unreadable.
+
+    The header is either seconds or an HTTP date (RFC 9110 §10.2.3); a date
+    counts from NOW (the wall clock by default) and one already past is 0.
+    """
     if value is None:
         return None
+    text = value.strip()[:100]
     try:
-        number = float(value)
+        number = float(text)
     except ValueError:
+        pass
+    else:
+        return max(number, 0.0) if math.isfinite(number) else None
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(number, 0.0) if number == number and number != float("inf") else None
+    if moment.tzinfo is None:
+        # An HTTP date is GMT; one written without a zone is read as such.
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        wait = moment.timestamp() - (time.time() if now is None else now)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return max(wait, 0.0)
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Return (scheme, host, port) of URL, lower-cased and with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1  # not a port: matches nothing real
+    return scheme, (parts.hostname or "").lower().rstrip("."), port if port is not None else DEFAULT_PORTS.get(scheme)
 
 
 def _error_code(body: Any) -> str:
@@ -263,9 +318,15 @@ def _error_code(body: Any) -> str:
     return ""
 
 
-def _same_host(url: str, base: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base)
-    return a.scheme == b.scheme and a.netloc.lower() == b.netloc.lower()
+def _is_redirect(status: int) -> bool:
+    return 300 <= status < 400 and status != 304
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def _acceptable_api(url: str, login_base: str) -> bool:

@@ -89,22 +89,34 @@ def parse_time(value: Any) -> float | None:
 
 
 def poll_time(value: Any) -> str | None:
-    """Return a ``lastPollTime`` fit to send back as ``updatedSince`` (as the server wrote it), or None."""
-    if value is None:
-        return None
-    if parse_time(value) is None:
+    """Return a ``lastPollTime`` fit to send back as ``updatedSince`` (as the server wrote it), or None.
+
+    None also for a value that is not a timestamp: the records beside it are
+    still good, but polling must go on from the previous poll time.
+    """
+    try:
+        if parse_time(value) is None:
+            return None
+    except ParseError:
         return None
     return value.strip()
 
 
 def parse_page(body: Any, root: str) -> Page:
-    """Return the page of records under ROOT in BODY, in today's shape or wrapped in ``resultSet``."""
+    """Return the page of records under ROOT in BODY, in today's shape or wrapped in ``resultSet``.
+
+    A reply without the list at all is refused (ParseError): it is no answer
+    to the call, and the poll time beside it must not be taken.
+    """
     if not isinstance(body, dict):
         raise ParseError("the reply is not an object")
     inner = body.get("resultSet")
     data = inner if isinstance(inner, dict) else body
-    items = data.get(root)
+    if root not in data:
+        raise ParseError(f"the reply holds no {root}")
+    items = data[root]
     if items is None:
+        # Present but null: an empty list, as some versions write it.
         items = []
     if not isinstance(items, list):
         raise ParseError(f"{root} is not a list")
@@ -132,9 +144,19 @@ def entity_id(value: Any, what: str = "id") -> str:
         return str(value)
     if isinstance(value, float) and value.is_integer() and value > 0:
         return str(int(value))
-    if isinstance(value, str) and value.strip().isdigit() and int(value.strip()) > 0:
-        return str(int(value.strip()))
+    if isinstance(value, str):
+        text = value.strip()
+        # ASCII digits only: "¹" and "٣" are digits to str.isdigit() but no CXone id (and int() refuses "¹").
+        if text.isascii() and text.isdigit() and len(text) <= 20 and int(text) > 0:
+            return str(int(text))
     raise ParseError(f"{what} is missing or not a positive number")
+
+
+def contact_id(item: Any) -> str:
+    """Return the ``contactId`` of one ``activeContacts[]`` record, whatever its other fields hold."""
+    if not isinstance(item, dict):
+        raise ParseError("a contact is not an object")
+    return entity_id(item.get("contactId"), "contactId")
 
 
 def optional_id(value: Any) -> str | None:
@@ -345,16 +367,14 @@ def contact_update(source: str, item: Any) -> InteractionUpdate:
     A record states the whole contact, so a field it lacks (no agent yet, no
     disposition chosen) is reported as None, not left as it was.
     """
-    if not isinstance(item, dict):
-        raise ParseError("a contact is not an object")
-    contact_id = entity_id(item.get("contactId"), "contactId")
+    interaction_id = contact_id(item)
     state = contact_state(item)
     if state == "ended":
-        return InteractionUpdate(source=source, interaction_id=contact_id, ended=True)
+        return InteractionUpdate(source=source, interaction_id=interaction_id, ended=True)
     agent_id = optional_id(item.get("agentId"))
     return InteractionUpdate(
         source=source,
-        interaction_id=contact_id,
+        interaction_id=interaction_id,
         media=media_name(item.get("mediaTypeName")),
         queue_id=optional_id(item.get("skillId")),
         state=state,
@@ -364,6 +384,32 @@ def contact_update(source: str, item: Any) -> InteractionUpdate:
         disposition=_text(item.get("dispositionName")),
         started_at=_time_or_unset(item.get("startDate")),
     )
+
+
+# -- the API version ---------------------------------------------------------------------
+
+_API_VERSION = re.compile(r"[vV]?([0-9]{1,3})(?:\.([0-9]{1,2}))?")
+DEFAULT_API_VERSION = "v31.0"
+
+
+def api_version(value: Any) -> str:
+    """Return an admin's API version as CXone's paths spell it: ``31``, ``v31`` and ``31.0`` are ``v31.0``.
+
+    Blank is the default (``v31.0``); anything else that is not a version
+    number raises ParseError.
+    """
+    if value is None:
+        return DEFAULT_API_VERSION
+    if not isinstance(value, str):
+        raise ParseError("the API version is not text")
+    text = value.strip()
+    if not text:
+        return DEFAULT_API_VERSION
+    match = _API_VERSION.fullmatch(text)
+    if match is None:
+        raise ParseError(f"not an API version (e.g. v31.0): {text[:20]!r}")
+    major, minor = match.groups()
+    return f"v{int(major)}.{int(minor or 0)}"
 
 
 # -- the id_token ------------------------------------------------------------------------

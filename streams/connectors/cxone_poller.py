@@ -34,7 +34,8 @@ class PollResult:
 
     seq: int
     fetched: dict[str, Fetched] = field(default_factory=dict)
-    full_contacts: bool = False  # the contacts were fetched in full: any live contact missing from them ended
+    # The contacts were fetched in full: a live contact missing from two complete such lists in a row ended.
+    full_contacts: bool = False
 
 
 class Breaker:

@@ -8,18 +8,31 @@ same model, as the team's vendor notes for CXone describe the real thing:
   ``refresh_token`` grant; replies carry ``access_token``, ``expires_in``,
   ``refresh_token`` and an ``id_token`` JWT whose claims name the tenant.
 - ``GET /.well-known/openid-configuration`` and
-  ``GET /.well-known/cxone-configuration?tenantId=``; the ``api_endpoint``
-  is the simulator's own address (as the caller reached it).
+  ``GET /.well-known/cxone-configuration?tenantId=``. As at NICE, the
+  ``api_endpoint`` is another origin than the sign-in's, served by this same
+  server: ``http://localhost:<port>`` for a caller that signed in at
+  ``http://127.0.0.1:<port>`` and the other way round (both name the
+  loopback, so nothing else need listen, and a client that mixes the two
+  up shows in ``counters.api_hosts``/``auth_hosts``). Any other address the
+  caller used is answered with itself (nothing else is known to reach us).
 - ``GET /inContactAPI/services/v{NN}.0/agents/states``, ``/skills/activity``
   and ``/contacts/active`` with a bearer token: ``updatedSince`` returns only
   what changed at or after it (304 when nothing did), ``lastPollTime`` is
-  the server time, ``top``/``skip`` page with ``_links.next``, and the reply
-  shape is either today's or the older ``resultSet`` wrapper.
+  the server time, ``top``/``skip`` page with ``_links.next`` (absolute, or
+  server-relative when told), and the reply shape is either today's or the
+  older ``resultSet`` wrapper.
 
 Errors are ``{"error", "errorDescription"}``. Faults come from the shared
 ``Faults`` (HTTP errors under ``/inContactAPI/`` or ``/auth/token``, the
 whole-simulator refusal of credentials) and from this API's own switches
-(its refusal, token lifetime, reply shape), set through ``/simulator/control``.
+(its refusal, token lifetime, reply shape, next-link form, Retry-After as
+an HTTP date, redirects), set through ``/simulator/control``; the switches
+this module adds are registered at its end.
+
+One extra beyond NICE's documentation: a contact that ended stays listed as
+``EndContact`` for ``keep_ended`` seconds (300 by default), so a poller that
+last asked before the end hears of it; 0 turns that off, leaving pollers
+only their full lists to notice ends.
 """
 
 from __future__ import annotations
@@ -34,11 +47,14 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
-from urllib.parse import unquote_plus, urlencode
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus, urlencode, urlsplit
 
 from aiohttp import web
 
+from streams.simulator.control import ControlError, fault
 from streams.simulator.cxone_changes import ChangeLog
 from streams.simulator.cxone_payloads import (
     BUSINESS_UNIT_ID,
@@ -54,6 +70,9 @@ from streams.simulator.model import ContactCentreModel
 from streams.simulator.timefmt import parse_iso
 from streams.simulator.tokens import TokenStore
 
+if TYPE_CHECKING:
+    from streams.simulator.server import SimulatorServer
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -65,6 +84,11 @@ API_PREFIX = "/inContactAPI/"
 MAX_TOP = 10_000
 REFRESH_LIFETIME = 7 * 86400
 SHAPES = ("flat", "resultSet")
+LINK_FORMS = ("absolute", "relative")
+RETRY_AFTER_FORMS = ("seconds", "date")
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# The two names of the loopback: a caller that signs in at one is sent to the other for the API.
+LOOPBACK_TWINS = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
 _VERSION = re.compile(r"^v\d{1,3}\.\d{1,2}$")
 
 
@@ -80,7 +104,10 @@ class CxoneCounters:
     unauthorized: int = 0
     not_modified: int = 0
     faulted: int = 0
+    redirected: int = 0
     not_modified_by_list: dict[str, int] = field(default_factory=dict)  # "agentStates" → 304s answered
+    api_hosts: dict[str, int] = field(default_factory=dict)  # Host header → real-time calls received
+    auth_hosts: dict[str, int] = field(default_factory=dict)  # Host header → sign-in and discovery calls
 
 
 @dataclass
@@ -90,6 +117,16 @@ class RefreshGrant:
     client_id: str
     access_key_id: str
     expires_at: float
+
+
+@dataclass
+class Redirect:
+    """Answer the next REMAINING calls under PATH with STATUS and ``Location: LOCATION``."""
+
+    status: int
+    location: str
+    path: str
+    remaining: int
 
 
 class CxoneError(Exception):
@@ -145,6 +182,9 @@ class CxoneApi:
         self.monotonic = monotonic
         self.changes = ChangeLog(model, clock=clock, keep_ended=keep_ended)
         self.shape = "flat"
+        self.link_form = "absolute"
+        self.retry_after_form = "seconds"
+        self.redirects: list[Redirect] = []
         self.credentials_refused_until: float | None = None
         self.counters = CxoneCounters()
 
@@ -179,6 +219,26 @@ class CxoneApi:
             raise ValueError(f"shape must be one of {', '.join(SHAPES)}")
         self.shape = shape
 
+    def set_link_form(self, form: str) -> None:
+        """Write ``_links`` as FORM: ``absolute`` URLs (as CXone does) or ``relative`` (server-relative paths)."""
+        if form not in LINK_FORMS:
+            raise ValueError(f"form must be one of {', '.join(LINK_FORMS)}")
+        self.link_form = form
+
+    def set_retry_after_form(self, form: str) -> None:
+        """Send an injected fault's Retry-After as FORM: ``seconds`` or an HTTP ``date`` (RFC 9110)."""
+        if form not in RETRY_AFTER_FORMS:
+            raise ValueError(f"form must be one of {', '.join(RETRY_AFTER_FORMS)}")
+        self.retry_after_form = form
+
+    def add_redirect(self, status: int, location: str, path: str = "/auth/token", count: int = 1) -> None:
+        """Answer the next COUNT calls under PATH with a redirect to LOCATION."""
+        if status not in REDIRECT_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(map(str, REDIRECT_STATUSES))}")
+        if urlsplit(location).scheme not in ("http", "https") or not path.startswith("/") or count < 1:
+            raise ValueError("give an http(s) location, a path starting with /, and a count of at least 1")
+        self.redirects.append(Redirect(status, location, path, count))
+
     def revoke(self, *, refresh: bool) -> dict[str, int]:
         """Revoke every access token (and, with REFRESH, every refresh token); return how many."""
         revoked = {"access_tokens": self.tokens.revoke_all(), "refresh_tokens": 0}
@@ -191,12 +251,18 @@ class CxoneApi:
         """Undo this API's switches: credentials accepted, today's shape, the configured token lifetime."""
         self.credentials_refused_until = None
         self.shape = "flat"
+        self.link_form = "absolute"
+        self.retry_after_form = "seconds"
+        self.redirects.clear()
         self.tokens.set_lifetime(self.token_expires_in)
 
     def settings(self) -> dict[str, Any]:
         """Return this API's switches and counters (listed by ``GET /simulator/control``)."""
         return {
             "shape": self.shape,
+            "link_form": self.link_form,
+            "retry_after_form": self.retry_after_form,
+            "redirects": [asdict(r) for r in self.redirects],
             "token_lifetime": self.tokens.expires_in,
             "credentials_refused": self.credentials_refused_until is not None,
             "ended_kept": len(self.changes.ended),
@@ -211,10 +277,16 @@ class CxoneApi:
         path = request.path
         if not (path.startswith(API_PREFIX) or path == "/auth/token" or path.startswith("/.well-known/")):
             return await handler(request)
+        hosts = self.counters.api_hosts if path.startswith(API_PREFIX) else self.counters.auth_hosts
+        hosts[request.host] = hosts.get(request.host, 0) + 1
+        redirect = self._take_redirect(path)
+        if redirect is not None:
+            self.counters.redirected += 1
+            return web.Response(status=redirect.status, headers={"Location": redirect.location})
         fault = self.faults.take_rest(path)
         if fault is not None:
             self.counters.faulted += 1
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+            headers = {"Retry-After": self._retry_after(fault.retry_after)} if fault.retry_after is not None else None
             return error_response(fault.status, "InjectedFault", "Injected fault", headers)
         try:
             if path.startswith(API_PREFIX):
@@ -230,6 +302,22 @@ class CxoneApi:
         except Exception:
             log.exception("simulator: %s %s failed", request.method, path)
             return error_response(500, "InternalError", "The simulator failed to handle the request.")
+
+    def _take_redirect(self, path: str) -> Redirect | None:
+        for redirect in self.redirects:
+            if path.startswith(redirect.path):
+                redirect.remaining -= 1
+                if redirect.remaining <= 0:
+                    self.redirects.remove(redirect)
+                return redirect
+        return None
+
+    def _retry_after(self, seconds: int) -> str:
+        if self.retry_after_form == "date":
+            # Whole seconds only, rounded up: the date never asks for less than SECONDS.
+            moment = datetime.fromtimestamp(math.ceil(self.clock() + seconds), UTC)
+            return format_datetime(moment, usegmt=True)
+        return str(seconds)
 
     def _authenticate(self, request: web.Request) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -319,14 +407,14 @@ class CxoneApi:
         )
 
     async def cxone_configuration(self, request: web.Request) -> web.Response:
-        """Return the tenant's endpoints; the API is the simulator itself."""
+        """Return the tenant's endpoints; the API is this server under its other loopback name (see above)."""
         tenant = request.query.get("tenantId", "")
         if tenant != TENANT_ID:
             raise CxoneError(404, "not_found", "Unknown tenant.")
         origin = _origin(request)
         return web.json_response(
             {
-                "api_endpoint": origin,
+                "api_endpoint": api_origin(request),
                 "ui_endpoint": origin,
                 "auth_endpoint": origin,
                 "area": AREA,
@@ -423,12 +511,13 @@ class CxoneApi:
         if fields:
             wanted = {f.strip() for f in fields}
             items = [{k: v for k, v in item.items() if k in wanted} for item in items]
+        relative = self.link_form == "relative"
         body: dict[str, Any] = {
             "totalRecords": total,
             "_links": {
-                "self": _page_url(request, skip),
-                "next": _page_url(request, skip + top) if skip + top < total else None,
-                "previous": _page_url(request, max(skip - top, 0)) if skip > 0 else None,
+                "self": _page_url(request, skip, relative),
+                "next": _page_url(request, skip + top, relative) if skip + top < total else None,
+                "previous": _page_url(request, max(skip - top, 0), relative) if skip > 0 else None,
             },
             **(extra or {}),
             "lastPollTime": iso_floor(now),
@@ -443,9 +532,23 @@ def _origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def _page_url(request: web.Request, skip: int) -> str:
+def api_origin(request: web.Request) -> str:
+    """Return the API origin to name to a caller who reached the sign-in at REQUEST's host.
+
+    The loopback's other name when it used one of them, with the same port;
+    any other address as it is (nothing else is known to reach this server).
+    """
+    parts = urlsplit(_origin(request))
+    twin = LOOPBACK_TWINS.get((parts.hostname or "").lower())
+    if twin is None:
+        return _origin(request)
+    return f"{parts.scheme}://{twin}:{parts.port}" if parts.port else f"{parts.scheme}://{twin}"
+
+
+def _page_url(request: web.Request, skip: int, relative: bool = False) -> str:
     query = [(k, v) for k, v in request.query.items() if k != "skip"] + [("skip", str(skip))]
-    return f"{_origin(request)}{request.path}?{urlencode(query)}"
+    path = f"{request.path}?{urlencode(query)}"
+    return path if relative else f"{_origin(request)}{path}"
 
 
 def _int_param(request: web.Request, name: str, default: int | None, minimum: int) -> Any:
@@ -474,3 +577,56 @@ def _basic_credentials(request: web.Request) -> tuple[str | None, str | None]:
     if not sep:
         return None, None
     return unquote_plus(client_id), unquote_plus(client_secret)
+
+
+# -- this API's own switches in /simulator/control ------------------------------------------
+
+
+@fault(
+    "cxone_next_links",
+    "Write CXone's _links as absolute URLs (as CXone does) or as server-relative paths.",
+    {"form": "absolute or relative"},
+)
+def _cxone_next_links(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        server.cxone.set_link_form(str(payload.get("form", "")))
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
+    return server.cxone.settings()
+
+
+@fault(
+    "cxone_retry_after_form",
+    "Send the Retry-After of injected CXone faults (cxone_rest_error) as seconds or as an HTTP date.",
+    {"form": "seconds or date"},
+)
+def _cxone_retry_after_form(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        server.cxone.set_retry_after_form(str(payload.get("form", "")))
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
+    return server.cxone.settings()
+
+
+@fault(
+    "cxone_redirect",
+    "Answer the next CXone calls under a path with a redirect (a client must not follow it).",
+    {
+        "location": "where to (an http or https URL)",
+        "status": "301, 302, 303, 307 or 308 (default 307)",
+        "path": "path prefix (default /auth/token; /inContactAPI/ or /.well-known/ too)",
+        "count": "how many calls (default 1)",
+    },
+)
+def _cxone_redirect(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    status, count = payload.get("status", 307), payload.get("count", 1)
+    location, path = payload.get("location"), payload.get("path", "/auth/token")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (status, count)):
+        raise ControlError("status and count must be integers")
+    if not isinstance(location, str) or not isinstance(path, str):
+        raise ControlError("location and path must be strings")
+    try:
+        server.cxone.add_redirect(status, location, path, count)
+    except ValueError as exc:
+        raise ControlError(str(exc)) from None
+    return server.cxone.settings()
