@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from streams.connectors.base import ConnectionSpec, Connector, LinkLost
-from streams.events import UNSET, InteractionUpdate
+from streams.events import UNSET, AgentStatus, InteractionUpdate
 from streams.health import LinkHealth, scrub
 from streams.mapping import MAX_TRACKED, RecordError, RecordFolder
 from streams.oauth import AuthFailed, Token, TokenProvider
@@ -106,6 +106,9 @@ class MappedFeed(Connector):
         # Interactions on the board (id → queue): an interaction moving to an unwatched queue, or a queue
         # no longer watched, takes its rows off the board. Bounded like the folder's memory.
         self._shown: OrderedDict[str, str | None] = OrderedDict()
+        # Agent id → the name records last gave it: a feed's records are the only place its agents
+        # are named (EventBridge activity, for one, carries no names), so the agent rows learn it here.
+        self._agent_names: OrderedDict[str, str] = OrderedDict()
 
     # -- resources -----------------------------------------------------------------------
 
@@ -198,6 +201,7 @@ class MappedFeed(Connector):
                 # It moved to a queue nobody watches: its row leaves the board.
                 self.emit(InteractionUpdate(source=event.source, interaction_id=interaction_id, ended=True))
             return
+        self._learn_agent_name(event)
         if event.ended is True:
             self._shown.pop(interaction_id, None)
         else:
@@ -206,6 +210,20 @@ class MappedFeed(Connector):
             if len(self._shown) > MAX_TRACKED:
                 self._shown.popitem(last=False)
         self.emit(event)
+
+    def _learn_agent_name(self, event: InteractionUpdate) -> None:
+        agent_id, name = event.agent_id, event.agent_name
+        if not isinstance(agent_id, str) or not isinstance(name, str) or not agent_id or not name:
+            return
+        if self._agent_names.get(agent_id) == name:
+            self._agent_names.move_to_end(agent_id)
+            return
+        self._agent_names[agent_id] = name
+        self._agent_names.move_to_end(agent_id)
+        if len(self._agent_names) > MAX_TRACKED:
+            self._agent_names.popitem(last=False)
+        # Only the name: an agent that no board's queue lists stays off every board.
+        self.emit(AgentStatus(source=event.source, agent_id=agent_id, name=name))
 
     async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
         """Take rows of queues no longer watched off the board, and reconnect for the new set.
