@@ -564,6 +564,8 @@ async def test_a_403_from_the_api_shows_as_auth_failed_and_waits_minutes():
         run.control(fault="cxone_rest_error", status=403, count=100_000)
         await eventually(lambda: run.connector.health.state == "auth_failed", what="auth_failed")
         assert "403" in run.connector.health.detail
+        # Straight from the poller to the long wait: no quick reconnect that would only be refused again.
+        assert run.connector.health.reconnects == 1
         assert f"retrying in {scaled(60):.0f} s" in run.connector.health.detail
 
 

@@ -6,6 +6,7 @@ import asyncio
 
 from streams.connectors.base import ConnectionSpec, Connector, Link, LinkLost, Socket, Timing
 from streams.events import InteractionUpdate
+from streams.oauth import AuthFailed
 from tests.timing import scaled
 
 SPEC = ConnectionSpec(source="c1", kind="test", api_base="", login_base="", client_id="", client_secret="")
@@ -103,3 +104,22 @@ async def test_a_wire_that_reports_its_loss_gives_the_admin_its_reason():
     await run_until(connector, seen, 2)
     assert "the queue is unreachable" in connector.health.last_error
     assert connector.snapshots == 0  # no snapshot to take: none was delivered
+
+
+async def test_a_wire_refused_its_credentials_waits_for_an_admin_instead_of_retrying_at_once():
+    seen = Sink()
+    connector = ListConnector(SPEC, seen, timing=TIMING, failures=[AuthFailed("the token was refused (401)"), None])
+    changed = asyncio.Event()
+    connector.health.on_change = lambda health: changed.set()
+    task = asyncio.create_task(connector.run())
+    try:
+        await seen.wait_for(1)
+        async with asyncio.timeout(scaled(5)):
+            while connector.health.state != "auth_failed":
+                changed.clear()
+                await changed.wait()
+        assert "the token was refused" in connector.health.detail
+        assert connector.links == 1  # no second link within the (shrunk) backoff: the auth wait holds
+    finally:
+        await connector.close()
+        await asyncio.gather(task, return_exceptions=True)

@@ -200,6 +200,7 @@ class Link:
 
     sockets: list[Socket] = field(default_factory=list)
     failed: str | None = None
+    auth_failed: bool = False  # a wire raised AuthFailed: an admin must act, no quick retry
     closed: bool = False
     failed_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -442,7 +443,7 @@ class Connector(ABC):
             if self._closed.is_set():
                 return
             if link.failed:
-                raise LinkLost(link.failed)
+                raise _link_failure(link)
             await self._supervise_step()
             link = self.link
 
@@ -541,9 +542,9 @@ class Connector(ABC):
             await self._close_link(link)
             raise
         if link.failed:
-            reason = link.failed
+            failure = _link_failure(link)
             await self._close_link(link)
-            raise LinkLost(reason)
+            raise failure
         self._other_links.discard(link)
         return link
 
@@ -715,6 +716,10 @@ class Connector(ABC):
             reason = f"socket closed abnormally ({exc.rcvd.code if exc.rcvd else 1006})"
         except LinkLost as exc:
             reason = str(exc) or "the stream failed"
+        except AuthFailed as exc:
+            # A wire that signs in as it goes (a poller, a stream that fetched a new token) may be refused.
+            link.auth_failed = True
+            reason = str(exc) or "the credentials were refused"
         except (OSError, WebSocketException) as exc:
             reason = f"socket failed ({type(exc).__name__})"
         except asyncio.CancelledError:
@@ -824,6 +829,11 @@ class Connector(ABC):
     async def _shutdown(self) -> None:
         await self._drop_link()
         await self.stop()
+
+
+def _link_failure(link: Link) -> Exception:
+    """Return the exception that says why LINK failed: an auth refusal waits for an admin, anything else retries."""
+    return AuthFailed(link.failed) if link.auth_failed else LinkLost(link.failed)
 
 
 def _describe(exc: BaseException) -> str:

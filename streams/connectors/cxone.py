@@ -230,7 +230,8 @@ class CxoneConnector(Connector):
                 self._next_poll_at = time.monotonic() + delay
                 return (result if result.fetched else None), delay
             except AuthFailed as exc:
-                raise LinkLost(f"CXone refused the poller ({exc})") from None
+                # The base treats this as an auth failure at once (a long wait; the admin must act).
+                raise AuthFailed(f"CXone refused the poller ({exc})") from None
             self._succeeded()
             self.polls += 1
             if full_contacts:

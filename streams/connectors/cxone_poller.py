@@ -24,6 +24,7 @@ from typing import Any
 
 from streams.connectors.base import LinkLost
 from streams.connectors.cxone_rest import Fetched
+from streams.oauth import AuthFailed
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ class PollWire:
     POLL returns (result or None, seconds until the next step). The wire
     waits for READY (the first snapshot sets the cursors polling continues
     from) before the first step. A failure to keep going is raised by POLL
-    itself as ``LinkLost`` (anything else it raises is turned into one).
+    itself as ``LinkLost``, or ``AuthFailed`` when CXone refuses the credentials (anything else it raises
+    is turned into a ``LinkLost``).
     """
 
     def __init__(self, poll: Callable[[], Awaitable[tuple[Any | None, float]]], ready: asyncio.Event) -> None:
@@ -125,7 +127,7 @@ class PollWire:
                 break
             try:
                 result, delay = await self._poll()
-            except LinkLost:
+            except (LinkLost, AuthFailed):
                 raise
             except Exception as exc:
                 # The loop only hears of failures raised as LinkLost: a bug must not leave a silent link.
