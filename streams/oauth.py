@@ -24,6 +24,8 @@ from typing import Protocol
 
 import aiohttp
 
+from streams.retry_after import parse_retry_after
+
 log = logging.getLogger(__name__)
 
 # Refresh at 80% of the lifetime or 5 minutes before expiry, whichever is sooner,
@@ -216,7 +218,7 @@ class TokenProvider:
                 allow_redirects=False,
             ) as response:
                 status = response.status
-                retry_after = _seconds(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 try:
                     body = await response.json(content_type=None)
                 except (ValueError, aiohttp.ContentTypeError):
@@ -235,12 +237,3 @@ class TokenProvider:
             raise TokenUnavailable("token endpoint sent no usable expires_in")
         log.info("obtained a token for %s valid %d s", self, expires_in)
         return token_for(body["access_token"], expires_in, self._clock())
-
-
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None

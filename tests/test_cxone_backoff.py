@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from streams.connectors.cxone_auth import seconds
 from streams.connectors.cxone_poller import Breaker
+from streams.retry_after import parse_retry_after as seconds
 from tests.test_cxone_connector import FAST, converged, eventually, live, streaming
 from tests.timing import scaled
 

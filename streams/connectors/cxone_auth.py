@@ -30,12 +30,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from base64 import b64encode
 from collections.abc import Callable
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -43,6 +40,7 @@ import aiohttp
 
 from streams.connectors.cxone_parsers import ParseError, jwt_claims
 from streams.oauth import AuthFailed, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
+from streams.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +182,7 @@ class CxoneAuth:
                 self.token_url, data=form, headers=headers, timeout=self._timeout, allow_redirects=False
             ) as reply:
                 status = reply.status
-                retry_after = seconds(reply.headers.get("Retry-After"))
+                retry_after = parse_retry_after(reply.headers.get("Retry-After"))
                 raw = await reply.content.read(self.max_reply_bytes + 1)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TokenUnavailable(f"CXone's token endpoint is unreachable: {type(exc).__name__}") from None
@@ -246,7 +244,7 @@ class CxoneAuth:
         try:
             async with self._session.get(url, params=params, timeout=self._timeout, allow_redirects=False) as reply:
                 status = reply.status
-                retry_after = seconds(reply.headers.get("Retry-After"))
+                retry_after = parse_retry_after(reply.headers.get("Retry-After"))
                 raw = await reply.content.read(MAX_DISCOVERY_BYTES + 1)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DiscoveryError(f"{name} is unreachable: {type(exc).__name__}") from None
@@ -270,35 +268,6 @@ class CxoneAuth:
             if not required:
                 return None
             raise DiscoveryError(f"{name} is not JSON") from None
-
-
-def seconds(value: str | None, now: float | None = None) -> float | None:
-    """Return the wait a Retry-After header asks for, or None when absent or unreadable.
-
-    The header is either seconds or an HTTP date (RFC 9110 §10.2.3); a date
-    counts from NOW (the wall clock by default) and one already past is 0.
-    """
-    if value is None:
-        return None
-    text = value.strip()[:100]
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(number, 0.0) if math.isfinite(number) else None
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if moment.tzinfo is None:
-        # An HTTP date is GMT; one written without a zone is read as such.
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        wait = moment.timestamp() - (time.time() if now is None else now)
-    except (OverflowError, ValueError, OSError):
-        return None
-    return max(wait, 0.0)
 
 
 def origin(url: str) -> tuple[str, str, int | None]:

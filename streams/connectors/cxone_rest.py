@@ -28,9 +28,10 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from streams.connectors.cxone_auth import CxoneAuth, origin, seconds
+from streams.connectors.cxone_auth import CxoneAuth, origin
 from streams.connectors.cxone_parsers import ParseError, parse_page
 from streams.oauth import AuthFailed, TokenUnavailable
+from streams.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class CxoneRest:
                     reply.status,
                 )
             if reply.status >= 400:
-                wait = seconds(reply.headers.get("Retry-After"))
+                wait = parse_retry_after(reply.headers.get("Retry-After"))
                 text = f"GET {_shown(url)} answered {reply.status} {_error(reply.body)}".strip()
                 raise CxoneError(text, reply.status, wait)
             return reply

@@ -43,17 +43,6 @@ class FeedRefused(LinkLost):
         self.retry_after = retry_after
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Return a Retry-After header given in seconds as a number, or None."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
-
-
 def sample_of(item: Any) -> str:
     """Return a short, secret-free description of a bad frame or piece of data for the logs."""
     if isinstance(item, bytes | bytearray | memoryview):

@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from streams.oauth import AuthFailed, TokenProvider
+from streams.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class GenesysRest:
                 auth_retried = True
                 continue
             if status in RETRYABLE:
-                wait = _seconds(headers.get("Retry-After"))
+                wait = parse_retry_after(headers.get("Retry-After"))
                 wait = self.default_retry_after if wait is None else wait
                 if wait > self.max_retry_after or attempts >= self.max_retries:
                     message = f"{method} {_shown(url)} answered {status}; giving up"

@@ -28,8 +28,9 @@ from typing import Any
 from websockets.exceptions import InvalidStatus
 
 from streams.connectors.base import Link, Socket, Timing
-from streams.connectors.feed_common import FeedRefused, MappedFeed, retry_after_seconds
+from streams.connectors.feed_common import FeedRefused, MappedFeed
 from streams.connectors.feed_decode import FrameError, decode_frame
+from streams.retry_after import parse_retry_after
 
 # websockets holds a whole message in memory before handing it over, so its max_size is the hard memory
 # cap: a message past it closes the connection with 1009 (counted, then a reconnect). The admin's size
@@ -74,7 +75,7 @@ class PushConnector(MappedFeed):
                 )
             except InvalidStatus as exc:
                 response = exc.response
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 raise FeedRefused(response.status_code, retry_after) from None
 
         return Link(sockets=[await self.authorised(dial)])

@@ -41,11 +41,12 @@ from typing import Any
 import aiohttp
 
 from streams.connectors.base import ConnectionSpec, Link, LinkLost, Socket, Timing
-from streams.connectors.feed_common import FeedRefused, MappedFeed, retry_after_seconds
+from streams.connectors.feed_common import FeedRefused, MappedFeed
 from streams.connectors.feed_decode import FrameError, decode_text
 from streams.connectors.sse_parser import SseEvent, SseParser
 from streams.health import scrub
 from streams.oauth import AuthFailed
+from streams.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class SseConnector(MappedFeed):
                 timeout=aiohttp.ClientTimeout(total=None, sock_read=None),
             )
         if response.status != 200:
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             # Closed, not released: a body nobody reads (of any length) must not go back to the pool.
             response.close()
             raise FeedRefused(response.status, retry_after)

@@ -44,6 +44,7 @@ from typing import Any
 
 import aiohttp
 
+from streams.retry_after import parse_retry_after
 from streams.simulator import payloads
 from streams.simulator.model import ContactCentreModel
 from streams.simulator.publisher import TopicPublisher
@@ -335,7 +336,7 @@ class WebhookSender:
             async with self._http.post(self.url, data=body, headers=headers) as response:
                 await response.read()
                 self.last_status, self.last_error = response.status, ""
-                return response.status, _seconds(response.headers.get("Retry-After"))
+                return response.status, parse_retry_after(response.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.last_status, self.last_error = None, type(exc).__name__
             return None, None
@@ -374,13 +375,3 @@ class WebhookSender:
         if pad:
             record["payload"]["padding"] = "x" * pad
         return json.dumps([record]).encode()
-
-
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < float("inf") else None
