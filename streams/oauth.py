@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -121,7 +122,64 @@ def cache_key(token_url: str, client_id: str, scope: str = "") -> str:
     return f"floorview:oauth:{digest}"
 
 
-class TokenProvider:
+class CachedTokens(ABC):
+    """Hand out one credential's bearer tokens from the cache, renewing them well before expiry, one renewal at
+    a time (the cache's lock spans the fleet when the cache is Redis's).
+
+    Subclasses say how a token is fetched (``_fetch``) and under which cache ``key``.
+    """
+
+    cache: TokenCache
+    key: str
+    fetched: int  # tokens this object fetched itself (a renewal that failed hands out the older one)
+    on_refresh: Callable[[Token], None] | None  # told of every token this object fetched
+    _clock: Callable[[], float]
+
+    @abstractmethod
+    async def _fetch(self) -> Token:
+        """Fetch a new token from the vendor (raise AuthFailed or TokenUnavailable)."""
+
+    async def token(self) -> str:
+        """Return a token valid for a good while yet, fetching one only if needed (one fetch at a time)."""
+        cached = await self.cache.get(self.key)
+        if cached is not None and self._clock() < cached.refresh_at:
+            return cached.value
+        async with self.cache.lock(self.key):
+            # Another caller may have refreshed while this one waited for the lock.
+            cached = await self.cache.get(self.key)
+            now = self._clock()
+            if cached is not None and now < cached.refresh_at:
+                return cached.value
+            try:
+                fresh = await self._fetch()
+            except TokenUnavailable:
+                if cached is not None and now < cached.expires_at - 1.0:
+                    # The old token still works; a refresh that failed early is no outage.
+                    log.warning("token refresh for %s failed; using the current token until it expires", self)
+                    return cached.value
+                raise
+            return await self._keep(fresh)
+
+    async def _keep(self, fresh: Token) -> str:
+        """Cache FRESH (a token this object fetched) and tell ``on_refresh``; return its value."""
+        await self.cache.set(self.key, fresh)
+        self.fetched += 1
+        if self.on_refresh is not None:
+            self.on_refresh(fresh)
+        return fresh.value
+
+    async def invalidate(self, value: str) -> None:
+        """Forget token VALUE (the vendor answered 401 or revoked it); the next call fetches a new one."""
+        await self.cache.discard(self.key, value)
+
+    async def forget(self) -> None:
+        """Forget whatever token is cached (the vendor said it was revoked)."""
+        cached = await self.cache.get(self.key)
+        if cached is not None:
+            await self.cache.discard(self.key, cached.value)
+
+
+class TokenProvider(CachedTokens):
     """Hand out bearer tokens for one OAuth client (client-credentials grant).
 
     By default it speaks Genesys: ``<login_base>/oauth/token`` with the
@@ -162,41 +220,6 @@ class TokenProvider:
 
     def __repr__(self) -> str:
         return f"TokenProvider({self.token_url!r}, client_id={self._client_id!r})"
-
-    async def token(self) -> str:
-        """Return a token valid for a good while yet, fetching one only if needed (one fetch at a time)."""
-        cached = await self.cache.get(self.key)
-        if cached is not None and self._clock() < cached.refresh_at:
-            return cached.value
-        async with self.cache.lock(self.key):
-            # Another caller may have refreshed while this one waited for the lock.
-            cached = await self.cache.get(self.key)
-            now = self._clock()
-            if cached is not None and now < cached.refresh_at:
-                return cached.value
-            try:
-                fresh = await self._fetch()
-            except TokenUnavailable:
-                if cached is not None and now < cached.expires_at - 1.0:
-                    # The old token still works; a refresh that failed early is no outage.
-                    log.warning("token refresh for %s failed; using the current token until it expires", self)
-                    return cached.value
-                raise
-            await self.cache.set(self.key, fresh)
-            self.fetched += 1
-            if self.on_refresh is not None:
-                self.on_refresh(fresh)
-            return fresh.value
-
-    async def invalidate(self, value: str) -> None:
-        """Forget token VALUE (the vendor answered 401 or revoked it); the next call fetches a new one."""
-        await self.cache.discard(self.key, value)
-
-    async def forget(self) -> None:
-        """Forget whatever token is cached (the vendor said it was revoked)."""
-        cached = await self.cache.get(self.key)
-        if cached is not None:
-            await self.cache.discard(self.key, cached.value)
 
     async def _fetch(self) -> Token:
         self.requests += 1

@@ -39,7 +39,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from streams.connectors.cxone_parsers import ParseError, jwt_claims
-from streams.oauth import AuthFailed, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
+from streams.oauth import AuthFailed, CachedTokens, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
 from streams.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def basic_auth(client_id: str, client_secret: str) -> str:
     return "Basic " + b64encode(pair.encode()).decode()
 
 
-class CxoneAuth:
+class CxoneAuth(CachedTokens):
     """Hand out CXone bearer tokens for one application and access key, and find the tenant's API."""
 
     def __init__(
@@ -100,6 +100,7 @@ class CxoneAuth:
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.on_refresh = on_refresh
+        self.fetched = 0
         self.max_reply_bytes = max_reply_bytes
         self._refresh_token: str | None = None
         self.claims: dict[str, Any] | None = None  # of the last id_token this process received
@@ -119,43 +120,12 @@ class CxoneAuth:
 
     # -- tokens ------------------------------------------------------------------------
 
-    async def token(self) -> str:
-        """Return a token valid for a good while yet, renewing it only if needed (one renewal at a time)."""
-        cached = await self.cache.get(self.key)
-        if cached is not None and self._clock() < cached.refresh_at:
-            return cached.value
-        async with self.cache.lock(self.key):
-            # Another caller may have renewed while this one waited for the lock.
-            cached = await self.cache.get(self.key)
-            now = self._clock()
-            if cached is not None and now < cached.refresh_at:
-                return cached.value
-            try:
-                fresh = await self._renew()
-            except TokenUnavailable:
-                if cached is not None and now < cached.expires_at - 1.0:
-                    # The current token still works; a renewal that failed early is no outage.
-                    log.warning("token renewal for %s failed; using the current token until it expires", self)
-                    return cached.value
-                raise
-            return await self._keep(fresh)
-
     async def sign_in(self) -> str:
         """Sign in afresh with the access key (password grant) and return the token; learns the id_token."""
         async with self.cache.lock(self.key):
             return await self._keep(await self._password_grant())
 
-    async def invalidate(self, value: str) -> None:
-        """Forget token VALUE (the API answered 401); the next call renews it."""
-        await self.cache.discard(self.key, value)
-
-    async def _keep(self, fresh: Token) -> str:
-        await self.cache.set(self.key, fresh)
-        if self.on_refresh is not None:
-            self.on_refresh(fresh)
-        return fresh.value
-
-    async def _renew(self) -> Token:
+    async def _fetch(self) -> Token:
         """Renew with the refresh token if this process holds one, else (or if it is refused) sign in."""
         refresh = self._refresh_token
         if refresh is not None:
