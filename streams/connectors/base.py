@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
+import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.frames import CloseCode
@@ -53,7 +54,7 @@ from streams.backoff import Backoff
 from streams.events import Event, SourceSnapshot
 from streams.health import LinkHealth
 from streams.mapping import FieldMapping, MappingError
-from streams.oauth import AuthFailed, TokenCache
+from streams.oauth import AuthFailed, Token, TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +245,7 @@ class Connector(ABC):
             healthy_after=t.healthy_after,
         )
         self.link: Link | None = None
+        self.session: aiohttp.ClientSession | None = None  # see open_session()
         # Links open beside the current one: being confirmed, or replaced and closing.
         self._other_links: set[Link] = set()
         self._pending_spec: ConnectionSpec | None = None
@@ -362,6 +364,20 @@ class Connector(ABC):
     def wake(self) -> None:
         """Wake the supervisor so that it runs ``maintain`` (and whatever else was asked for)."""
         self._wake.set()
+
+    def open_session(self) -> aiohttp.ClientSession:
+        """Open the connector's HTTP session (closed when the loop shuts down).
+
+        Like the websockets client, it honours HTTPS_PROXY / NO_PROXY from the environment.
+        """
+        self.session = aiohttp.ClientSession(trust_env=True)
+        return self.session
+
+    def token_refreshed(self, token: Token) -> None:
+        """Note a token this connector fetched in its health (pass it as a token provider's ``on_refresh``)."""
+        lifetime = token.expires_at - token.refresh_at
+        valid = round(token.expires_at - time.time())
+        self.health.note("token_refreshed", f"valid {valid} s", valid_for=valid, refresh_margin=round(lifetime))
 
     async def connect_socket(
         self,
@@ -829,6 +845,8 @@ class Connector(ABC):
     async def _shutdown(self) -> None:
         await self._drop_link()
         await self.stop()
+        if self.session is not None:
+            await self.session.close()
 
 
 def _link_failure(link: Link) -> Exception:

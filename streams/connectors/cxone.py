@@ -73,7 +73,7 @@ from streams.connectors.cxone_parsers import (
 from streams.connectors.cxone_poller import Breaker, PollResult, PollWire
 from streams.connectors.cxone_rest import EPOCH, CxoneError, CxoneRest, Fetched
 from streams.events import AgentStatus, InteractionUpdate, QueueStats, SourceSnapshot
-from streams.oauth import AuthFailed, Token
+from streams.oauth import AuthFailed
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,6 @@ class CxoneConnector(Connector):
         self.page_size = page_size
         self.full_contacts_every = full_contacts_every
         self.min_poll_interval = min_poll_interval
-        self.session: aiohttp.ClientSession | None = None
         self.auth: CxoneAuth | None = None
         self.rest: CxoneRest | None = None
         self.cursors: dict[str, str] = {}  # endpoint → the lastPollTime to continue from
@@ -154,8 +153,7 @@ class CxoneConnector(Connector):
 
     async def start(self) -> None:
         """Create the HTTP session and the sign-in."""
-        # Like the other connectors, honour HTTPS_PROXY / NO_PROXY from the environment.
-        self.session = aiohttp.ClientSession(trust_env=True)
+        self.open_session()
         spec = self.spec
         self.auth = CxoneAuth(
             spec.login_base,
@@ -166,18 +164,8 @@ class CxoneConnector(Connector):
             session=self.session,
             cache=self.token_cache,
             timeout=self.timing.rest_timeout,
-            on_refresh=self._token_refreshed,
+            on_refresh=self.token_refreshed,
         )
-
-    def _token_refreshed(self, token: Token) -> None:
-        lifetime = token.expires_at - token.refresh_at
-        valid = round(token.expires_at - time.time())
-        self.health.note("token_refreshed", f"valid {valid} s", valid_for=valid, refresh_margin=round(lifetime))
-
-    async def stop(self) -> None:
-        """Close the HTTP session."""
-        if self.session is not None:
-            await self.session.close()
 
     def _api(self) -> CxoneRest:
         if self.rest is None:

@@ -18,13 +18,11 @@ from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import aiohttp
-
 from streams.connectors.base import ConnectionSpec, Connector, LinkLost
 from streams.events import UNSET, AgentStatus, InteractionUpdate
 from streams.health import LinkHealth, scrub
 from streams.mapping import MAX_TRACKED, RecordError, RecordFolder
-from streams.oauth import AuthFailed, Token, TokenProvider
+from streams.oauth import AuthFailed, TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +87,6 @@ class MappedFeed(Connector):
         super().__init__(spec, *args, **kwargs)
         self.folder = RecordFolder(spec.source, spec.mapping())
         self.bad = BadInputLog(repr(self), self.health)
-        self.session: aiohttp.ClientSession | None = None
         self.tokens: TokenProvider | None = None
         self._watched = frozenset(spec.queue_ids)
         # Interactions on the board (id → queue): an interaction moving to an unwatched queue, or a queue
@@ -103,7 +100,7 @@ class MappedFeed(Connector):
 
     async def start(self) -> None:
         """Create the HTTP session and, when a token URL is configured, the token provider."""
-        self.session = aiohttp.ClientSession(trust_env=True)
+        self.open_session()
         if self.spec.token_url:
             self.tokens = TokenProvider(
                 "",
@@ -112,19 +109,10 @@ class MappedFeed(Connector):
                 session=self.session,
                 cache=self.token_cache,
                 timeout=self.timing.rest_timeout,
-                on_refresh=self._token_refreshed,
+                on_refresh=self.token_refreshed,
                 token_url=self.spec.token_url,
                 scope=self.spec.scope,
             )
-
-    async def stop(self) -> None:
-        """Close the HTTP session."""
-        if self.session is not None:
-            await self.session.close()
-
-    def _token_refreshed(self, token: Token) -> None:
-        valid = round(token.expires_at - time.time())
-        self.health.note("token_refreshed", f"valid {valid} s", valid_for=valid)
 
     async def authorised(self, attempt: Callable[[dict[str, str]], Awaitable[T]]) -> T:
         """Return ATTEMPT(headers) with the bearer token in HEADERS; after a 401, once more with a new token.

@@ -36,7 +36,7 @@ from streams.connectors.genesys_parsers import (
 )
 from streams.connectors.genesys_rest import GenesysRest, RestError
 from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot, reported
-from streams.oauth import Token, TokenProvider
+from streams.oauth import TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,6 @@ class GenesysConnector(Connector):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.session: aiohttp.ClientSession | None = None
         self.tokens: TokenProvider | None = None
         self.rest: GenesysRest | None = None
         # Watched queue → the agents who are joined members of it, as last seen.
@@ -104,8 +103,7 @@ class GenesysConnector(Connector):
 
     async def start(self) -> None:
         """Create the HTTP session, token provider and REST client."""
-        # Like the websockets client, honour HTTPS_PROXY / NO_PROXY from the environment.
-        self.session = aiohttp.ClientSession(trust_env=True)
+        self.open_session()
         self.tokens = TokenProvider(
             self.spec.login_base,
             self.spec.client_id,
@@ -113,19 +111,9 @@ class GenesysConnector(Connector):
             session=self.session,
             cache=self.token_cache,
             timeout=self.timing.rest_timeout,
-            on_refresh=self._token_refreshed,
+            on_refresh=self.token_refreshed,
         )
         self.rest = _rest_client(self.spec, self.tokens, self.session, self.timing)
-
-    def _token_refreshed(self, token: Token) -> None:
-        lifetime = token.expires_at - token.refresh_at
-        valid = round(token.expires_at - time.time())
-        self.health.note("token_refreshed", f"valid {valid} s", valid_for=valid, refresh_margin=round(lifetime))
-
-    async def stop(self) -> None:
-        """Close the HTTP session."""
-        if self.session is not None:
-            await self.session.close()
 
     def _api(self) -> GenesysRest:
         if self.rest is None:
