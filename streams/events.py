@@ -99,10 +99,6 @@ class QueueMembership:
     joined: bool
 
 
-# Interaction states (lower case); vendors map theirs onto these, anything else is shown as given.
-INTERACTION_STATES = ("waiting", "alerting", "connected", "held", "wrapup", "dialing", "ended")
-
-
 @dataclass(frozen=True, slots=True)
 class InteractionUpdate:
     """One live interaction (a call, chat, email, ...) was seen or changed; any subset of fields may be reported.
@@ -117,7 +113,7 @@ class InteractionUpdate:
     interaction_id: str
     media: Any = UNSET  # "voice", "chat", "email", "message", ...
     queue_id: Any = UNSET  # the vendor's queue (CXone: skill) id, or None
-    state: Any = UNSET  # one of INTERACTION_STATES, ideally
+    state: Any = UNSET  # waiting, alerting, connected, held, wrapup or dialing (dashboard.rows names them)
     agent_id: Any = UNSET
     agent_name: Any = UNSET
     campaign: Any = UNSET

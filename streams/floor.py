@@ -42,6 +42,8 @@ INTERACTION_FIELDS = tuple(
     f.name for f in fields(InteractionUpdate) if f.name not in ("source", "interaction_id", "ended")
 )
 
+_NO_INTERACTION_FIELDS = dict.fromkeys(INTERACTION_FIELDS)
+
 MAX_INTERACTIONS = 50_000  # per source
 INTERACTION_TTL = 4 * 3600.0  # seconds without news before an interaction is dropped
 
@@ -357,8 +359,8 @@ class Floor:
         values = reported(event)
         values.pop("ended", None)
         if complete:
-            template = InteractionState(source=source, interaction_id=interaction_id)
-            values = {name: getattr(template, name) for name in INTERACTION_FIELDS} | values
+            # A snapshot states every field: anything it leaves out is cleared (every default is None).
+            values = _NO_INTERACTION_FIELDS | values
         moved = created
         for name, value in values.items():
             value = _interaction_value(name, value)

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from streams import crypto
+from streams.connectors.cxone_parsers import DEFAULT_API_VERSION
 
 GENESYS_REGIONS = {
     "us-east-1": "mypurecloud.com",
@@ -32,7 +33,6 @@ GENESYS_REGIONS = {
 
 # NICE CXone's commercial sign-in host; the government cloud is given as a base URL instead.
 CXONE_AUTH_BASE = "https://cxone.niceincontact.com"
-CXONE_API_VERSION = "v31.0"
 
 _stream_url = URLValidator(schemes=["ws", "wss", "http", "https"])
 
@@ -89,7 +89,7 @@ class Connection(models.Model):
         "API version",
         max_length=10,
         blank=True,
-        default=CXONE_API_VERSION,
+        default=DEFAULT_API_VERSION,
         help_text="CXone only: the inContactAPI version, e.g. v31.0.",
     )
     poll_interval = models.FloatField(

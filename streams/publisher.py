@@ -70,6 +70,16 @@ def row_key_of(key: RowKey, plan: BoardPlan) -> str | None:
     return f"a-{source}-{ident}"
 
 
+def _rehome(index: dict[RowKey, set[int]], key: RowKey, now_on: set[int]) -> set[int]:
+    """Record that KEY's row now shows on the boards NOW_ON; return those and the boards it left (to remove it)."""
+    before = index.get(key, set())
+    if now_on:
+        index[key] = now_on
+    else:
+        index.pop(key, None)
+    return now_on | before
+
+
 class _BoardState:
     """The publisher's bookkeeping for one board."""
 
@@ -182,21 +192,11 @@ class Publisher:
             elif kind == "interaction":
                 interaction = self.floor.interactions.get((source, ident))
                 now_on = self._boards_for_interaction(interaction) if interaction else set()
-                before = self._interaction_boards.get(key, set())
-                if now_on:
-                    self._interaction_boards[key] = now_on
-                else:
-                    self._interaction_boards.pop(key, None)
-                boards = now_on | before
+                boards = _rehome(self._interaction_boards, key, now_on)
             else:
                 agent = self.floor.agents.get((source, ident))
                 now_on = self._boards_for_agent(agent) if agent else set()
-                before = self._agent_boards.get(key, set())
-                if now_on:
-                    self._agent_boards[key] = now_on
-                else:
-                    self._agent_boards.pop(key, None)
-                boards = now_on | before
+                boards = _rehome(self._agent_boards, key, now_on)
             for board_id in boards:
                 self.boards[board_id].dirty.add(key)
                 touched.add(board_id)

@@ -179,4 +179,4 @@ async def test_a_stale_poll_result_never_takes_the_floor_back_in_time():
         assert run.floor.agent("c1", number).presence == "training"
         connector.handle(connector.link.sockets[0], stale)
         assert run.floor.agent("c1", number).presence == "training"
-        assert connector.stale_results == 1
+        assert connector.health.counters["stale_poll"] == 1

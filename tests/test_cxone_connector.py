@@ -377,7 +377,7 @@ async def test_a_poll_in_flight_when_a_resync_begins_is_dropped_not_replayed_aft
         await eventually(lambda: connector.snapshots == 2, what="the resync")
         # The buffer was replayed right after the snapshot: the meal break must not be in it.
         assert run.floor.agent("c1", number).presence == "training"
-        assert connector.stale_results == 1
+        assert connector.health.counters["stale_poll"] == 1
         await converged(run)
 
 
@@ -625,7 +625,7 @@ async def test_sign_in_logs_no_access_key_id_and_refuses_an_oversized_token_repl
 async def test_credentials_refused_while_polling_end_in_auth_failed():
     async with streaming() as run:
         await live(run)
-        run.control(fault="cxone_refuse_credentials")
+        run.control(fault="refuse_credentials")
         run.control(fault="cxone_revoke_tokens", refresh=True)
         await eventually(lambda: run.connector.health.state == "auth_failed", what="auth_failed")
         assert "refused" in run.connector.health.detail

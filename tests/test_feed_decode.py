@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.connectors import feed_decode
-from streams.connectors.feed_decode import FRAME_ERROR_KINDS, FrameError, decode_frame, decode_text, frame_size
+from streams.connectors.feed_decode import FRAME_ERROR_KINDS, FrameError, decode_frame, frame_size
 
 LIMIT = 1 << 20
 
@@ -47,10 +47,6 @@ def test_arbitrary_binary_frames_give_records_or_a_frame_error(frame):
 @given(st.text(max_size=300))
 def test_arbitrary_text_frames_give_records_or_a_frame_error(frame):
     must_be_records_or_frame_error(frame)
-    try:
-        decode_text(frame, LIMIT)
-    except FrameError as exc:
-        assert exc.kind in FRAME_ERROR_KINDS
 
 
 @settings(max_examples=200)
@@ -66,7 +62,6 @@ def test_a_record_survives_every_encoding(record):
     assert decode_frame(as_json, LIMIT) == [record]
     assert decode_frame(msgpack.packb(record), LIMIT) == [record]
     assert decode_frame(as_json.encode(), LIMIT) == [record]  # JSON sent as a binary frame
-    assert decode_text(as_json, LIMIT) == [record]
 
 
 @settings(max_examples=100)
@@ -117,8 +112,6 @@ def test_oversized_frames_are_refused_without_being_decoded(monkeypatch):
         with pytest.raises(FrameError) as raised:
             decode_frame(frame, 1024)
         assert raised.value.kind == "oversized_frame"
-    with pytest.raises(FrameError):
-        decode_text(json.dumps(record), 1024)
 
 
 def test_the_limit_counts_utf8_bytes_not_characters():

@@ -43,7 +43,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
-from urllib.parse import urlsplit
 
 import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
@@ -55,6 +54,7 @@ from streams.events import Event, SourceSnapshot
 from streams.health import LinkHealth
 from streams.mapping import FieldMapping, MappingError
 from streams.oauth import AuthFailed, Token, TokenCache
+from streams.origins import origin
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ConnectionSpec:
     queue_ids: tuple[str, ...] = ()
     access_key_id: str = ""  # CXone
     access_key_secret: str = field(default="", repr=False)  # CXone
-    api_version: str = "v31.0"  # CXone
+    api_version: str = ""  # CXone ("": its default)
     poll_interval: float = 5.0  # CXone
     stream_url: str = ""  # push and SSE feeds
     token_url: str = ""  # push and SSE feeds: client-credentials endpoint, "" for no token
@@ -102,7 +102,7 @@ class ConnectionSpec:
             queue_ids=tuple(queue_ids),
             access_key_id=connection.access_key_id,
             access_key_secret=connection.access_key_secret,
-            api_version=connection.api_version or "v31.0",
+            api_version=connection.api_version,
             poll_interval=connection.poll_interval,
             stream_url=connection.stream_url,
             token_url=connection.token_url,
@@ -156,10 +156,8 @@ class _SameOriginRedirects(connect):
 
     def process_redirect(self, exc: Exception) -> Exception | str:
         target = super().process_redirect(exc)
-        if isinstance(target, str):
-            old, new = urlsplit(self.uri), urlsplit(target)
-            if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
-                return LinkLost("the server redirected the socket to another origin; not followed")
+        if isinstance(target, str) and origin(self.uri) != origin(target):
+            return LinkLost("the server redirected the socket to another origin; not followed")
         return target
 
 

@@ -142,7 +142,6 @@ class CxoneConnector(Connector):
         self._retry = Backoff(first=t.backoff_min, minimum=t.backoff_min, factor=t.backoff_factor, cap=t.backoff_cap)
         self._degraded_detail: str | None = None
         self.polls = 0  # poll steps that fetched something
-        self.stale_results = 0
 
     @property
     def interval(self) -> float:
@@ -274,7 +273,6 @@ class CxoneConnector(Connector):
         if frame.seq < self._snapshot_seq:
             # Fetched before the latest snapshot began (perhaps while the base already buffered for it):
             # the snapshot is newer, and so are its cursors.
-            self.stale_results += 1
             self.health.count("stale_poll")
             return
         for name, fetched in frame.fetched.items():

@@ -40,13 +40,13 @@ import aiohttp
 
 from streams.connectors.cxone_parsers import ParseError, jwt_claims
 from streams.oauth import AuthFailed, CachedTokens, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
+from streams.origins import origin
 from streams.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
 
 MAX_DISCOVERY_BYTES = 256 * 1024
 MAX_TOKEN_REPLY_BYTES = 256 * 1024  # a token reply is a few kilobytes (the id_token is the bulk)
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class DiscoveryError(Exception):
@@ -162,7 +162,7 @@ class CxoneAuth(CachedTokens):
         too_large = len(raw) > self.max_reply_bytes
         body = None if too_large else _json_or_none(raw)
         if status in (400, 401, 403):
-            raise AuthFailed(f"CXone refused the {kind} grant ({status} {_error_code(body)})".strip())
+            raise AuthFailed(f"CXone refused the {kind} grant ({status} {error_code(body)})".strip())
         if status != 200:
             raise TokenUnavailable(f"CXone's token endpoint answered {status}", retry_after=retry_after)
         if too_large:
@@ -240,18 +240,8 @@ class CxoneAuth(CachedTokens):
             raise DiscoveryError(f"{name} is not JSON") from None
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
-    """Return (scheme, host, port) of URL, lower-cased and with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1  # not a port: matches nothing real
-    return scheme, (parts.hostname or "").lower().rstrip("."), port if port is not None else DEFAULT_PORTS.get(scheme)
-
-
-def _error_code(body: Any) -> str:
+def error_code(body: Any) -> str:
+    """Return the ``error`` code of a CXone error body (``{"error", "errorDescription"}``), or ""."""
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return body["error"][:60]
     return ""

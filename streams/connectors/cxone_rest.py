@@ -28,9 +28,10 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from streams.connectors.cxone_auth import CxoneAuth, origin
+from streams.connectors.cxone_auth import CxoneAuth, error_code
 from streams.connectors.cxone_parsers import ParseError, parse_page
 from streams.oauth import AuthFailed, TokenUnavailable
+from streams.origins import origin
 from streams.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,6 @@ class CxoneRest:
         self.max_records = max_records
         self.max_pages = max_pages
         self.calls = 0
-        self.not_modified = 0
 
     def url(self, path: str) -> str:
         """Return the absolute URL of PATH, a path under the API base (``/agents/states``)."""
@@ -152,7 +152,6 @@ class CxoneRest:
                 # The token is good but the API user may not read this: only an admin can change that.
                 raise AuthFailed(f"GET {_shown(url)} was refused (403): the API user lacks a permission")
             if reply.status == 304:
-                self.not_modified += 1
                 return reply
             if 300 <= reply.status < 400:
                 raise CxoneError(
@@ -161,7 +160,7 @@ class CxoneRest:
                 )
             if reply.status >= 400:
                 wait = parse_retry_after(reply.headers.get("Retry-After"))
-                text = f"GET {_shown(url)} answered {reply.status} {_error(reply.body)}".strip()
+                text = f"GET {_shown(url)} answered {reply.status} {error_code(reply.body)}".strip()
                 raise CxoneError(text, reply.status, wait)
             return reply
 
@@ -258,9 +257,3 @@ class CxoneRest:
 def _shown(url: str) -> str:
     """Return the path of URL fit for logs (no host, no query string)."""
     return urlsplit(url).path[-120:]
-
-
-def _error(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return body["error"][:60]
-    return ""

@@ -208,9 +208,13 @@ class MappedFeed(Connector):
         A feed cannot be told about the new queues' interactions on the live link: a new
         link (make-before-break) brings them, in the picture a feed states on connect.
         """
+        self.drop_unwatched(new)
+        self.request_rollover("watched queues changed")
+
+    def drop_unwatched(self, new: ConnectionSpec) -> None:
+        """Watch NEW's queues from now on, and end the rows of interactions in queues no longer watched."""
         self._watched = frozenset(new.queue_ids)
         for interaction_id, queue_id in list(self._shown.items()):
             if queue_id is not None and queue_id not in self._watched:
                 del self._shown[interaction_id]
                 self.emit(InteractionUpdate(source=new.source, interaction_id=interaction_id, ended=True))
-        self.request_rollover("watched queues changed")

@@ -67,15 +67,6 @@ def decode_frame(frame: str | bytes, max_bytes: int) -> list[dict[str, Any]]:
     return records_of(value)
 
 
-def decode_text(text: str, max_bytes: int) -> list[dict[str, Any]]:
-    """Return the records in one piece of JSON text (an SSE event's data); raise FrameError if it holds none."""
-    if not isinstance(text, str):
-        raise FrameError("malformed_json", f"data of type {type(text).__name__}")
-    if len(text) > max_bytes or frame_size(text) > max_bytes:
-        raise FrameError("oversized_frame", f"event data above {max_bytes} bytes")
-    return records_of(_json(text))
-
-
 def records_of(value: Any) -> list[dict[str, Any]]:
     """Return VALUE (a decoded frame) as a list of records; raise FrameError unless it is a record or a list of them."""
     if isinstance(value, dict):

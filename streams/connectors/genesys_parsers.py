@@ -371,6 +371,14 @@ def parse_frame(source: str, frame: str | bytes) -> Notice:
         message = json.loads(frame)
     except (ValueError, UnicodeDecodeError):
         return Notice("malformed", detail="not JSON")
+    return parse_message(source, message)
+
+
+def parse_message(source: str, message: Any) -> Notice:
+    """Return the meaning of one decoded notification (``{"topicName", "eventBody"}``), never raising.
+
+    The same whether it came over the socket or inside an EventBridge envelope's ``detail``.
+    """
     if not isinstance(message, dict):
         return Notice("malformed", detail="not an object")
     topic = message.get("topicName")

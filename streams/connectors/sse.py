@@ -42,7 +42,7 @@ import aiohttp
 
 from streams.connectors.base import ConnectionSpec, Link, LinkLost, Socket, Timing
 from streams.connectors.feed_common import FeedRefused, MappedFeed
-from streams.connectors.feed_decode import FrameError, decode_text
+from streams.connectors.feed_decode import FrameError, decode_frame
 from streams.connectors.sse_parser import SseEvent, SseParser
 from streams.health import scrub
 from streams.oauth import AuthFailed
@@ -218,7 +218,8 @@ class SseConnector(MappedFeed):
         elif event.type in RECORD_EVENTS:
             if event.data:
                 try:
-                    records = decode_text(event.data, self.spec.max_frame_bytes)
+                    # An event's data is text: decoded as a text frame is (JSON, the same size limit).
+                    records = decode_frame(event.data, self.spec.max_frame_bytes)
                 except FrameError as exc:
                     self.bad.note(exc.kind, event.data)
                 else:

@@ -12,7 +12,7 @@ Each queued item is either
   by interaction id, stale ones dropped, terminal types end the row); or
 - an Amazon EventBridge envelope carrying a Genesys notification, whose
   ``detail`` has the shape of a notification-socket message: it is parsed by
-  ``genesys_parsers.parse_frame`` exactly as the Genesys connector parses its
+  ``genesys_parsers.parse_message`` exactly as the Genesys connector parses its
   socket, and queue figures (per media type) are summed by ``MediaTotals``.
 
 Records and figures for queues nobody watches are dropped and counted (a
@@ -32,8 +32,8 @@ from typing import Any
 from streams.connectors.base import ConnectionSpec, Link, Socket, Timing
 from streams.connectors.feed_common import MappedFeed
 from streams.connectors.genesys_media import MediaTotals
-from streams.connectors.genesys_parsers import ParseError, QueuePart, parse_frame, parse_time
-from streams.events import AgentStatus, Event, InteractionUpdate, QueueMembership, reported
+from streams.connectors.genesys_parsers import ParseError, QueuePart, parse_message, parse_time
+from streams.events import AgentStatus, Event, QueueMembership, reported
 from streams.hook_queue import HookQueue, get_hook_queue
 from streams.leases import new_owner_id
 from streams.webhooks import is_envelope
@@ -71,9 +71,7 @@ class WebhookConnector(MappedFeed):
             self.queue = get_hook_queue()
 
     async def open_link(self) -> Link:
-        """Open a reader of this source's queue: the link's one socket."""
-        if self.queue is None:
-            self.queue = get_hook_queue()
+        """Open a reader of this source's queue: the link's one socket (``start`` found the queue)."""
         reader = self.queue.reader(self.spec.source, self.consumer)
         # An unreachable queue fails here, before the link counts as live.
         await reader.open()
@@ -84,11 +82,7 @@ class WebhookConnector(MappedFeed):
 
         Unlike a feed that is dialled, nothing is asked of the platform: no new link.
         """
-        self._watched = frozenset(new.queue_ids)
-        for interaction_id, queue_id in list(self._shown.items()):
-            if queue_id is not None and queue_id not in self._watched:
-                del self._shown[interaction_id]
-                self.emit(InteractionUpdate(source=new.source, interaction_id=interaction_id, ended=True))
+        self.drop_unwatched(new)
         self.media.keep_only(new.queue_ids)
         for agent_id, queues in list(self._agents.items()):
             kept = queues & self._watched
@@ -138,7 +132,7 @@ class WebhookConnector(MappedFeed):
             self.health.count("stale")
             return
         # ``detail`` is a notification-socket message: parse it as the Genesys connector parses its socket.
-        notice = parse_frame(self.spec.source, json.dumps(detail))
+        notice = parse_message(self.spec.source, detail)
         kind = notice.kind
         if kind == "events":
             body = detail.get("eventBody")
