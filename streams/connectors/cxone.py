@@ -152,17 +152,11 @@ class CxoneConnector(Connector):
 
     async def start(self) -> None:
         """Create the HTTP session and the sign-in."""
-        self.open_session()
-        spec = self.spec
-        self.auth = CxoneAuth(
-            spec.login_base,
-            spec.client_id,
-            spec.client_secret,
-            spec.access_key_id,
-            spec.access_key_secret,
-            session=self.session,
+        self.auth = auth_for(
+            self.spec,
+            self.open_session(),
+            self.timing,
             cache=self.token_cache,
-            timeout=self.timing.rest_timeout,
             on_refresh=self.token_refreshed,
         )
 
@@ -462,19 +456,25 @@ class CxoneConnector(Connector):
         return
 
 
+def auth_for(spec: ConnectionSpec, session: aiohttp.ClientSession, timing: Timing, **options: Any) -> CxoneAuth:
+    """Return the sign-in of SPEC's application and access key over SESSION (OPTIONS: cache, on_refresh)."""
+    return CxoneAuth(
+        spec.login_base,
+        spec.client_id,
+        spec.client_secret,
+        spec.access_key_id,
+        spec.access_key_secret,
+        session=session,
+        timeout=timing.rest_timeout,
+        **options,
+    )
+
+
 async def fetch_queues(spec: ConnectionSpec) -> list[dict]:
     """Return every skill of the tenant as [{"id", "name"}] (all pages), for the admin's import action."""
     timing = Timing()
     async with aiohttp.ClientSession(trust_env=True) as session:
-        auth = CxoneAuth(
-            spec.login_base,
-            spec.client_id,
-            spec.client_secret,
-            spec.access_key_id,
-            spec.access_key_secret,
-            session=session,
-            timeout=timing.rest_timeout,
-        )
+        auth = auth_for(spec, session, timing)
         endpoint = await auth.discover()
         rest = CxoneRest(api_base(endpoint, spec.api_version), auth, session, timeout=timing.rest_timeout)
         path, root = ENDPOINTS["skills"]
