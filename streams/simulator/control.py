@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from streams.simulator.hub import envelope
@@ -16,6 +17,7 @@ from streams.simulator.presence import canonical
 
 if TYPE_CHECKING:
     from streams.simulator.server import SimulatorServer
+    from streams.simulator.tokens import TokenStore
 
 Run = Callable[["SimulatorServer", dict[str, Any]], Any]
 
@@ -79,7 +81,13 @@ def dispatch(server: SimulatorServer, payload: Any) -> dict[str, Any]:
     entry = registry.get(name) if isinstance(name, str) else None
     if entry is None:
         raise ControlError(f"unknown {kind} {name!r}; known: {', '.join(registry)}")
-    result = entry.run(server, payload)
+    try:
+        result = entry.run(server, payload)
+    except ControlError:
+        raise
+    except ValueError as exc:
+        # What the simulator's own setters refuse (a bad format, URL or presence) is the caller's mistake too.
+        raise ControlError(str(exc)) from None
     return {"ok": True, kind: name, "result": result, "paused": server.model.paused}
 
 
@@ -105,6 +113,13 @@ def _flag(payload: dict[str, Any], key: str, default: bool = False) -> bool:
     if not isinstance(value, bool):
         raise ControlError(f"{key} must be true or false")
     return value
+
+
+def _path(payload: dict[str, Any], default: str) -> str:
+    path = payload.get("path", default)
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ControlError("path must start with /")
+    return path
 
 
 def _seconds(payload: dict[str, Any], key: str = "seconds") -> float | None:
@@ -167,10 +182,7 @@ def _arrive(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
 )
 def _set_presence(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
     user_id = _user_id(server, payload)
-    try:
-        presence = canonical(_text(payload, "presence"))
-    except ValueError as exc:
-        raise ControlError(str(exc)) from None
+    presence = canonical(_text(payload, "presence"))
     server.model.set_presence(user_id, presence)
     return {"agent": server.model.agent_truth(user_id)}
 
@@ -213,6 +225,27 @@ def _socket_closing(server: SimulatorServer, payload: dict[str, Any]) -> dict[st
 # -- faults ----------------------------------------------------------------------------
 
 
+def _arm_rest_error(
+    server: SimulatorServer, payload: dict[str, Any], status: int, path: str, throttle_wait: int | None
+) -> dict[str, Any]:
+    """Arm an HTTP fault from PAYLOAD; STATUS and PATH are the defaults, THROTTLE_WAIT a 429's default Retry-After."""
+    status = int(_number(payload, "status", status, 400, 599))
+    count = int(_number(payload, "count", 1, 1, 100_000))
+    path = _path(payload, path)
+    retry_after = throttle_wait if status == 429 else None
+    if payload.get("retry_after") is not None:
+        retry_after = int(_number(payload, "retry_after", 0, 0, 86400))
+    server.faults.add_rest_error(status, count, path, retry_after)
+    return server.faults.describe()
+
+
+def _set_lifetime(tokens: TokenStore, payload: dict[str, Any]) -> dict[str, Any]:
+    """Set the lifetime of TOKENS' new tokens (and with ``existing``, of live ones) from PAYLOAD."""
+    seconds = int(_number(payload, "seconds", -1, 1, 172800))
+    shortened = tokens.set_lifetime(seconds, existing=_flag(payload, "existing"))
+    return {"token_lifetime": seconds, "shortened": shortened}
+
+
 @fault(
     "rest_error",
     "Answer the next HTTP calls under a path with an error status (path /oauth/token: the token endpoint).",
@@ -224,16 +257,7 @@ def _socket_closing(server: SimulatorServer, payload: dict[str, Any]) -> dict[st
     },
 )
 def _rest_error(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    status = int(_number(payload, "status", 503, 400, 599))
-    count = int(_number(payload, "count", 1, 1, 100_000))
-    path = payload.get("path", "/api/v2/")
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise ControlError("path must start with /")
-    retry_after = payload.get("retry_after")
-    if retry_after is not None:
-        retry_after = int(_number(payload, "retry_after", 0, 0, 86400))
-    server.faults.add_rest_error(status, count, path, retry_after)
-    return server.faults.describe()
+    return _arm_rest_error(server, payload, 503, "/api/v2/", None)
 
 
 @fault(
@@ -252,7 +276,7 @@ def _revoke_tokens(server: SimulatorServer, payload: dict[str, Any]) -> dict[str
 
 @fault(
     "refuse_credentials",
-    "Make the token endpoint refuse every client's credentials (401 invalid_client).",
+    "Make every token endpoint (Genesys, CXone sign-in and refresh, the feeds) refuse all credentials: 401.",
     {"seconds": "how long (default: until cleared)"},
 )
 def _refuse_credentials(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
@@ -266,9 +290,7 @@ def _refuse_credentials(server: SimulatorServer, payload: dict[str, Any]) -> dic
     {"seconds": "lifetime (1 to 172800)", "existing": "also cut live tokens down to it (default false)"},
 )
 def _token_lifetime(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    seconds = int(_number(payload, "seconds", -1, 1, 172800))
-    shortened = server.tokens.set_lifetime(seconds, existing=_flag(payload, "existing"))
-    return {"token_lifetime": seconds, "shortened": shortened}
+    return _set_lifetime(server.tokens, payload)
 
 
 @fault("drop_sockets", "Drop socket connections without a close frame.", {"channel_id": "one channel (default: all)"})
@@ -420,14 +442,6 @@ def _feed(payload: dict[str, Any]) -> str | None:
 _FEED = {"feed": "push or sse (default: both)"}
 
 
-@action("feed_format", "Send push frames as json, msgpack or mixed from now on.", {"format": "json, msgpack or mixed"})
-def _feed_format(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return {"sessions": server.feeds.set_format(_text(payload, "format"))}
-    except ValueError as exc:
-        raise ControlError(str(exc)) from None
-
-
 @fault(
     "feed_malformed",
     "Send frames (push) or events (SSE) that hold no records: bad JSON, bad MessagePack, scalars.",
@@ -500,16 +514,6 @@ def _feed_error(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, A
     return {"streams": server.feeds.control_event("error", body, revoke=status == 401)}
 
 
-@fault(
-    "feed_refuse_tokens",
-    "Make the feed token endpoint refuse every client (401 invalid_client).",
-    {"seconds": "how long (default: until cleared)"},
-)
-def _feed_refuse_tokens(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    server.feeds.refuse_tokens(_seconds(payload))
-    return server.feeds.describe()
-
-
 # -- NICE CXone (``cxone.py``) ------------------------------------------------------------
 
 
@@ -524,26 +528,7 @@ def _feed_refuse_tokens(server: SimulatorServer, payload: dict[str, Any]) -> dic
     },
 )
 def _cxone_rest_error(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    status = int(_number(payload, "status", 429, 400, 599))
-    count = int(_number(payload, "count", 1, 1, 100_000))
-    path = payload.get("path", "/inContactAPI/")
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise ControlError("path must start with /")
-    retry_after: int | None = 2 if status == 429 else None
-    if payload.get("retry_after") is not None:
-        retry_after = int(_number(payload, "retry_after", 0, 0, 86400))
-    server.faults.add_rest_error(status, count, path, retry_after)
-    return server.faults.describe()
-
-
-@fault(
-    "cxone_refuse_credentials",
-    "Make CXone's token endpoint refuse every sign-in and refresh (401 invalid_client).",
-    {"seconds": "how long (default: until cleared)"},
-)
-def _cxone_refuse_credentials(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    server.cxone.refuse_credentials(_seconds(payload))
-    return server.cxone.settings()
+    return _arm_rest_error(server, payload, 429, "/inContactAPI/", 2)
 
 
 @fault(
@@ -552,9 +537,7 @@ def _cxone_refuse_credentials(server: SimulatorServer, payload: dict[str, Any]) 
     {"seconds": "lifetime (1 to 172800)", "existing": "also cut live tokens down to it (default false)"},
 )
 def _cxone_token_lifetime(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    seconds = int(_number(payload, "seconds", -1, 1, 172800))
-    shortened = server.cxone.tokens.set_lifetime(seconds, existing=_flag(payload, "existing"))
-    return {"token_lifetime": seconds, "shortened": shortened}
+    return _set_lifetime(server.cxone.tokens, payload)
 
 
 @fault(
@@ -572,10 +555,44 @@ def _cxone_revoke_tokens(server: SimulatorServer, payload: dict[str, Any]) -> di
     {"shape": "flat or resultSet"},
 )
 def _cxone_reply_shape(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
-        server.cxone.set_shape(_text(payload, "shape"))
-    except ValueError as exc:
-        raise ControlError(str(exc)) from None
+    server.cxone.set_shape(_text(payload, "shape"))
+    return server.cxone.settings()
+
+
+@fault(
+    "cxone_next_links",
+    "Write CXone's _links as absolute URLs (as CXone does) or as server-relative paths.",
+    {"form": "absolute or relative"},
+)
+def _cxone_next_links(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    server.cxone.set_link_form(str(payload.get("form", "")))
+    return server.cxone.settings()
+
+
+@fault(
+    "cxone_retry_after_form",
+    "Send the Retry-After of injected CXone faults (cxone_rest_error) as seconds or as an HTTP date.",
+    {"form": "seconds or date"},
+)
+def _cxone_retry_after_form(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    server.cxone.set_retry_after_form(str(payload.get("form", "")))
+    return server.cxone.settings()
+
+
+@fault(
+    "cxone_redirect",
+    "Answer the next CXone calls under a path with a redirect (a client must not follow it).",
+    {
+        "location": "where to (an http or https URL)",
+        "status": "301, 302, 303, 307 or 308 (default 307)",
+        "path": "path prefix (default /auth/token; /inContactAPI/ or /.well-known/ too)",
+        "count": "how many calls (default 1)",
+    },
+)
+def _cxone_redirect(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
+    status = int(_number(payload, "status", 307, 301, 308))
+    count = int(_number(payload, "count", 1, 1, 100_000))
+    server.cxone.add_redirect(status, _text(payload, "location"), _path(payload, "/auth/token"), count)
     return server.cxone.settings()
 
 
@@ -598,44 +615,24 @@ def _webhook_target(server: SimulatorServer, payload: dict[str, Any]) -> dict[st
         return server.webhooks.describe()
     if not isinstance(url, str):
         raise ControlError("url must be a string")
-    try:
-        server.webhooks.set_target(url, _text(payload, "secret"), eventbridge=_flag(payload, "eventbridge"))
-    except ValueError as exc:
-        raise ControlError(str(exc)) from None
+    server.webhooks.set_target(url, _text(payload, "secret"), eventbridge=_flag(payload, "eventbridge"))
     return server.webhooks.describe()
 
 
-def _webhook_probe(server: SimulatorServer, payload: dict[str, Any], kind: str) -> dict[str, Any]:
+def _webhook_probe(server: SimulatorServer, payload: dict[str, Any], *, kind: str) -> dict[str, Any]:
     count = int(_number(payload, "count", 1, 1, 100))
-    try:
-        return {"queued": server.webhooks.probe(kind, count)}
-    except ValueError as exc:
-        raise ControlError(str(exc)) from None
+    return {"queued": server.webhooks.probe(kind, count)}
 
 
 _PROBE_COUNT = {"count": "how many (default 1); the replies show in settings.webhook.probes"}
-
-
-@fault("webhook_duplicate", "Post the last delivered batch again (same ids): acknowledged, applied once.", _PROBE_COUNT)
-def _webhook_duplicate(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    return _webhook_probe(server, payload, "duplicate")
-
-
-@fault("webhook_forged_signature", "Post a made-up contact signed with the wrong secret: 401.", _PROBE_COUNT)
-def _webhook_forged_signature(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    return _webhook_probe(server, payload, "forged_signature")
-
-
-@fault("webhook_stale_timestamp", "Post a made-up contact, signed, stamped 10 minutes ago: 401.", _PROBE_COUNT)
-def _webhook_stale_timestamp(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    return _webhook_probe(server, payload, "stale_timestamp")
-
-
-@fault("webhook_oversized_body", "Post a signed 2 MiB body (above the default 1 MiB limit): 413.", _PROBE_COUNT)
-def _webhook_oversized_body(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    return _webhook_probe(server, payload, "oversized_body")
-
-
-@fault("webhook_garbage_body", "Post a signed body that is not JSON: 400.", _PROBE_COUNT)
-def _webhook_garbage_body(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    return _webhook_probe(server, payload, "garbage_body")
+# Each probe of ``webhooks.PROBES`` is the fault webhook_<probe>.
+_PROBES = {
+    "duplicate": "Post the last delivered batch again (same ids): acknowledged, applied once.",
+    "forged_signature": "Post a made-up contact signed with the wrong secret: 401.",
+    "stale_timestamp": "Post a made-up contact, signed, stamped 10 minutes ago: 401.",
+    "oversized_body": "Post a signed 2 MiB body (above the default 1 MiB limit): 413.",
+    "garbage_body": "Post a signed body that is not JSON: 400.",
+}
+for _kind, _help in _PROBES.items():
+    fault(f"webhook_{_kind}", _help, _PROBE_COUNT)(partial(_webhook_probe, kind=_kind))
+del _kind, _help

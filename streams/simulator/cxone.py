@@ -25,20 +25,18 @@ same model, as the team's vendor notes for CXone describe the real thing:
 Errors are ``{"error", "errorDescription"}``. Faults come from the shared
 ``Faults`` (HTTP errors under ``/inContactAPI/`` or ``/auth/token``, the
 whole-simulator refusal of credentials) and from this API's own switches
-(its refusal, token lifetime, reply shape, next-link form, Retry-After as
-an HTTP date, redirects), set through ``/simulator/control``; the switches
-this module adds are registered at its end.
+(token lifetime, reply shape, next-link form, Retry-After as an HTTP date,
+redirects); ``control.py`` names them all (its CXone block).
 
 One extra beyond NICE's documentation: a contact that ended stays listed as
-``EndContact`` for ``keep_ended`` seconds (300 by default), so a poller that
-last asked before the end hears of it; 0 turns that off, leaving pollers
-only their full lists to notice ends.
+``EndContact`` for ``changes.keep_ended`` seconds (300 by default), so a
+poller that last asked before the end hears of it; 0 turns that off, leaving
+pollers only their full lists to notice ends.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import math
@@ -49,12 +47,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus, urlencode, urlsplit
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from streams.simulator.control import ControlError, fault
 from streams.simulator.cxone_changes import ChangeLog
 from streams.simulator.cxone_payloads import (
     BUSINESS_UNIT_ID,
@@ -62,16 +59,13 @@ from streams.simulator.cxone_payloads import (
     active_contact,
     agent_state,
     agent_view,
-    iso_floor,
     skill_activity,
 )
 from streams.simulator.faults import Faults
+from streams.simulator.http_input import basic_credentials, int_param
 from streams.simulator.model import ContactCentreModel
-from streams.simulator.timefmt import parse_iso
-from streams.simulator.tokens import TokenStore
-
-if TYPE_CHECKING:
-    from streams.simulator.server import SimulatorServer
+from streams.simulator.timefmt import iso, parse_iso
+from streams.simulator.tokens import TokenStore, bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +96,6 @@ class CxoneCounters:
     refused: int = 0
     requests: int = 0
     unauthorized: int = 0
-    not_modified: int = 0
     faulted: int = 0
     redirected: int = 0
     not_modified_by_list: dict[str, int] = field(default_factory=dict)  # "agentStates" → 304s answered
@@ -168,24 +161,19 @@ class CxoneApi:
         client_secret: str,
         access_keys: dict[str, str],
         token_expires_in: int = 3600,
-        keep_ended: float = 300.0,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model = model
         self.faults = faults
         self.access_keys = dict(access_keys)
         self.token_expires_in = token_expires_in
-        self.tokens = TokenStore({client_id: client_secret}, token_expires_in, clock)
+        self.clock: Callable[[], float] = time.time
+        self.tokens = TokenStore({client_id: client_secret}, token_expires_in, self.clock)
         self.refresh_tokens: dict[str, RefreshGrant] = {}
-        self.clock = clock
-        self.monotonic = monotonic
-        self.changes = ChangeLog(model, clock=clock, keep_ended=keep_ended)
+        self.changes = ChangeLog(model, clock=self.clock)
         self.shape = "flat"
         self.link_form = "absolute"
         self.retry_after_form = "seconds"
         self.redirects: list[Redirect] = []
-        self.credentials_refused_until: float | None = None
         self.counters = CxoneCounters()
 
     def install(self, app: web.Application) -> None:
@@ -201,17 +189,6 @@ class CxoneApi:
         r.add_get(f"{services}/contacts/active", self.contacts_active)
 
     # -- the operator's switches ------------------------------------------------
-
-    def refuse_credentials(self, seconds: float | None) -> None:
-        """Refuse every sign-in and refresh for SECONDS (None: until cleared)."""
-        self.credentials_refused_until = math.inf if seconds is None else self.monotonic() + seconds
-
-    def credentials_refused(self) -> bool:
-        """Return whether sign-ins are refused just now (by this API's switch or the shared one)."""
-        until = self.credentials_refused_until
-        if until is not None and self.monotonic() >= until:
-            self.credentials_refused_until = until = None
-        return until is not None or self.faults.credentials_refused()
 
     def set_shape(self, shape: str) -> None:
         """Answer in SHAPE: ``flat`` (today's) or ``resultSet`` (older versions)."""
@@ -248,8 +225,7 @@ class CxoneApi:
         return revoked
 
     def clear_faults(self) -> None:
-        """Undo this API's switches: credentials accepted, today's shape, the configured token lifetime."""
-        self.credentials_refused_until = None
+        """Undo this API's switches: today's shape and link form, no redirects, the configured token lifetime."""
         self.shape = "flat"
         self.link_form = "absolute"
         self.retry_after_form = "seconds"
@@ -264,7 +240,6 @@ class CxoneApi:
             "retry_after_form": self.retry_after_form,
             "redirects": [asdict(r) for r in self.redirects],
             "token_lifetime": self.tokens.expires_in,
-            "credentials_refused": self.credentials_refused_until is not None,
             "ended_kept": len(self.changes.ended),
             "counters": asdict(self.counters),
         }
@@ -320,9 +295,8 @@ class CxoneApi:
         return str(seconds)
 
     def _authenticate(self, request: web.Request) -> None:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or self.tokens.client_of(token) is None:
+        token = bearer_token(request)
+        if token is None or self.tokens.client_of(token) is None:
             self.counters.unauthorized += 1
             raise CxoneError(401, "invalid_token", "The access token is missing, expired or revoked.")
 
@@ -332,10 +306,11 @@ class CxoneApi:
         """Issue tokens for the password grant (access key) or the refresh_token grant."""
         self.counters.token_requests += 1
         form = await request.post()
-        client_id, client_secret = _basic_credentials(request)
+        # Each part of the Basic header is URL-encoded, as OAuth says (access key secrets may end in "=").
+        client_id, client_secret = basic_credentials(request, url_encoded=True)
         if client_id is None:
             client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        if self.credentials_refused():
+        if self.faults.credentials_refused():
             self.counters.refused += 1
             raise CxoneError(401, "invalid_client", "The credentials were refused.")
         if not isinstance(client_id, str) or not isinstance(client_secret, str):
@@ -441,7 +416,7 @@ class CxoneApi:
     async def skills_activity(self, request: web.Request) -> web.StreamResponse:
         """``GET /skills/activity``: every skill whose figures changed at or after ``updatedSince``."""
         since, now = self._since(request), self.clock()
-        media_type = _int_param(request, "mediaTypeId", None, 0)
+        media_type = int_param(request, "mediaTypeId", None, 0, _invalid)
         queues = sorted(self.model.queues.values(), key=lambda q: q.number)
         selected = [
             q
@@ -455,9 +430,9 @@ class CxoneApi:
     async def contacts_active(self, request: web.Request) -> web.StreamResponse:
         """``GET /contacts/active``: live contacts changed at or after ``updatedSince``, and lately ended ones."""
         since, now = self._since(request), self.clock()
-        skill_id = _int_param(request, "skillId", None, 0)
-        campaign_id = _int_param(request, "campaignId", None, 0)
-        agent_id = _int_param(request, "agentId", None, 0)
+        skill_id = int_param(request, "skillId", None, 0, _invalid)
+        campaign_id = int_param(request, "campaignId", None, 0, _invalid)
+        agent_id = int_param(request, "agentId", None, 0, _invalid)
         model, changes = self.model, self.changes
         records = [
             active_contact(model, c, changes.contact(c.id), c.state)
@@ -497,12 +472,11 @@ class CxoneApi:
         extra: dict[str, Any] | None = None,
     ) -> web.StreamResponse:
         """Answer one page of SELECTED (304 when nothing changed), in the current shape."""
-        top = _int_param(request, "top", MAX_TOP, 1)
-        skip = _int_param(request, "skip", 0, 0)
+        top = int_param(request, "top", MAX_TOP, 1, _invalid)
+        skip = int_param(request, "skip", 0, 0, _invalid)
         top = min(top, MAX_TOP)
         total = len(selected)
         if total == 0:
-            self.counters.not_modified += 1
             by_list = self.counters.not_modified_by_list
             by_list[root] = by_list.get(root, 0) + 1
             return web.Response(status=304)
@@ -520,7 +494,9 @@ class CxoneApi:
                 "previous": _page_url(request, max(skip - top, 0), relative) if skip > 0 else None,
             },
             **(extra or {}),
-            "lastPollTime": iso_floor(now),
+            # Cut, not rounded: a lastPollTime later than the reply's own instant would make the next
+            # updatedSince skip a change made in that millisecond.
+            "lastPollTime": iso(now, floor=True),
             root: items,
         }
         if self.shape == "resultSet":
@@ -551,82 +527,5 @@ def _page_url(request: web.Request, skip: int, relative: bool = False) -> str:
     return path if relative else f"{_origin(request)}{path}"
 
 
-def _int_param(request: web.Request, name: str, default: int | None, minimum: int) -> Any:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise CxoneError(400, "InvalidParameter", f"{name} must be an integer.") from None
-    if value < minimum:
-        raise CxoneError(400, "InvalidParameter", f"{name} must be at least {minimum}.")
-    return value
-
-
-def _basic_credentials(request: web.Request) -> tuple[str | None, str | None]:
-    """Return the client id and secret of a Basic header; each part is URL-encoded, as OAuth says."""
-    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None, None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    client_id, sep, client_secret = decoded.partition(":")
-    if not sep:
-        return None, None
-    return unquote_plus(client_id), unquote_plus(client_secret)
-
-
-# -- this API's own switches in /simulator/control ------------------------------------------
-
-
-@fault(
-    "cxone_next_links",
-    "Write CXone's _links as absolute URLs (as CXone does) or as server-relative paths.",
-    {"form": "absolute or relative"},
-)
-def _cxone_next_links(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
-        server.cxone.set_link_form(str(payload.get("form", "")))
-    except ValueError as exc:
-        raise ControlError(str(exc)) from None
-    return server.cxone.settings()
-
-
-@fault(
-    "cxone_retry_after_form",
-    "Send the Retry-After of injected CXone faults (cxone_rest_error) as seconds or as an HTTP date.",
-    {"form": "seconds or date"},
-)
-def _cxone_retry_after_form(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
-        server.cxone.set_retry_after_form(str(payload.get("form", "")))
-    except ValueError as exc:
-        raise ControlError(str(exc)) from None
-    return server.cxone.settings()
-
-
-@fault(
-    "cxone_redirect",
-    "Answer the next CXone calls under a path with a redirect (a client must not follow it).",
-    {
-        "location": "where to (an http or https URL)",
-        "status": "301, 302, 303, 307 or 308 (default 307)",
-        "path": "path prefix (default /auth/token; /inContactAPI/ or /.well-known/ too)",
-        "count": "how many calls (default 1)",
-    },
-)
-def _cxone_redirect(server: SimulatorServer, payload: dict[str, Any]) -> dict[str, Any]:
-    status, count = payload.get("status", 307), payload.get("count", 1)
-    location, path = payload.get("location"), payload.get("path", "/auth/token")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (status, count)):
-        raise ControlError("status and count must be integers")
-    if not isinstance(location, str) or not isinstance(path, str):
-        raise ControlError("location and path must be strings")
-    try:
-        server.cxone.add_redirect(status, location, path, count)
-    except ValueError as exc:
-        raise ControlError(str(exc)) from None
-    return server.cxone.settings()
+def _invalid(message: str) -> CxoneError:
+    return CxoneError(400, "InvalidParameter", f"{message}.")

@@ -25,10 +25,8 @@ How the model's state reads in CXone's words:
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from streams.simulator.model import CAMPAIGNS, IDLE, NOT_RESPONDING, Contact, ContactCentreModel, SimAgent, SimQueue
@@ -36,7 +34,6 @@ from streams.simulator.timefmt import iso
 
 BUSINESS_UNIT_ID = 4600001
 TEAM = (11, "Floor Team")
-EPOCH_TEXT = "1970-01-01T00:00:00.000Z"
 
 # (mediaTypeId, mediaTypeName) per model media type.
 MEDIA = {"voice": (4, "Phone Call"), "message": (9, "Digital")}
@@ -79,18 +76,6 @@ CONTACT_STATES = {
     "acw": (11, "ACW", "With Agent"),
     "ended": (12, "EndContact", "Ended"),
 }
-
-
-def iso_floor(t: float) -> str:
-    """Return T as CXone writes times, cut (not rounded) to the millisecond.
-
-    ``lastPollTime`` must never name a later instant than the reply's own: a
-    change a millisecond after it would otherwise fall before the next
-    ``updatedSince`` and be lost.
-    """
-    millis = math.floor(t * 1000)
-    seconds, frac = divmod(millis, 1000)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:03d}Z"
 
 
 def campaign_number(name: str) -> int:

@@ -4,7 +4,8 @@
   (``grant_type=client_credentials``, ``client_id``, ``client_secret``,
   optional ``scope``); 401 ``invalid_client`` on bad credentials, 400
   ``invalid_scope`` for a scope it does not grant. Tokens are the simulator's
-  own (one ``TokenStore``), so ``revoke_tokens`` and ``token_lifetime`` apply.
+  own (one ``TokenStore``), so ``revoke_tokens`` and ``token_lifetime`` apply,
+  and so does ``refuse_credentials``.
 - ``GET /feeds/push``: the WebSocket push feed (``feeds_push.py``);
 - ``GET /feeds/sse``: the Server-Sent Events feed (``feeds_sse.py``).
 
@@ -18,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +31,7 @@ from streams.simulator.feeds_push import PUSH_FORMATS, PushSession, serve_push
 from streams.simulator.feeds_session import token_tag
 from streams.simulator.feeds_sse import SseSession, serve_sse
 from streams.simulator.records import RecordLog
-from streams.simulator.tokens import TokenStore
+from streams.simulator.tokens import TokenStore, bearer_token
 
 TOKEN_PATH = "/feeds/oauth/token"
 PUSH_PATH = "/feeds/push"
@@ -46,7 +45,7 @@ MALFORMED_BINARY = (b"\xc1", b"\xff\xfe\x00garbage", b"\x05", b"\x92\x01\x02", b
 
 @dataclass
 class FeedOptions:
-    """How the feeds behave (constructor options of ``SimulatorServer``; the format is also an action)."""
+    """How the feeds behave (constructor options of ``SimulatorServer``)."""
 
     push_format: str = "json"  # json (text), msgpack (binary) or mixed (both, plus JSON-in-binary health checks)
     health_every: float = 5.0  # mixed format: a JSON health check sent as a binary frame this often (seconds)
@@ -80,7 +79,6 @@ class Feeds:
         tokens: TokenStore,
         faults: Faults,
         options: FeedOptions | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.records = records
         self.tokens = tokens
@@ -88,7 +86,6 @@ class Feeds:
         self.options = options or FeedOptions()
         if self.options.push_format not in PUSH_FORMATS:
             raise ValueError(f"push_format must be one of {', '.join(PUSH_FORMATS)}")
-        self.clock = clock
         self.counters = FeedCounters()
         self.push_sessions: set[PushSession] = set()
         self.sse_sessions: set[SseSession] = set()
@@ -96,7 +93,6 @@ class Feeds:
         self.connections: deque[dict[str, Any]] = deque(maxlen=500)
         # Control events sent (reconnect, error), with when they were written.
         self.control_sent: deque[dict[str, Any]] = deque(maxlen=100)
-        self.refuse_tokens_until: float | None = None
         # feed_busy: this many new event streams are turned away with a reconnect event first thing.
         self.busy_streams = 0
         self.busy_retry_ms = 1000
@@ -113,7 +109,7 @@ class Feeds:
     async def token_view(self, request: web.Request) -> web.Response:
         """Issue a token for client credentials given in the form body."""
         self.counters.token_requests += 1
-        if self._refusing() or self.faults.credentials_refused():
+        if self.faults.credentials_refused():
             return self._oauth_error(401, "invalid_client", "Invalid client credentials")
         form = await request.post()
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
@@ -137,17 +133,10 @@ class Feeds:
         self.counters.tokens_refused += 1
         return web.json_response({"error": error, "error_description": description}, status=status)
 
-    def _refusing(self) -> bool:
-        until = self.refuse_tokens_until
-        if until is not None and self.clock() >= until:
-            self.refuse_tokens_until = until = None
-        return until is not None
-
     def bearer(self, request: web.Request) -> str | None:
         """Return the request's bearer token if it is live, else None."""
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or self.tokens.client_of(token) is None:
+        token = bearer_token(request)
+        if token is None or self.tokens.client_of(token) is None:
             return None
         return token
 
@@ -162,11 +151,11 @@ class Feeds:
 
     def revoke(self, token: str) -> None:
         """Make TOKEN stop working (the server told its holder 401)."""
-        self.tokens.tokens.pop(token, None)
+        self.tokens.revoke(token)
 
     def log_connection(self, kind: str, token: str, **details: Any) -> dict[str, Any]:
         """Note an accepted connection; return the entry."""
-        entry = {"kind": kind, "at": self.clock(), "token": token_tag(token), **details}
+        entry = {"kind": kind, "at": time.monotonic(), "token": token_tag(token), **details}
         self.connections.append(entry)
         return entry
 
@@ -197,15 +186,6 @@ class Feeds:
         return found
 
     # -- faults ---------------------------------------------------------------------------
-
-    def set_format(self, push_format: str) -> int:
-        """Send push frames as PUSH_FORMAT from now on, on open sessions too; return how many sessions changed."""
-        if push_format not in PUSH_FORMATS:
-            raise ValueError(f"format must be one of {', '.join(PUSH_FORMATS)}")
-        self.options.push_format = push_format
-        for session in self.push_sessions:
-            session.set_format(push_format)
-        return len(self.push_sessions)
 
     def stall(self, kind: str | None, seconds: float | None) -> int:
         """Send nothing on the sessions of KIND (no records, keepalives or pongs) for SECONDS; return how many."""
@@ -264,13 +244,8 @@ class Feeds:
             session.send_control(event, body)
         return len(sessions)
 
-    def refuse_tokens(self, seconds: float | None) -> None:
-        """Answer every feed token request with 401 for SECONDS (None: until cleared)."""
-        self.refuse_tokens_until = math.inf if seconds is None else self.clock() + seconds
-
     def clear(self) -> None:
-        """End every feed fault: stalls, token refusal and turning streams away."""
-        self.refuse_tokens_until = None
+        """End every feed fault: stalls and turning streams away."""
         self.busy_streams = 0
         for session in self.sessions():
             session.unstall()
@@ -292,6 +267,5 @@ class Feeds:
             "push_sessions": len(self.push_sessions),
             "sse_sessions": len(self.sse_sessions),
             "stalled": sum(s.stalled() for s in self.sessions()),
-            "tokens_refused": self._refusing(),
             "counters": vars(self.counters).copy(),
         }

@@ -43,10 +43,6 @@ class PushSession(FeedSession):
         self.format = fmt
         self._turn = 0  # mixed format: which encoding the next frame gets
 
-    def set_format(self, fmt: str) -> None:
-        """Encode the next frames as FMT."""
-        self.format = fmt
-
     def encode(self, payload: Any) -> str | bytes:
         """Return PAYLOAD (a record or a list of them) as one frame in the session's format."""
         fmt = self.format

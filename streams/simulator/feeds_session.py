@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
-import time
 from typing import Any
 
 MAX_PENDING = 50_000  # items queued for a client that does not read: past this it is cut off
@@ -25,7 +23,6 @@ class FeedSession:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.flowing = asyncio.Event()  # clear while stalled
         self.flowing.set()
-        self.stalled_until: float | None = None
         self.finished = asyncio.Event()  # set when the handler is done
         self.closing = False
         self._unstall_handle: asyncio.TimerHandle | None = None
@@ -41,7 +38,6 @@ class FeedSession:
 
     def stall(self, seconds: float | None) -> None:
         """Write nothing (not even keepalives or pongs) for SECONDS, or until ``unstall``."""
-        self.stalled_until = math.inf if seconds is None else time.monotonic() + seconds
         self.flowing.clear()
         if self._unstall_handle is not None:
             self._unstall_handle.cancel()
@@ -51,7 +47,6 @@ class FeedSession:
 
     def unstall(self) -> None:
         """End a stall: what was held back goes out."""
-        self.stalled_until = None
         self.flowing.set()
 
     def stalled(self) -> bool:

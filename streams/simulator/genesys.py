@@ -9,8 +9,6 @@ documented protocol, as summarised in the team's vendor notes for Genesys.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import uuid
@@ -23,11 +21,12 @@ from aiohttp import WSMsgType, web
 
 from streams.simulator import payloads
 from streams.simulator.faults import Faults
+from streams.simulator.http_input import basic_credentials, int_param
 from streams.simulator.hub import PONG, Channel, Hub, SocketSession
 from streams.simulator.model import ContactCentreModel, SimAgent
 from streams.simulator.presence import presence_id, socket_name
 from streams.simulator.timefmt import iso, parse_interval
-from streams.simulator.tokens import RateLimiter, TokenStore
+from streams.simulator.tokens import RateLimiter, TokenStore, bearer_token
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +92,15 @@ def error_response(status: int, message: str, code: str | None = None, headers: 
     return web.json_response(body, status=status, headers=headers)
 
 
-def _int_param(request: web.Request, name: str, default: int, minimum: int = 1) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer") from None
-    if value < minimum:
-        raise ApiError(400, f"{name} must be at least {minimum}")
-    return value
+def _bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def _page_params(request: web.Request, max_page_size: int) -> tuple[int, int]:
+    """Return (pageSize, pageNumber) of REQUEST: 25 and 1 by default, the size cut to MAX_PAGE_SIZE."""
+    page_size = int_param(request, "pageSize", 25, 1, _bad_request)
+    page_number = int_param(request, "pageNumber", 1, 1, _bad_request)
+    return min(page_size, max_page_size), page_number
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -249,14 +246,14 @@ class GenesysApi:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             return error_response(fault.status, "Injected fault", headers=headers)
         auth = request.headers.get("Authorization", "")
-        scheme, _, token = auth.partition(" ")
-        client_id = self.tokens.client_of(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
-        if client_id is None:
+        token = bearer_token(request)
+        client_id = self.tokens.client_of(token) if token is not None else None
+        if token is None or client_id is None:
             self.counters.unauthorized += 1
             message = "Invalid login credentials." if auth else "Authentication required"
             return error_response(401, message, "bad.credentials" if auth else "authentication.required")
         request[CLIENT_ID] = client_id
-        verdict = self.limiter.hit(token.strip())
+        verdict = self.limiter.hit(token)
         headers = {
             "inin-ratelimit-allowed": str(verdict.limit),
             "inin-ratelimit-count": str(verdict.count),
@@ -286,7 +283,7 @@ class GenesysApi:
         """Issue a token for client credentials (Basic auth, ``grant_type=client_credentials``)."""
         if self.faults.credentials_refused():
             return self._oauth_error(401, "invalid_client", "Invalid client credentials")
-        client_id, client_secret = self._basic_credentials(request)
+        client_id, client_secret = basic_credentials(request)
         form = await request.post()
         if client_id is None:
             # RFC 6749 also allows the credentials in the form body.
@@ -301,18 +298,6 @@ class GenesysApi:
         token = self.tokens.issue(client_id)
         return web.json_response({"access_token": token, "token_type": "bearer", "expires_in": self.tokens.expires_in})
 
-    @staticmethod
-    def _basic_credentials(request: web.Request) -> tuple[str | None, str | None]:
-        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return None, None
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None, None
-        client_id, sep, client_secret = decoded.partition(":")
-        return (client_id, client_secret) if sep else (None, None)
-
     def _oauth_error(self, status: int, error: str, description: str, headers: dict | None = None) -> web.Response:
         self.counters.unauthorized += status == 401
         self.counters.bad_requests += status == 400
@@ -322,8 +307,7 @@ class GenesysApi:
 
     async def list_queues(self, request: web.Request) -> web.Response:
         """List queues a page at a time, with Genesys' paging fields."""
-        page_size = min(_int_param(request, "pageSize", 25), QUEUES_MAX_PAGE_SIZE)
-        page_number = _int_param(request, "pageNumber", 1)
+        page_size, page_number = _page_params(request, QUEUES_MAX_PAGE_SIZE)
         name = request.query.get("name")
         ids = {part for value in request.query.getall("id", []) for part in value.split(",") if part}
         queues = [
@@ -370,8 +354,7 @@ class GenesysApi:
         queue = self.model.queues.get(queue_id)
         if queue is None:
             raise ApiError(404, "Queue not found")
-        page_size = min(_int_param(request, "pageSize", 25), MEMBERS_MAX_PAGE_SIZE)
-        page_number = _int_param(request, "pageNumber", 1)
+        page_size, page_number = _page_params(request, MEMBERS_MAX_PAGE_SIZE)
         expand = {part.strip() for value in request.query.getall("expand", []) for part in value.split(",")}
         members = sorted((self.model.agents[a] for a in queue.member_ids), key=lambda a: (a.name, a.id))
         chunk = members[(page_number - 1) * page_size : page_number * page_size]

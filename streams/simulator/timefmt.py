@@ -7,6 +7,7 @@ same instant and a client can reproduce it.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 INTERVAL_SECONDS = 1800
@@ -17,9 +18,12 @@ def ms(t: float) -> float:
     return round(t * 1000) / 1000
 
 
-def iso(t: float) -> str:
-    """Return T (epoch seconds) as ISO-8601 UTC with milliseconds, e.g. ``2026-11-22T08:00:00.123Z``."""
-    millis = round(t * 1000)
+def iso(t: float, *, floor: bool = False) -> str:
+    """Return T (epoch seconds) as ISO-8601 UTC with milliseconds, e.g. ``2026-11-22T08:00:00.123Z``.
+
+    The milliseconds are rounded, or with FLOOR cut, so the text never names a later instant than T.
+    """
+    millis = math.floor(t * 1000) if floor else round(t * 1000)
     seconds, frac = divmod(millis, 1000)
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:03d}Z"
 

@@ -7,6 +7,20 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """Return the token of REQUEST's ``Authorization: Bearer`` header, or None when it has none.
+
+    Only the header is read: whether the token is live is the store's to say (``client_of``).
+    """
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 @dataclass
@@ -65,6 +79,10 @@ class TokenStore:
         """Return how many issued tokens still work."""
         now = self.clock()
         return sum(1 for t in self.tokens.values() if t.expires_at > now)
+
+    def revoke(self, token: str) -> bool:
+        """Make TOKEN stop working; return whether it was known."""
+        return self.tokens.pop(token, None) is not None
 
     def revoke_all(self) -> int:
         """Forget every token (as if an admin revoked them); return how many."""

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import random
@@ -50,6 +48,7 @@ from streams.simulator.model import ContactCentreModel
 from streams.simulator.publisher import TopicPublisher
 from streams.simulator.records import RecordLog
 from streams.simulator.timefmt import iso
+from streams.webhooks import signature
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +70,6 @@ _FORWARDED = re.compile(
     r"^v2\.(analytics\.queues\.[^.]+\.observations|routing\.queues\.[^.]+\.users|users\.[^.?]+\.activity)$"
 )
 _TOPIC_ID = re.compile(r"^(v2\.(?:analytics\.queues|routing\.queues|users))\.[^.?]+")
-
-
-def sign(secret: str, body: bytes) -> str:
-    """Return the signature header value of BODY under SECRET, as the platform computes it."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def eventbridge_envelope(topic: str, body: dict[str, Any], now: float) -> dict[str, Any]:
@@ -128,22 +122,12 @@ class WebhookSender:
         *,
         tick: float = 0.1,
         analytics_min_interval: float = 1.0,
-        batch_max: int = BATCH_MAX,
-        batch_bytes: int = BATCH_BYTES,
-        outbox_max: int = OUTBOX_MAX,
-        retry_first: float = RETRY_FIRST,
-        retry_cap: float = RETRY_CAP,
-        timeout: float = TIMEOUT,
     ) -> None:
         self.records = records
         self.model: ContactCentreModel = records.model
         self.tick = tick
-        self.batch_max = batch_max
-        self.batch_bytes = batch_bytes
-        self.outbox_max = outbox_max
-        self.retry_first = retry_first
-        self.retry_cap = retry_cap
-        self.timeout = timeout
+        # The first retry's wait (seconds; it doubles up to RETRY_CAP): tests shorten it.
+        self.retry_first = RETRY_FIRST
         self.url = ""
         self._secret = ""
         self.eventbridge = False
@@ -228,7 +212,7 @@ class WebhookSender:
         if self._task is not None:
             return
         # Local traffic only: no proxy from the environment stands between the simulator and Floorview.
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT))
         self._task = asyncio.create_task(self._run(), name="simulator-webhook")
         if self.eventbridge:
             self._notifications.start()
@@ -254,7 +238,7 @@ class WebhookSender:
     def _put(self, item: dict[str, Any]) -> None:
         if not self.url:
             return
-        if len(self._outbox) >= self.outbox_max:
+        if len(self._outbox) >= OUTBOX_MAX:
             self._outbox.popleft()
             self.counters["overflowed"] += 1
         self._outbox.append(json.dumps(item, separators=(",", ":")))
@@ -272,9 +256,9 @@ class WebhookSender:
     def _take_batch(self) -> bytes:
         texts: list[str] = []
         size = 2
-        while self._outbox and len(texts) < self.batch_max:
+        while self._outbox and len(texts) < BATCH_MAX:
             text = self._outbox[0]
-            if texts and size + len(text) + 1 > self.batch_bytes:
+            if texts and size + len(text) + 1 > BATCH_BYTES:
                 break
             texts.append(self._outbox.popleft())
             size += len(text) + 1
@@ -294,7 +278,7 @@ class WebhookSender:
                 await asyncio.sleep(self.tick)
                 if not self.url or not self._outbox:
                     continue
-                count = min(len(self._outbox), self.batch_max)
+                count = min(len(self._outbox), BATCH_MAX)
                 body = self._take_batch()
                 await self._deliver(body, count)
 
@@ -314,10 +298,10 @@ class WebhookSender:
                 log.warning("simulator webhook: the receiver refused a delivery with %d; dropping it", status)
                 return
             self.counters["retries"] += 1
-            wait = min(delay * self._rng.uniform(0.5, 1.5), self.retry_cap)
+            wait = min(delay * self._rng.uniform(0.5, 1.5), RETRY_CAP)
             if retry_after is not None:
                 wait = max(wait, min(retry_after, MAX_RETRY_AFTER))
-            delay = min(delay * 2, self.retry_cap)
+            delay = min(delay * 2, RETRY_CAP)
             await asyncio.sleep(wait)
 
     async def _post(
@@ -330,7 +314,7 @@ class WebhookSender:
             "Content-Type": "application/json",
             "User-Agent": "floorview-simulator",
             "X-Floorview-Timestamp": str(int(time.time() if stamp is None else stamp)),
-            "X-Floorview-Signature": sign(self._secret if secret is None else secret, body),
+            "X-Floorview-Signature": signature(self._secret if secret is None else secret, body),
         }
         try:
             async with self._http.post(self.url, data=body, headers=headers) as response:
