@@ -14,7 +14,7 @@ from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.simulator import control
 from streams.simulator.server import SimulatorServer
-from tests.timing import scaled
+from tests.timing import eventually, scaled
 
 SCOPE = "feeds:read"
 CAMPAIGN_NAMES = {"campaign": "payload.campaign_name"}
@@ -83,15 +83,6 @@ def campaign_names(run: FeedRun) -> set[str]:
     return {queue.campaign_name for queue in run.sim.model.queues.values()}
 
 
-async def eventually(check, within: float = 10.0, what: str = "condition") -> None:
-    """Poll CHECK until it returns true, failing after WITHIN (scaled) seconds."""
-    deadline = time.monotonic() + scaled(within)
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def converged(run: FeedRun, within: float = 10.0) -> None:
     """Pause the model and wait until the Floor holds exactly the live interactions of the watched queues."""
     run.sim.pause()
@@ -105,6 +96,12 @@ async def converged(run: FeedRun, within: float = 10.0) -> None:
 async def live(run: FeedRun) -> None:
     """Wait until the connector reports its link live."""
     await eventually(run.health.is_live, what="the link to be live")
+
+
+async def records_flow(run: FeedRun, count: int = 10) -> None:
+    """Wait until the simulator has made COUNT more records: contacts came, changed and went meanwhile."""
+    seq = run.sim.records.seq
+    await eventually(lambda: run.sim.records.seq >= seq + count, what=f"{count} more records")
 
 
 def feed_url(sim: SimulatorServer, kind: str) -> str:

@@ -4,16 +4,7 @@ import itertools
 import random
 
 from streams.backoff import Backoff, backoff_delays
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.timing import FakeClock
 
 
 def test_it_draws_the_first_delay_at_random_within_bounds():

@@ -27,16 +27,12 @@ from streams.models import Connection, ConnectionEvent
 from streams.snapshots import MemorySnapshotStore
 from streams.worker import Worker
 from tests.personas import CLIENT_SECRET, FAST_HASHERS, make_personas
+from tests.timing import FakeClock
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float | None = None) -> None:
-        self.now = time.time() if now is None else now
-
-    def __call__(self) -> float:
-        return self.now
+def wall_clock() -> FakeClock:
+    """Return a hand-moved clock starting now: saved events carry wall-clock times the database compares."""
+    return FakeClock(time.time())
 
 
 # -- LinkHealth: events and the missed-heartbeat ratio ----------------------------------------------
@@ -47,7 +43,7 @@ def test_the_event_kinds_are_the_models():
 
 
 def test_a_change_of_state_is_noted_with_old_and_new():
-    clock = Clock()
+    clock = wall_clock()
     health = LinkHealth(clock=clock)
     health.set_state("live")
     clock.now += 5
@@ -105,10 +101,10 @@ async def worker(personas):
     await settled(worker)
 
 
-def hold(worker: Worker, connection: Connection, clock: Clock | None = None) -> LinkHealth:
+def hold(worker: Worker, connection: Connection, clock: FakeClock | None = None) -> LinkHealth:
     """Make WORKER hold CONNECTION's stream as ``_start_connector`` would, without a network."""
     source = connection.source_key
-    health = LinkHealth(clock=clock or Clock())
+    health = LinkHealth(clock=clock or wall_clock())
     health.on_change = worker._on_health(source)
     worker.healths[source] = health
     worker.connectors[source] = SimpleNamespace(spec=ConnectionSpec.from_connection(connection, ("q-sales",)))
@@ -132,7 +128,7 @@ async def events_of(pk: int) -> list[tuple[str, str]]:
 @pytest.mark.django_db(transaction=True)
 async def test_a_change_of_state_saves_the_status_the_health_and_the_events(worker, personas):
     connection = personas.connection
-    clock = Clock()
+    clock = wall_clock()
     health = hold(worker, connection, clock)
     health.record_message()
     for rtt in (0.030, 0.060, 0.040, 0.200, 0.050):

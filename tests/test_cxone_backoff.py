@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 
@@ -10,22 +9,14 @@ import pytest
 
 from streams.connectors.cxone_poller import Breaker
 from streams.retry_after import parse_retry_after as seconds
-from tests.test_cxone_connector import FAST, converged, eventually, live, streaming
-from tests.timing import scaled
+from tests.cxone_util import FAST, converged, live, streaming
+from tests.timing import FakeClock, eventually, scaled
 
 # -- the breaker on its own, on a fake clock ------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_breaker_opens_after_failures_in_a_row_and_cools_off_longer_each_time():
-    clock = Clock()
+    clock = FakeClock()
     breaker = Breaker(threshold=3, cooling=20.0, factor=2.0, cap=50.0, clock=clock)
     assert breaker.failure(None, 1.5) == (1.5, False)
     assert breaker.failure(4.0, 1.5) == (4.0, False)  # Retry-After stretches the backoff
@@ -44,7 +35,7 @@ def test_the_breaker_opens_after_failures_in_a_row_and_cools_off_longer_each_tim
 
 
 def test_a_success_below_the_threshold_starts_the_count_over():
-    breaker = Breaker(threshold=3, cooling=20.0, clock=Clock())
+    breaker = Breaker(threshold=3, cooling=20.0, clock=FakeClock())
     breaker.failure(None, 1.0)
     breaker.failure(None, 1.0)
     breaker.success()
@@ -134,7 +125,8 @@ async def test_the_breaker_opens_stops_calling_probes_and_closes_again():
         assert run.connector.health.detail.startswith("CXone is unavailable (503); next try in")
         faulted = counters.faulted
         assert faulted == 3  # the threshold: three failures in a row
-        await asyncio.sleep(scaled(0.5))  # within the cooling period nobody may call
+        # Open: the next call waits for the cooling period, and nobody has called since.
+        assert breaker.wait() > 0
         assert counters.faulted == faulted
         await eventually(lambda: breaker.opened == 2, what="the probe to fail", within=5)
         assert counters.faulted == faulted + 1  # one probe, not a burst

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -13,229 +12,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from streams.connectors.base import ConnectionSpec, Timing
+from streams.connectors.base import ConnectionSpec
 from streams.connectors.cxone import MIN_POLL_INTERVAL, CxoneConnector, fetch_queues
 from streams.connectors.cxone_auth import CxoneAuth
 from streams.connectors.cxone_rest import EPOCH, CxoneError, CxoneRest
 from streams.connectors.registry import connector_class
-from streams.floor import Floor
-from streams.health import LinkHealth
 from streams.oauth import TokenUnavailable
-from streams.simulator import control
 from streams.simulator.server import SimulatorServer
-from tests.timing import scaled
-
-CLIENT_SECRET = "cl=ient+secret"
-KEY_ID = "floorview=key"
-KEY_SECRET = "k3y=se&cret+=="
-POLL = 0.2  # seconds between polls here (production never polls faster than once a second)
-KEYS = {"cxone_access_key_id": KEY_ID, "cxone_access_key_secret": KEY_SECRET}
-
-FAST = Timing(
-    open_timeout=scaled(5),
-    rest_timeout=scaled(5),
-    backoff_first=scaled(0.05),
-    backoff_min=scaled(0.1),
-    backoff_cap=scaled(0.6),
-    healthy_after=scaled(2),
-    auth_retry=scaled(60),
-    max_retry_after=scaled(10),
-)
-QUEUE_FIELDS = (
-    "name",
-    "waiting",
-    "interacting",
-    "longest_waiting_since",
-    "on_queue_agents",
-    "idle_agents",
-    "sl_numerator",
-    "sl_denominator",
-)
-
-
-class Running:
-    """A simulator, a CXone connector polling it into a real Floor, and the states its link went through."""
-
-    def __init__(self, sim: SimulatorServer, connector: CxoneConnector, floor: Floor, states: list) -> None:
-        self.sim = sim
-        self.connector = connector
-        self.floor = floor
-        self.states = states  # (state, detail) as they changed
-
-    @property
-    def source(self) -> str:
-        return self.connector.spec.source
-
-    def watched(self) -> set[str]:
-        return set(self.connector.spec.queue_ids)
-
-    def control(self, **payload) -> dict:
-        return control.dispatch(self.sim, payload)
-
-    def skill(self, queue_id: str) -> str:
-        return str(self.sim.model.queues[queue_id].number)
-
-    def agent(self, agent_id: str) -> str:
-        return str(self.sim.model.agents[agent_id].number)
-
-    def expected(self) -> dict:
-        """Return the truth as CXone can tell it, in CXone's ids.
-
-        CXone's skill counts do not tell ringing from talking (both are agents
-        working) nor count a refused agent as on queue; every agent belongs to
-        every watched skill.
-        """
-        truth, watched = self.sim.truth(), self.watched()
-        queues = {}
-        for queue_id, queue in truth["queues"].items():
-            if self.skill(queue_id) not in watched:
-                continue
-            members = [a for a in truth["agents"].values() if queue_id in a["queue_ids"]]
-            queues[self.skill(queue_id)] = {name: queue[name] for name in QUEUE_FIELDS} | {
-                "interacting": queue["interacting"] + queue["alerting"],
-                "on_queue_agents": sum(a["routing_status"] in ("IDLE", "INTERACTING") for a in members),
-            }
-        agents = {
-            self.agent(agent_id): {
-                "name": agent["name"],
-                "presence": agent["presence"],
-                "routing_status": agent["routing_status"],
-                "queue_ids": sorted(watched),
-            }
-            for agent_id, agent in truth["agents"].items()
-        }
-        interactions = {
-            str(i["number"]): {
-                "media": i["media"],
-                "queue_id": self.skill(i["queue_id"]),
-                "state": i["state"],
-                "agent_id": self.agent(i["agent_id"]) if i["agent_id"] else None,
-                "agent_name": i["agent_name"],
-                "campaign": i["campaign"],
-                "disposition": i["disposition"],
-                "started_at": i["started_at"],
-            }
-            for i in truth["interactions"].values()
-            if self.skill(i["queue_id"]) in watched
-        }
-        return {"queues": queues, "agents": agents, "interactions": interactions}
-
-    def actual(self) -> dict:
-        floor, source = self.floor, self.source
-        queues = {}
-        for queue_id in floor.source_queue_ids(source):
-            row = floor.queue(source, queue_id).as_dict()
-            queues[queue_id] = {name: row[name] for name in QUEUE_FIELDS}
-        agents = {}
-        for agent_id in floor.source_agent_ids(source):
-            row = floor.agent(source, agent_id).as_dict()
-            agents[agent_id] = {k: row[k] for k in ("name", "presence", "routing_status", "queue_ids")}
-        interactions = {}
-        for interaction_id in floor.source_interaction_ids(source):
-            row = floor.interaction(source, interaction_id).as_dict()
-            interactions[interaction_id] = {k: v for k, v in row.items() if k not in ("id", "state_since")}
-        return {"queues": queues, "agents": agents, "interactions": interactions}
-
-
-async def eventually(check, within: float = 10.0, what: str = "condition") -> None:
-    """Poll CHECK until it returns true, failing after WITHIN (scaled) seconds."""
-    deadline = time.monotonic() + scaled(within)
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-async def converged(run: Running, within: float = 10.0) -> None:
-    """Pause the model and wait until the Floor holds exactly the truth CXone can tell."""
-    run.sim.pause()
-    deadline = time.monotonic() + scaled(within)
-    while run.actual() != run.expected():
-        if time.monotonic() > deadline:
-            assert run.actual() == run.expected()
-        await asyncio.sleep(0.05)
-    check_status_since(run)
-
-
-def check_status_since(run: Running) -> None:
-    """Each agent's status runs from when it began; wrap-up starts its own CXone state, after the contact's."""
-    truth = run.sim.truth()
-    in_wrapup = {i["agent_id"] for i in truth["interactions"].values() if i["state"] == "wrapup"}
-    for agent_id, agent in truth["agents"].items():
-        row = run.floor.agent(run.source, run.agent(agent_id))
-        began = agent["routing_since"] if agent["presence"] == "on_queue" else agent["presence_since"]
-        if agent_id in in_wrapup:
-            assert row.status_since >= began
-        else:
-            assert row.status_since == began, (agent_id, agent)
-
-
-@asynccontextmanager
-async def streaming(
-    *,
-    queues: int = 4,
-    agents: int = 20,
-    rate: float = 2.0,
-    watch: int | None = 3,
-    timing: Timing = FAST,
-    key_secret: str = KEY_SECRET,
-    page_size: int = 1000,
-    full_contacts_every: float = 60.0,
-    **sim_options,
-):
-    """Run a simulator and a CXone connector (watching the first WATCH skills) polling it into a Floor."""
-    sim = SimulatorServer(
-        port=0,
-        queues=queues,
-        agents=agents,
-        rate=rate,
-        seed=1,
-        client_secret=CLIENT_SECRET,
-        cxone_access_key_id=KEY_ID,
-        cxone_access_key_secret=KEY_SECRET,
-        **sim_options,
-    )
-    base = await sim.start()
-    skills = sorted(str(q.number) for q in sim.model.queues.values())[:watch]
-    spec = ConnectionSpec(
-        source="c1",
-        kind="cxone",
-        api_base=base,
-        login_base=base,
-        client_id=sim.client_id,
-        client_secret=CLIENT_SECRET,
-        queue_ids=tuple(skills),
-        access_key_id=KEY_ID,
-        access_key_secret=key_secret,
-        poll_interval=POLL,
-    )
-    floor = Floor()
-    states: list[tuple[str, str]] = []
-    health = LinkHealth()
-    health.on_change = lambda h: states.append((h.state, h.detail))
-    connector = connector_class("cxone")(
-        spec,
-        floor.apply,
-        health=health,
-        timing=timing,
-        min_poll_interval=0.05,
-        page_size=page_size,
-        full_contacts_every=full_contacts_every,
-    )
-    task = asyncio.create_task(connector.run())
-    try:
-        yield Running(sim, connector, floor, states)
-    finally:
-        await connector.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await sim.stop()
-
-
-async def live(run: Running) -> None:
-    """Wait until the connector reports its link live."""
-    await eventually(run.connector.health.is_live, what="the link to be live")
-
+from tests.cxone_util import CLIENT_SECRET, FAST, KEY_ID, KEY_SECRET, KEYS, POLL, converged, live, streaming
+from tests.timing import eventually, scaled, scheduled_wait
 
 # -- convergence -----------------------------------------------------------------------------------
 
@@ -277,7 +62,9 @@ async def test_it_pages_through_and_reads_the_older_result_set_shape():
     async with streaming(page_size=3, rate=3.0) as run:
         run.control(fault="cxone_reply_shape", shape="resultSet")
         await live(run)
-        await asyncio.sleep(scaled(0.5))  # let the model move on under incremental polls
+        polls = run.connector.polls
+        # The model moves on under incremental polls.
+        await eventually(lambda: run.connector.polls >= polls + 3, what="three more polls")
         await converged(run)
         # 20 agents a page of 3 at a time: seven pages for the snapshot's agents alone.
         assert run.connector.rest.calls >= 7 + 2 + 1
@@ -301,15 +88,33 @@ async def test_it_takes_added_and_dropped_skills_on_the_same_link():
 # -- contacts that end -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("keep_ended", [300.0, 0.0], ids=["told-as-end-contact", "only-full-lists-tell"])
-async def test_contacts_that_end_leave_the_floor(keep_ended):
+@pytest.mark.parametrize(
+    ("keep_ended", "full_contacts_every"),
+    [(300.0, 60.0), (0.0, 1.0)],
+    ids=["told-as-end-contact", "only-full-lists-tell"],
+)
+async def test_contacts_that_end_leave_the_floor(keep_ended, full_contacts_every):
     # Nobody is on queue and callers give up within a second or so: every contact ends by abandoning.
-    # Whether or not the server lists ended contacts as EndContact (a simulator extra, kept KEEP_ENDED
-    # seconds), the full contact lists end them.
+    # When the server lists ended contacts as EndContact (a simulator extra, kept KEEP_ENDED seconds), the
+    # incremental polls end them, long before the next full contact list (a minute away); when it does not,
+    # the full contact lists (every second here) end them.
     async with streaming(
-        rate=0, on_queue_share=0.0, presence_change_mean=0, patience_mean=0.5, full_contacts_every=1.0
+        rate=0,
+        on_queue_share=0.0,
+        presence_change_mean=0,
+        patience_mean=0.5,
+        full_contacts_every=full_contacts_every,
     ) as run:
         run.sim.cxone.changes.keep_ended = keep_ended
+        full_lists = []  # one entry per poll result handled that held the full contact list
+        handle = run.connector.handle
+
+        def counting(socket, result) -> None:
+            if result.full_contacts:
+                full_lists.append(result.seq)
+            handle(socket, result)
+
+        run.connector.handle = counting
         await live(run)
         queue_id = next(q for q in run.sim.model.queues if run.skill(q) in run.watched())
         # Callers arrive while the model stands still, so the board sees them before they give up.
@@ -317,9 +122,13 @@ async def test_contacts_that_end_leave_the_floor(keep_ended):
         contacts = run.control(action="arrive", queue_id=queue_id, count=3)["result"]["contact_ids"]
         numbers = {str(run.sim.model.contacts[c].number) for c in contacts}
         await eventually(lambda: numbers == run.floor.source_interaction_ids("c1"), what="the contacts")
+        full_before = len(full_lists)
         run.sim.resume()
         await eventually(lambda: not run.floor.source_interaction_ids("c1"), what="the contacts to end")
-        assert bool(run.sim.cxone.changes.ended) == bool(keep_ended)
+        if keep_ended:
+            assert len(full_lists) == full_before, "a full contact list ended them, not the EndContact records"
+        else:
+            assert len(full_lists) > full_before
         await converged(run)
 
 
@@ -525,7 +334,8 @@ async def test_a_fetch_fails_clearly_past_its_limits_or_without_its_list(replies
 
 
 async def test_it_refreshes_the_token_before_it_expires():
-    async with streaming(cxone_token_expires_in=2) as run:
+    # Renewed at half-life: the margin left must outlast one slow call on a busy machine.
+    async with streaming(cxone_token_expires_in=max(3, round(scaled(3)))) as run:
         await live(run)
         auth = run.connector.auth
         await eventually(lambda: auth.refresh_grants >= 2, what="two refreshes")
@@ -551,7 +361,8 @@ async def test_a_refused_refresh_falls_back_to_signing_in_with_the_access_key():
 async def test_refused_credentials_show_as_auth_failed_and_wait_minutes():
     async with streaming(key_secret="wrong=secret") as run:
         await eventually(lambda: run.connector.health.state == "auth_failed", what="auth_failed")
-        await asyncio.sleep(scaled(0.5))  # a tight loop would show more attempts by now
+        # The next sign-in waits for an admin (minutes), not the reconnect backoff.
+        assert scheduled_wait(run.connector.health) == FAST.auth_retry
         assert run.sim.cxone.counters.token_requests == 1
         assert "wrong=secret" not in repr(run.connector.health.as_dict())
         assert f"retrying in {scaled(60):.0f} s" in run.connector.health.detail
@@ -660,12 +471,13 @@ async def test_fetch_queues_lists_every_skill():
 async def test_it_closes_cleanly_and_idempotently():
     async with streaming() as run:
         await live(run)
+        poller_tasks = [task for socket in run.connector.link.sockets for task in socket.tasks]
         await run.connector.close()
         await run.connector.close()
         assert run.connector.health.state == "disabled"
-        requests = run.sim.cxone.counters.requests
-        await asyncio.sleep(scaled(3 * POLL))  # a poller left running would have called by now
-        assert run.sim.cxone.counters.requests == requests
+        # The loop ends with the close (no new link), and the poller of its last link ended with it.
+        await asyncio.wait_for(run.task, scaled(5))
+        assert poller_tasks and all(task.done() for task in poller_tasks)
 
 
 def test_it_never_polls_faster_than_once_a_second():

@@ -21,7 +21,7 @@ from streams.health import LinkHealth
 from streams.oauth import AuthFailed, TokenProvider, token_for
 from streams.simulator import control, hub
 from streams.simulator.server import SimulatorServer
-from tests.timing import scaled
+from tests.timing import eventually, scaled
 
 # -- the REST client, against a scripted server ----------------------------------------
 
@@ -252,15 +252,6 @@ class Running:
             "queues": {q: strip(self.floor.queue(self.source, q)) for q in self.floor.source_queue_ids(self.source)},
             "agents": {a: strip(self.floor.agent(self.source, a)) for a in self.floor.source_agent_ids(self.source)},
         }
-
-
-async def eventually(check, within: float = 10.0, what: str = "condition") -> None:
-    """Poll CHECK until it returns true, failing after WITHIN (scaled) seconds."""
-    deadline = time.monotonic() + scaled(within)
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def converged(run: Running, within: float = 10.0) -> None:

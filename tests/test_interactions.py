@@ -14,22 +14,13 @@ from streams.mapping import FieldMapping, MappingError, RecordError, RecordFolde
 from streams.publisher import BoardPlan, Publisher
 from streams.snapshots import MemorySnapshotStore
 from tests.test_publisher import RecordingLayer
+from tests.timing import FakeClock
 
 SRC = "c9"
 
 
 def call(ident: str, **fields) -> InteractionUpdate:
     return InteractionUpdate(source=SRC, interaction_id=ident, **fields)
-
-
-class Clock:
-    """A hand-moved monotonic clock."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- the Floor ------------------------------------------------------------------------
@@ -83,7 +74,7 @@ def test_a_runaway_feed_is_capped_least_recently_updated_first():
 
 
 def test_interactions_nobody_mentions_for_the_ttl_expire():
-    clock = Clock()
+    clock = FakeClock()
     floor = Floor(interaction_ttl=60, clock=clock)
     floor.apply(call("old", state="connected"))
     clock.now += 50

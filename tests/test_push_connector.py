@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import replace
@@ -16,8 +15,8 @@ from streams.connectors.push import PushConnector
 from streams.connectors.registry import connector_class
 from streams.connectors.sse import SseConnector
 from streams.health import LinkHealth
-from tests.feed_util import CAMPAIGN_NAMES, campaign_names, converged, eventually, feed_streaming, live
-from tests.timing import scaled
+from tests.feed_util import CAMPAIGN_NAMES, campaign_names, converged, feed_streaming, live, records_flow
+from tests.timing import eventually, scaled, scheduled_wait
 
 FAST = Timing(
     heartbeat_period=scaled(1.0),
@@ -46,7 +45,7 @@ async def test_it_converges_to_the_simulator_truth(feed_format):
     mapping = CAMPAIGN_NAMES if feed_format == "mixed" else None
     async with streaming(feed_format=feed_format, feed_health_every=scaled(0.1), mapping=mapping) as run:
         await live(run)
-        await asyncio.sleep(scaled(1))  # let interactions come and go on the live link
+        await records_flow(run)  # interactions come and go on the live link
         await converged(run)
         assert run.expected(), "the test needs live interactions to compare"
         counters = run.health.counters
@@ -95,7 +94,8 @@ async def test_oversized_frames_are_dropped_and_past_the_memory_cap_the_link_is_
 async def test_refused_credentials_are_an_auth_failure_without_a_retry_loop():
     async with streaming(secret="wrong") as run:
         await eventually(lambda: run.health.state == "auth_failed", what="auth_failed")
-        await asyncio.sleep(scaled(0.5))
+        # The next attempt waits for an admin (minutes), not the reconnect backoff.
+        assert scheduled_wait(run.health) == FAST.auth_retry
         assert run.sim.feeds.counters.token_requests == 1
         assert run.sim.feeds.counters.push_connections == 0
         assert "wrong" not in repr(run.health.as_dict())
@@ -121,7 +121,7 @@ async def test_a_refused_upgrade_with_no_new_token_to_be_had_is_an_auth_failure(
     async with streaming() as run:
         await live(run)
         run.control(fault="revoke_tokens")
-        run.control(fault="feed_refuse_tokens")
+        run.control(fault="refuse_credentials")
         run.control(fault="feed_drop", feed="push")
         await eventually(lambda: run.health.state == "auth_failed", what="auth_failed")
         assert run.sim.feeds.counters.unauthorized == 1
@@ -141,18 +141,21 @@ async def test_an_unanswered_ping_fails_the_link_and_it_reconnects():
 async def test_after_a_drop_it_reconnects_and_only_interactions_that_ended_meanwhile_may_linger():
     async with streaming(rate=8.0) as run:
         await live(run)
-        await asyncio.sleep(scaled(0.5))
+        await records_flow(run)
         run.control(fault="feed_drop", feed="push")
         await eventually(lambda: len(run.connections("push")) == 2, what="the reconnect")
         await live(run)
-        await asyncio.sleep(scaled(0.5))
+        await records_flow(run)
         run.sim.pause()
-        await asyncio.sleep(scaled(0.3))  # the last records in flight
-        expected, actual = run.expected(), run.actual()
-        # Everything live is there and right (the picture on connect restated it)...
-        assert {i: actual.get(i) for i in expected} == expected
-        # ...and rows beyond it are interactions that ended while the link was down (left to the TTL).
-        assert not (actual.keys() - expected.keys()) & run.sim.truth()["interactions"].keys()
+
+        def caught_up() -> bool:
+            expected, actual = run.expected(), run.actual()
+            # Everything live is there and right (the picture on connect restated it)...
+            restated = {i: actual.get(i) for i in expected} == expected
+            # ...and rows beyond it are interactions that ended while the link was down (left to the TTL).
+            return restated and not (actual.keys() - expected.keys()) & run.sim.truth()["interactions"].keys()
+
+        await eventually(caught_up, what="the Floor to hold every live interaction and no other live one")
 
 
 async def test_queues_added_and_removed_take_effect_on_a_new_link():

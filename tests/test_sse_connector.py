@@ -9,8 +9,8 @@ import pytest
 
 from streams.connectors.base import Timing
 from streams.connectors.sse import RECORD_EVENTS
-from tests.feed_util import CAMPAIGN_NAMES, campaign_names, converged, eventually, feed_streaming, live
-from tests.timing import scaled
+from tests.feed_util import CAMPAIGN_NAMES, campaign_names, converged, feed_streaming, live, records_flow
+from tests.timing import eventually, scaled, scheduled_wait
 
 FAST = Timing(
     heartbeat_period=scaled(0.5),  # the simulator sends a keepalive comment every 0.2 s when quiet
@@ -48,7 +48,7 @@ def handled_ids(run) -> list[str]:
 async def test_it_converges_filtering_at_the_source(line_end):
     async with streaming(feed_line_end=line_end, mapping=CAMPAIGN_NAMES) as run:
         await live(run)
-        await asyncio.sleep(scaled(1))
+        await records_flow(run)  # interactions come and go on the live stream
         await converged(run)
         assert run.expected()
         (connection,) = run.connections("sse")
@@ -118,7 +118,8 @@ async def test_a_reconnect_resumes_after_the_last_event_id_with_no_gap_and_no_du
         await eventually(lambda: len(seen) >= 3, what="a few live records")
         run.control(fault="feed_drop", feed="sse")
         await eventually(lambda: len(run.connections("sse")) == 2, what="the reconnect")
-        await asyncio.sleep(scaled(0.5))
+        resumed_at = len(seen)
+        await eventually(lambda: len(seen) >= resumed_at + 3, what="a few records on the resumed stream")
         await converged(run)
         first, second = run.connections("sse")
         assert second["last_event_id"] is not None and second["replayed"] is not None  # resumed, not a picture
@@ -152,7 +153,8 @@ async def test_a_second_401_error_event_soon_after_the_first_is_an_auth_failure(
         await live(run)
         run.control(fault="feed_error", status=401)
         await eventually(lambda: run.health.state == "auth_failed", what="auth_failed")
-        await asyncio.sleep(scaled(0.3))
+        # The next attempt waits for an admin (minutes), not the reconnect backoff.
+        assert scheduled_wait(run.health) == FAST.auth_retry
         assert run.sim.feeds.counters.token_requests == 2 and len(run.connections("sse")) == 2
 
 
@@ -170,7 +172,7 @@ async def test_an_error_event_with_another_status_reconnects_with_the_same_token
 async def test_refused_credentials_are_an_auth_failure():
     async with streaming(secret="wrong") as run:
         await eventually(lambda: run.health.state == "auth_failed", what="auth_failed")
-        await asyncio.sleep(scaled(0.3))
+        assert scheduled_wait(run.health) == FAST.auth_retry
         assert run.sim.feeds.counters.token_requests == 1 and not run.connections("sse")
 
 

@@ -18,7 +18,7 @@ from streams.simulator import payloads
 from streams.simulator.model import ContactCentreModel, ModelConfig
 from streams.simulator.webhooks import eventbridge_envelope
 from tests.processes import free_port
-from tests.timing import scaled
+from tests.timing import eventually
 
 FAST = Timing(backoff_first=0.01, backoff_min=0.02, backoff_cap=0.1, healthy_after=1.0)
 
@@ -205,14 +205,6 @@ def test_odd_envelopes_are_counted_and_skipped(model):
 
 
 # -- the loop -------------------------------------------------------------------------------------
-
-
-async def eventually(check, within: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + scaled(within)
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def test_it_streams_from_the_queue_and_is_live_while_reading():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from contextlib import asynccontextmanager
 
 import pytest
@@ -30,11 +29,13 @@ from streams.simulator import control
 from streams.simulator.server import SimulatorServer
 from tests.processes import Daphne, free_port
 from tests.redis_util import REDIS_TEST_URL, delete_prefix, unique_prefix
-from tests.timing import scaled
+from tests.timing import eventually, scaled
 
 SECRET = "e2e-webhook-secret"
 MAPPING = {"campaign": "payload.campaign_name"}  # the board shows campaign names; records carry both
 FAST = Timing(backoff_first=0.05, backoff_min=0.1, backoff_cap=0.5, healthy_after=2.0)
+# Seconds (scaled) to wait for a delivery to pass simulator → Django (or Daphne and Redis) → the Floor.
+SETTLE = 15.0
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -104,14 +105,6 @@ def make_connection(slug: str = "crm") -> Connection:
     return connection
 
 
-async def eventually(check, within: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + scaled(within)
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 class Running:
     """A simulator posting to the webhook, and a connector applying what arrives to a Floor."""
 
@@ -172,7 +165,7 @@ class Running:
             )
 
         try:
-            await eventually(same, what="the Floor to match the truth")
+            await eventually(same, within=SETTLE, what="the Floor to match the truth")
         except AssertionError:
             assert self.actual_interactions() == self.expected_interactions()
             assert self.actual_queues() == self.expected_queues()
@@ -213,9 +206,9 @@ async def webhook_flow(settings, *, eventbridge: bool = False):
 async def test_the_floor_converges_to_the_simulator_through_the_webhook(settings):
     async with webhook_flow(settings) as run:
         # Let contacts come, be answered and go while the records flow.
-        await eventually(lambda: run.sim.webhooks.counters["items"] >= 40, what="traffic")
+        await eventually(lambda: run.sim.webhooks.counters["items"] >= 40, within=SETTLE, what="traffic")
         await run.converged()
-        await eventually(run.settled, what="every delivery applied once")
+        await eventually(run.settled, within=SETTLE, what="every delivery applied once")
         assert run.connector.health.is_live()
         assert run.sim.webhooks.counters["refused"] == 0
         assert run.actual_interactions(), "some contacts should be live"
@@ -223,16 +216,16 @@ async def test_the_floor_converges_to_the_simulator_through_the_webhook(settings
 
 async def test_forged_stale_oversized_garbage_and_duplicate_deliveries_change_nothing(settings):
     async with webhook_flow(settings) as run:
-        await eventually(lambda: run.sim.webhooks.counters["items"] >= 20, what="a few deliveries")
+        await eventually(lambda: run.sim.webhooks.counters["items"] >= 20, within=SETTLE, what="a few deliveries")
         await run.converged()
-        await eventually(run.settled, what="every delivery applied once")
+        await eventually(run.settled, within=SETTLE, what="every delivery applied once")
         before = run.actual_interactions()
         items = run.connector.items
         probes = ["forged_signature", "stale_timestamp", "oversized_body", "garbage_body", "duplicate", "duplicate"]
         for probe in probes:
             run.control(fault=f"webhook_{probe}")
         sender = run.sim.webhooks
-        await eventually(lambda: len(sender.probe_results) == len(probes), what="the probes' replies")
+        await eventually(lambda: len(sender.probe_results) == len(probes), within=SETTLE, what="the probes' replies")
         assert [(p["probe"], p["status"]) for p in sender.probe_results] == [
             ("forged_signature", 401),
             ("stale_timestamp", 401),
@@ -244,13 +237,15 @@ async def test_forged_stale_oversized_garbage_and_duplicate_deliveries_change_no
         # A real change after the probes: once it is on the Floor, anything they had queued would be too.
         queue_id = sorted(run.sim.truth()["queues"])[0]
         arrived = run.control(action="arrive", queue_id=queue_id)["result"]["contact_ids"][0]
-        await eventually(lambda: run.floor.interaction(run.source, arrived) is not None, what="the new contact")
+        await eventually(
+            lambda: run.floor.interaction(run.source, arrived) is not None, within=SETTLE, what="the new contact"
+        )
         await run.converged()
         after = run.actual_interactions()
         assert {i: r for i, r in after.items() if i != arrived} == before
         assert not any(i.startswith("forged-") for i in after)
         # Every item applied was delivered once: the duplicates were acknowledged and dropped.
-        await eventually(run.settled, what="the sender to count the last delivery")
+        await eventually(run.settled, within=SETTLE, what="the sender to count the last delivery")
         assert run.connector.items == items + 1
         assert run.connector.health.counters["stale"] == 0
 
@@ -259,7 +254,7 @@ async def test_eventbridge_notifications_bring_queues_and_agents_to_the_truth(se
     async with webhook_flow(settings, eventbridge=True) as run:
         queue_id = sorted(run.sim.truth()["queues"])[1]
         agent_id = next(a for a, t in run.sim.truth()["agents"].items() if queue_id in t["queue_ids"])
-        await eventually(lambda: run.sim.webhooks.counters["items"] >= 150, what="traffic")
+        await eventually(lambda: run.sim.webhooks.counters["items"] >= 150, within=SETTLE, what="traffic")
         run.control(action="set_presence", user_id=agent_id, presence="MEAL")
         await run.converged(notifications=True)
         assert run.floor.agent(run.source, agent_id).presence == "meal"
@@ -335,22 +330,26 @@ async def test_through_a_real_daphne_and_redis_the_floor_converges(tmp_path):
         task = asyncio.create_task(connector.run())
         run = Running(sim, connector, floor)
         run.control(action="webhook_target", url=f"{daphne.url}/hooks/crm/", secret=SECRET)
-        await eventually(lambda: sim.webhooks.counters["items"] >= 40, what="traffic through Daphne")
+        await eventually(lambda: sim.webhooks.counters["items"] >= 40, within=SETTLE, what="traffic through Daphne")
         # The worker hands over: deliveries accepted meanwhile wait in Redis for the next one.
         await connector.close()
         await asyncio.gather(task, return_exceptions=True)
         handled = connector.items
-        await eventually(lambda: sim.webhooks.counters["items"] > handled, what="deliveries while no worker reads")
+        await eventually(
+            lambda: sim.webhooks.counters["items"] > handled, within=SETTLE, what="deliveries while no worker reads"
+        )
         connector = WebhookConnector(spec, floor.apply, timing=FAST, queue=queue)
         task = asyncio.create_task(connector.run())
         run.connector = connector
         run.control(fault="webhook_duplicate")
         await run.converged()
-        await eventually(lambda: not sim.webhooks.describe()["outbox"], what="the outbox to drain")
+        await eventually(lambda: not sim.webhooks.describe()["outbox"], within=SETTLE, what="the outbox to drain")
         await eventually(
-            lambda: handled + connector.items == sim.webhooks.counters["items"], what="every delivery applied once"
+            lambda: handled + connector.items == sim.webhooks.counters["items"],
+            within=SETTLE,
+            what="every delivery applied once",
         )
-        await eventually(lambda: len(sim.webhooks.probe_results) == 1, what="the duplicate's reply")
+        await eventually(lambda: len(sim.webhooks.probe_results) == 1, within=SETTLE, what="the duplicate's reply")
         assert [p["status"] for p in sim.webhooks.probe_results] == [204]
         assert handled + connector.items == sim.webhooks.counters["items"]
     finally:

@@ -7,7 +7,7 @@ import asyncio
 from streams.connectors.base import ConnectionSpec, Connector, Link, LinkLost, Socket, Timing
 from streams.events import InteractionUpdate
 from streams.oauth import AuthFailed
-from tests.timing import scaled
+from tests.timing import eventually, scaled, scheduled_wait
 
 SPEC = ConnectionSpec(source="c1", kind="test", api_base="", login_base="", client_id="", client_secret="")
 TIMING = Timing(backoff_first=0.01, backoff_min=0.01, backoff_cap=0.02, healthy_after=60)
@@ -48,6 +48,11 @@ class ListConnector(Connector):
         super().__init__(*args, **kwargs)
         self.failures = failures
         self.links = 0
+        self.pauses: list[float] = []  # every wait the loop took between links
+
+    async def _pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        await super()._pause(seconds)
 
     async def open_link(self) -> Link:
         failure = self.failures[min(self.links, len(self.failures) - 1)]
@@ -119,7 +124,11 @@ async def test_a_wire_refused_its_credentials_waits_for_an_admin_instead_of_retr
                 changed.clear()
                 await changed.wait()
         assert "the token was refused" in connector.health.detail
-        assert connector.links == 1  # no second link within the (shrunk) backoff: the auth wait holds
+        # The loop now waits the auth wait (minutes), not the (shrunk) backoff: no second link.
+        await eventually(lambda: connector.pauses, within=5, what="the wait after the refusal")
+        assert connector.pauses == [TIMING.auth_retry]
+        assert scheduled_wait(connector.health) == TIMING.auth_retry
+        assert connector.links == 1
     finally:
         await connector.close()
         await asyncio.gather(task, return_exceptions=True)
