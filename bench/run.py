@@ -5,7 +5,9 @@ Prints figures and asserts nothing (see docs/PERFORMANCE.md for what they mean):
 1. parse+apply throughput on one core (``bench/parse.py``);
 2. change-to-viewer delay with many WebSocket viewers on one board, against
    the real demo started as a subprocess, or with ``--redis URL`` against
-   simulate + runstreams + daphne sharing that Redis (``bench/viewers.py``).
+   simulate + runstreams + daphne sharing that Redis (``bench/viewers.py``);
+3. a handshake burst: anonymous socket upgrades while a signed-in viewer
+   connects, against the demo (``bench/handshakes.py``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard_project.settings")
+# Benchmarks run throwaway stacks on a laptop: the public development keys will do (see README).
+os.environ.setdefault("FLOORVIEW_REQUIRE_SECRETS", "false")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Return the command line's options."""
     parser = argparse.ArgumentParser(description="Print Floorview's performance figures.")
-    parser.add_argument("--only", choices=("parse", "viewers"), help="Run one benchmark only.")
+    parser.add_argument("--only", choices=("parse", "viewers", "handshakes"), help="Run one benchmark only.")
     parser.add_argument("--viewers", type=int, default=200, help="WebSocket viewers on the board (default 200).")
     parser.add_argument("--changes", type=int, default=40, help="Agent status changes to time (default 40).")
     parser.add_argument("--agents", type=int, default=60, help="Agents in the viewers benchmark's demo (default 60).")
@@ -36,9 +40,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="URL",
         help="Measure viewers on production-shaped processes (simulate, runstreams, daphne) sharing this Redis.",
     )
+    parser.add_argument("--burst", type=int, default=1000, help="Anonymous upgrades in the burst (default 1000).")
+    parser.add_argument(
+        "--burst-concurrency", type=int, default=400, help="Burst upgrades in flight at once (default 400)."
+    )
     parser.add_argument("--repeats", type=int, default=7, help="Runs of each parse stage; the best counts (default 7).")
     parser.add_argument("--profile", action="store_true", help="Also print cProfile's table for one parse run.")
     args = parser.parse_args(argv)
+    if not 1 <= args.burst <= 10000 or not 1 <= args.burst_concurrency <= 1000:
+        parser.error("--burst must be 1..10000, --burst-concurrency 1..1000")
     if not 1 <= args.viewers <= 5000 or not 1 <= args.changes <= 1000 or not 1 <= args.repeats <= 50:
         parser.error("--viewers must be 1..5000, --changes 1..1000, --repeats 1..50")
     return args
@@ -50,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     import django
 
     django.setup()
-    from bench import parse, viewers
+    from bench import handshakes, parse, viewers
 
     print(
         f"Floorview bench: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -62,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
         print()
     if args.only in (None, "viewers"):
         viewers.run(viewers=args.viewers, changes=args.changes, agents=args.agents, redis_url=args.redis)
+        print()
+    if args.only in (None, "handshakes"):
+        handshakes.run(burst=args.burst, concurrency=args.burst_concurrency, agents=args.agents)
         print()
     print(f"bench finished in {time.perf_counter() - started:.0f} s")
 

@@ -212,7 +212,8 @@ class Fleet(Stack):
                     tail = (self.workdir / "seed.log").read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"{step[0]} failed ({done.returncode}):\n{tail}")
         self.spawn("runstreams", [*manage, "runstreams"])
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        # The production web process: Daphne through the project's launcher (with its request body cap).
+        daphne = [*manage, "serve", "-b", "127.0.0.1", "-p", str(self.port)]
         self.spawn("daphne", [*daphne, "dashboard_project.asgi:application"])
 
     def _wait_for_simulator(self, timeout: float = 30.0) -> None:

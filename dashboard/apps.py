@@ -5,3 +5,7 @@ class DashboardConfig(AppConfig):
     """The browser side: boards, pages and live sockets."""
 
     name = "dashboard"
+
+    def ready(self) -> None:
+        """Connect the signals that close sockets whose access ended."""
+        from dashboard import access_signals  # noqa: F401

@@ -8,6 +8,14 @@ Board messages do not come through the consumer's own channel: the process's
 feed for the board (dashboard.fanout) hands them over, one call per viewer.
 While a viewer reads a snapshot, messages wait in its queue, and those the
 snapshot already covers are dropped when the queue is worked off.
+
+What one viewer can make the process hold is bounded (dashboard.viewer_limits):
+client messages pass a token bucket, snapshots the page asks for coalesce into
+at most one in flight and one pending, and a page that leaves more than
+``FLOORVIEW_SOCKET_UNREAD_CAP`` bytes unacknowledged is closed. A viewer's
+registrations (board feed, access watch, shutdown list) are undone on every
+way out, including a connect() that fails half way, after which Channels never
+calls disconnect().
 """
 
 from __future__ import annotations
@@ -21,13 +29,18 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY
 
 from dashboard import shutdown
+from dashboard.access import AccessWatch, Grant, watches
 from dashboard.fanout import BoardFeed, FeedUnavailable, feeds
 from dashboard.filters import RowFilter
 from dashboard.frames import delta_frame, snapshot_frame, tick_frame
 from dashboard.models import Board
+from dashboard.viewer_limits import TokenBucket, UnreadFrames
 from streams.snapshots import BoardSnapshot, get_snapshot_store
 
 log = logging.getLogger(__name__)
@@ -39,12 +52,21 @@ CLOSE_UNKNOWN_BOARD = 4404
 # library refuses to send it (only 1000 and 3000-4999), so the close itself would fail and the
 # socket would linger. The page reconnects after any close it does not know, with its backoff.
 CLOSE_SERVER_ERROR = 4011
+# Policy violation: a message flood, or a reader that fell too far behind. Not 1008, which Daphne's
+# WebSocket library refuses to send from an application, like 1011.
+CLOSE_POLICY = 4008
 
 MAX_CLIENT_MESSAGE = 8 * 1024
 # How long messages of a superseded epoch are ignored. Long enough to swallow an old worker's
 # last flushes; short enough that an epoch that really returns is picked up again.
 RETIRE_EPOCH_FOR = 10.0
 PANEL_KINDS = {"queues": "queue", "agents": "agent", "interactions": "interaction"}
+# Client messages a viewer may send: the page sends a filter change now and then, a resync at most
+# every few seconds and an acknowledgement every few frames. Excess is dropped and counted.
+MESSAGE_RATE = 10.0
+MESSAGE_BURST = 30
+# A sustained flood ends the socket: past this many dropped messages (refilled at the same rate) it closes.
+FLOOD_BURST = 100
 
 # Client messages dropped in this process, by reason (for operators; a bad client never ends a socket).
 dropped_messages: Counter[str] = Counter()
@@ -86,14 +108,12 @@ class SharedSnapshotReads:
 snapshot_reads = SharedSnapshotReads()
 
 
-def _board_for(user: Any, slug: str) -> tuple[int, Board | None]:
-    """Return (close code or 0, board) for USER opening the board SLUG."""
-    board = Board.objects.filter(slug=slug).first()
-    if board is None:
-        return CLOSE_UNKNOWN_BOARD, None
-    if not board.may_view(user):
-        return CLOSE_FORBIDDEN, None
-    return 0, board
+def _board_for(user: Any, slug: str, session: Any = None) -> tuple[Board | None, str | None]:
+    """Return (the board SLUG if USER may open it else None, the session's copy of the user's auth hash)."""
+    # A board the user may not see answers exactly like one that does not exist: no slug is confirmed.
+    board = Board.visible_to(user).filter(slug=slug).first()
+    auth_hash = session.get(HASH_SESSION_KEY) if session is not None else None
+    return board, auth_hash
 
 
 class BoardConsumer(AsyncWebsocketConsumer):
@@ -106,6 +126,8 @@ class BoardConsumer(AsyncWebsocketConsumer):
     board_id: int | None = None
     group: str | None = None
     feed: BoardFeed | None = None
+    access: AccessWatch | None = None
+    grant: Grant | None = None
     kinds: tuple[str, ...] = ()
     epoch: str | None = None
     seq: int = 0
@@ -120,6 +142,12 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.waiting: list[dict] = []
         self.reading = 0
         self.tasks: set[asyncio.Task] = set()
+        self.messages = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
+        self.flood = TokenBucket(MESSAGE_RATE, FLOOD_BURST)
+        self.unread = UnreadFrames()
+        self.unread_cap = settings.FLOORVIEW["SOCKET_UNREAD_CAP"]
+        self.asked: asyncio.Task | None = None  # the snapshot the page asked for, in flight
+        self.ask_again = False  # the page asked again meanwhile: one more snapshot after it
         # Accept first: a refusal before the handshake reaches the browser only as an anonymous 1006.
         await self.accept()
         user = self.scope.get("user")
@@ -127,35 +155,85 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
-        refusal, board = await database_sync_to_async(_board_for)(user, slug)
+        session = self.scope.get("session")
+        board, auth_hash = await database_sync_to_async(_board_for)(user, slug, session)
         if board is None:
-            await self.close(code=refusal)
+            await self.close(code=CLOSE_UNKNOWN_BOARD)
             return
         self.board_id = board.pk
         self.kinds = tuple(PANEL_KINDS[panel] for panel in board.shown_panels())
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.row_filter = RowFilter.from_query(query)
-        # Join before reading: a delta stored after the read is then already queued for us.
-        self.reading += 1
+        self.grant = Grant(
+            user_id=user.pk,
+            board_id=board.pk,
+            session_key=getattr(session, "session_key", None),
+            auth_hash=auth_hash,
+        )
         try:
-            self.feed = await feeds.join(board.group_name, self)
-        except FeedUnavailable:
-            log.warning("board %s: the channel layer is unreachable; closing a new viewer", self.board_id)
-            await self.close(code=CLOSE_SERVER_ERROR)
-            return
-        self.group = board.group_name
-        shutdown.track(self)
-        await self._snapshot_then_catch_up()
+            # Watched from before the feed join: access taken away while we connect still closes us.
+            self.access = watches.watch(self)
+            # Join before reading: a delta stored after the read is then already queued for us.
+            self.reading += 1
+            try:
+                self.feed = await feeds.join(board.group_name, self)
+            except FeedUnavailable:
+                log.warning("board %s: the channel layer is unreachable; closing a new viewer", self.board_id)
+                self._leave()
+                await self.close(code=CLOSE_SERVER_ERROR)
+                return
+            self.group = board.group_name
+            shutdown.track(self)
+            await self._snapshot_then_catch_up()
+        except asyncio.CancelledError:
+            self._leave()
+            raise
+        except Exception as error:
+            # Most often the page left while its snapshot was being sent. Channels will not call
+            # disconnect() after a failed connect(), so undo every registration here.
+            self._leave()
+            log.info("a viewer of board %s went away while connecting: %s", self.board_id, error)
+            raise StopConsumer() from None
 
     async def disconnect(self, code: int) -> None:
-        """Leave the board's feed."""
+        """Leave the board's feed and the access watch."""
+        self._leave()
+
+    def _leave(self) -> None:
+        """Undo every registration of this viewer; safe to call more than once."""
         shutdown.forget(self)
         for task in list(getattr(self, "tasks", ())):
-            task.cancel()
+            if task is not asyncio.current_task():
+                task.cancel()
         if self.feed is not None:
             self.feed.discard(self)
             self.feed = None
+        if self.access is not None:
+            self.access.discard(self)
+            self.access = None
         self.group = None
+
+    async def revoke(self, code: int) -> None:
+        """Stop streaming to this viewer at once and close its socket with CODE (its access ended)."""
+        self._leave()
+        await self.close(code=code)
+
+    async def _send_frame(self, text: str) -> None:
+        """Send one frame, unless the page has left too much unread: then close it instead."""
+        if self.group is None:
+            return  # Revoked or closing: nothing more goes out.
+        self.unread.record(len(text.encode("utf-8")))
+        if self.unread.over(self.unread_cap):
+            log.info(
+                "board %s: closing a viewer with %d unread bytes (cap %d)",
+                self.board_id,
+                self.unread.unread,
+                self.unread_cap,
+            )
+            self._leave()
+            await self.close(code=CLOSE_POLICY)
+            return
+        await self.send(text_data=text)
 
     async def send_snapshot(self, newer_than: tuple[str, int] | None = None) -> None:
         """Send the board's full picture from the store, as this viewer's filter shows it."""
@@ -173,7 +251,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if self.epoch is not None and epoch != self.epoch:
             self._retire(self.epoch)
         self.epoch = epoch
-        await self.send(text_data=frame)
+        await self._send_frame(frame)
 
     async def _snapshot_then_catch_up(
         self, newer_than: tuple[str, int] | None = None, retire: str | None = None
@@ -193,9 +271,36 @@ class BoardConsumer(AsyncWebsocketConsumer):
     def _read_snapshot_soon(self, newer_than: tuple[str, int] | None = None, retire: str | None = None) -> None:
         # Never read inline while the feed is handing out a message: the board's other viewers would wait.
         self.reading += 1
-        task = asyncio.get_running_loop().create_task(self._snapshot_then_catch_up(newer_than, retire))
+        self._spawn(self._snapshot_then_catch_up(newer_than, retire))
+
+    def _spawn(self, work: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A send to a page that left: stop handing this viewer anything.
+            log.info("a viewer of board %s failed and is dropped: %s", self.board_id, task.exception())
+            self._leave()
+
+    def _ask_for_snapshot(self) -> None:
+        # At most one snapshot the page asked for is in flight and one more pending: a page (or a
+        # script) asking in a loop costs one snapshot per round trip to the store, not one per message.
+        if self.asked is not None and not self.asked.done():
+            self.ask_again = True
+            return
+        self.asked = self._spawn(self._asked_snapshots())
+
+    async def _asked_snapshots(self) -> None:
+        while self.group is not None:
+            self.ask_again = False
+            self.reading += 1
+            await self._snapshot_then_catch_up()
+            if not self.ask_again:
+                return
 
     # -- from the browser ------------------------------------------------------
 
@@ -203,6 +308,13 @@ class BoardConsumer(AsyncWebsocketConsumer):
         """Handle a filter change or a resync request; anything else is dropped and counted."""
         if self.group is None:
             return self._drop("refused")  # Arrived while a refused socket was closing.
+        if not self.messages.take():
+            self._drop("rate")
+            if not self.flood.take():
+                log.info("board %s: closing a viewer that floods messages", self.board_id)
+                self._leave()
+                await self.close(code=CLOSE_POLICY)
+            return None
         if text_data is None:
             return self._drop("binary")
         if len(text_data) > MAX_CLIENT_MESSAGE or len(text_data.encode("utf-8", "replace")) > MAX_CLIENT_MESSAGE:
@@ -214,9 +326,12 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if not isinstance(message, dict):
             return self._drop("malformed")
         kind = message.get("type")
-        if kind == "resync":
-            self.reading += 1
-            await self._snapshot_then_catch_up()
+        if kind == "ack":
+            frames = message.get("frames")
+            if not isinstance(frames, int) or isinstance(frames, bool) or not self.unread.ack(frames):
+                return self._drop("bad ack")
+        elif kind == "resync":
+            self._ask_for_snapshot()
         elif kind == "filter":
             # htmx's ws-send adds a HEADERS key; only the filter values matter.
             try:
@@ -225,8 +340,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
                 )
             except ValueError:
                 return self._drop("bad filter")
-            self.reading += 1
-            await self._snapshot_then_catch_up()
+            self._ask_for_snapshot()
         else:
             self._drop("unknown type")
 
@@ -239,10 +353,17 @@ class BoardConsumer(AsyncWebsocketConsumer):
 
     async def take(self, message: dict) -> None:
         """Handle a board message from the feed, or keep it for after the snapshot being read."""
+        if self.group is None:
+            return
         if self.reading:
             self.waiting.append(message)
-        else:
+            return
+        try:
             await self._handle(message)
+        except Exception as error:
+            # The page left and the send failed: stop handing it messages rather than fail on every one.
+            log.info("a viewer of board %s failed and is dropped: %s", self.board_id, error)
+            self._leave()
 
     def resync(self) -> None:
         """Start over from the store (the feed lost messages while the channel layer was away)."""
@@ -266,7 +387,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             self._resync_for(epoch, seq)
             return
         self.seq = seq
-        await self.send(text_data=delta_frame(message, self.row_filter, self.shown, self.kinds))
+        await self._send_frame(delta_frame(message, self.row_filter, self.shown, self.kinds))
 
     async def board_tick(self, message: dict) -> None:
         """Refresh the viewer's data age; a tick ahead of us means a delta was lost, so resync."""
@@ -276,7 +397,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if epoch != self.epoch or seq > self.seq:
             self._resync_for(epoch, seq)
         elif seq == self.seq:
-            await self.send(text_data=tick_frame(message))
+            await self._send_frame(tick_frame(message))
 
     def _resync_for(self, epoch: str, seq: int) -> None:
         self._read_snapshot_soon(newer_than=(epoch, seq), retire=epoch)

@@ -41,13 +41,20 @@ RENEW_EVERY = 3600.0
 # How long a new viewer waits for the feed to join its group before giving up (the layer is down).
 JOIN_TIMEOUT = 5.0
 MESSAGE_TYPES = ("board.delta", "board.tick")
+# Prefix of every process-local channel this process receives on (board feeds, the access watch). The
+# Redis layer reads all process-local channels of one prefix from one list, under one lock: a channel of
+# another prefix would take turns with the feeds and starve them for seconds at a time.
+CHANNEL_PREFIX = "board-feed"
 
 
 class Viewer(Protocol):
     """What a feed needs from a viewer."""
 
     async def take(self, message: dict) -> None:
-        """Handle one board message without waiting on I/O (sending to the own socket is fine)."""
+        """Handle one board message without waiting on I/O (sending to the own socket is fine).
+
+        A viewer whose take() raises is discarded from the feed.
+        """
 
     def resync(self) -> None:
         """Start over from the snapshot store: messages may have been lost."""
@@ -122,7 +129,7 @@ class BoardFeed:
 
     async def _join(self) -> None:
         if self._channel is None:
-            self._channel = await self.layer.new_channel(prefix="board-feed.")
+            self._channel = await self.layer.new_channel(prefix=CHANNEL_PREFIX + ".")
         await self.layer.group_add(self.group, self._channel)
         self.joined.set()
 
@@ -151,9 +158,11 @@ class BoardFeed:
                 await viewer.take(message)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # One viewer's failure must not starve the others.
-                log.exception("a viewer of %s failed to take a message", self.group)
+            except Exception as error:
+                # One viewer's failure must not starve the others, nor be logged again with every later
+                # message: a viewer that cannot take a message is gone (its page left), so drop it.
+                log.warning("a viewer of %s failed to take a message and is dropped: %r", self.group, error)
+                self.discard(viewer)
 
     async def _leave(self) -> None:
         if self._channel is None:

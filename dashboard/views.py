@@ -19,12 +19,16 @@ from streams.snapshots import read_snapshot_sync
 
 
 def _get_board_for_user(request: HttpRequest, slug: str) -> Board:
-    """Return the board SLUG if the signed-in user may view it; raise Http404 or PermissionDenied."""
+    """Return the board SLUG if the signed-in user may view it; raise Http404 otherwise.
+
+    A board the user may not see answers exactly as a board that does not exist, so that
+    nobody learns which slugs exist by trying them.
+    """
     if not request.user.is_authenticated:
         raise PermissionDenied
     board = get_object_or_404(Board, slug=slug)
     if not board.may_view(request.user):
-        raise PermissionDenied
+        raise Http404("No Board matches the given query.")
     return board
 
 
@@ -79,15 +83,13 @@ def board_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @never_cache
 def board_api(request: HttpRequest, slug: str) -> JsonResponse:
-    """Return a board's current rows and freshness as JSON (401/403/404 as JSON, never a login redirect)."""
+    """Return a board's current rows and freshness as JSON (401/404 as JSON, never a login redirect)."""
     if not request.user.is_authenticated:
         return JsonResponse({"error": "authentication required"}, status=401)
     try:
         board = _get_board_for_user(request, slug)
     except Http404:
         return JsonResponse({"error": "no such board"}, status=404)
-    except PermissionDenied:
-        return JsonResponse({"error": "you may not view this board"}, status=403)
     row_filter = RowFilter.from_query(request.GET)
     snapshot = read_snapshot_sync(board.pk)
     rows = snapshot.rows.values() if snapshot else ()

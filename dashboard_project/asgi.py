@@ -8,14 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard_project.settings")
 # Set up Django (and its app registry) before importing anything that touches models.
 django_application = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from dashboard import shutdown  # noqa: E402
-from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from dashboard.routing import socket_application  # noqa: E402
+from dashboard_project.static_files import StaticFiles  # noqa: E402
 from streams.body_limit import BodyLimit  # noqa: E402
 
 # Under Daphne: a restart closes viewers' sockets with "service restart" rather than dropping them.
@@ -27,10 +25,11 @@ application = ProtocolTypeRouter(
         # Only /static/ requests are intercepted; a proxy in front may still serve STATIC_ROOT directly.
         # Webhook bodies past the hard cap are refused before Django buffers them (see streams.body_limit).
         "http": BodyLimit(
-            ASGIStaticFilesHandler(django_application),
+            StaticFiles(django_application),
             prefix="/hooks/",
             limit=settings.FLOORVIEW["WEBHOOK_MAX_BODY"],
         ),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Full-origin check, unknown paths refused, sockets without a session refused cheaply (dashboard.routing).
+        "websocket": socket_application(),
     }
 )

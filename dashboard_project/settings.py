@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,18 +47,43 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
     return number
 
 
+def env_header(name: str) -> str:
+    """Return the request.META key of the HTTP header NAME names (X-Forwarded-Proto: HTTP_X_FORWARDED_PROTO), or ""."""
+    header = (env(name) or "").strip()
+    if header and not all(c.isalnum() or c == "-" for c in header):
+        raise ImproperlyConfigured(f"{name} must be an HTTP header name, not {header!r}")
+    return "HTTP_" + header.upper().replace("-", "_") if header else ""
+
+
 def env_list(name: str, default: str) -> list[str]:
     """Return NAME split on commas, blanks dropped."""
     return [part.strip() for part in (env(name, default) or "").split(",") if part.strip()]
 
 
 DEBUG = env_bool("DEBUG", False)
+
+# The one rule for secrets: outside DEBUG, SECRET_KEY and FIELD_ENCRYPTION_KEY must be set, unless
+# FLOORVIEW_REQUIRE_SECRETS=false says this is a laptop (manage.py sets it for the demo). Otherwise a
+# forgotten variable would sign sessions and encrypt vendor secrets with a key printed in this file.
+REQUIRE_SECRETS = not DEBUG and env_bool("FLOORVIEW_REQUIRE_SECRETS", True)
 SECRET_KEY = env("SECRET_KEY") or ""
-if not SECRET_KEY:
-    if not DEBUG and env_bool("FLOORVIEW_REQUIRE_SECRETS", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set")
-    # Laptop default only; production sets SECRET_KEY (or SECRET_KEY_FILE).
-    SECRET_KEY = "floorview-insecure-development-key-change-me"
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY") or ""
+if REQUIRE_SECRETS:
+    _missing = [
+        name
+        for name, value in (("SECRET_KEY", SECRET_KEY), ("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY))
+        if not value
+    ]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"{' and '.join(_missing)} must be set (or {' and '.join(n + '_FILE' for n in _missing)}, naming a "
+            "file that holds it). For development only, DEBUG=true or FLOORVIEW_REQUIRE_SECRETS=false runs on "
+            "public development keys."
+        )
+SECRET_KEY = SECRET_KEY or "floorview-insecure-development-key-change-me"
+# The development encryption key is derived from SECRET_KEY, so the demo needs no setup. (Setting
+# FIELD_ENCRYPTION_KEY to "derived:" followed by SECRET_KEY reproduces it, for secrets stored that way.)
+FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEY or "derived:" + SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -70,6 +96,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "django_htmx",
     "channels",
     "streams",
@@ -78,6 +105,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -85,6 +113,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard_project.urls"
@@ -145,13 +175,38 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY") or ""
-
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The site's own sign-in page; the admin keeps its own (staff only).
+LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (django-axes): every sign-in, the admin's included, goes through its backend first.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# This many failures within the cool-off lock an account, or a client address, for the cool-off.
+AXES_FAILURE_LIMIT = int(env_float("FLOORVIEW_LOGIN_FAILURE_LIMIT", 5, minimum=1))
+AXES_COOLOFF_TIME = env_float("FLOORVIEW_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60
+AXES_LOCKOUT_BY = env_list("FLOORVIEW_LOGIN_LOCKOUT_BY", "username,ip_address")
+if not AXES_LOCKOUT_BY or set(AXES_LOCKOUT_BY) - {"username", "ip_address"}:
+    raise ImproperlyConfigured("FLOORVIEW_LOGIN_LOCKOUT_BY must list username, ip_address or both")
+AXES_LOCKOUT_PARAMETERS = "dashboard_project.login_throttle.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "dashboard_project.login_throttle.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dashboard_project.login_throttle.lockout_response"
+# Failures are logged with the account and address (never the password, which django-axes always masks).
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+# Behind a proxy, the header holding the client's address (e.g. X-Forwarded-For), and how many proxies
+# append to it. Unset: the socket's peer, as a header any client can send must not be believed.
+FLOORVIEW_CLIENT_IP_HEADER = env_header("FLOORVIEW_CLIENT_IP_HEADER")
+FLOORVIEW_TRUSTED_PROXIES = int(env_float("FLOORVIEW_TRUSTED_PROXIES", 1, minimum=1))
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env("TIME_ZONE", "UTC") or "UTC"
@@ -164,6 +219,35 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# HTTPS. Behind a TLS-terminating proxy, SECURE_PROXY_SSL_HEADER names the header it sets to "https"
+# (e.g. X-Forwarded-Proto); only set it when the proxy overwrites that header on every request.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers poll the health check over plain HTTP; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+_proxy_ssl_header = env_header("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https") if _proxy_ssl_header else None
+SECURE_HSTS_SECONDS = int(env_float("SECURE_HSTS_SECONDS", 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+# Content-Security-Policy: the pages load scripts, styles and images from this site only, with no
+# inline script or style, and open their sockets back to it; nothing may frame them.
+_csp = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+if env_bool("CSP_REPORT_ONLY", False):
+    SECURE_CSP_REPORT_ONLY = _csp
+else:
+    SECURE_CSP = _csp
 
 # Live board tuning.
 FLOORVIEW = {
@@ -187,17 +271,37 @@ FLOORVIEW = {
     # The largest webhook body any connection may receive (bytes): refused before Django buffers it.
     # A connection's own size limit above this cannot take effect.
     "WEBHOOK_MAX_BODY": int(env_float("FLOORVIEW_WEBHOOK_MAX_BODY", 8 * 1024 * 1024, minimum=1024)),
+    # Every web process re-checks all its board sockets' access this often (seconds, jittered): the safety
+    # net for changes no signal announced (raw SQL, expired sessions, an announcement lost with the layer).
+    "ACCESS_RECHECK": env_float("FLOORVIEW_ACCESS_RECHECK", 60.0, minimum=1.0),
+    # Bytes a board socket may leave unread (not acknowledged by the page), its newest frame aside; past
+    # this the socket is closed (4008) so a client that never reads cannot make the server queue without end.
+    "SOCKET_UNREAD_CAP": int(env_float("FLOORVIEW_SOCKET_UNREAD_CAP", 8 * 1024 * 1024, minimum=65536)),
+    # The largest request body the web server reads on any path (bytes), refused with 413 as it arrives.
+    "MAX_REQUEST_BODY": int(
+        env_float("FLOORVIEW_MAX_REQUEST_BODY", env_float("FLOORVIEW_WEBHOOK_MAX_BODY", 8 * 1024 * 1024), minimum=1024)
+    ),
 }
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {
+            "()": "dashboard_project.logs.OneRecordPerLine",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
+    "filters": {"refusals_on_one_line": {"()": "dashboard_project.logs.RefusalsOnOneLine"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["refusals_on_one_line"]}
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO") or "INFO"},
     "loggers": {
         "daphne": {"level": "WARNING"},
         "aiohttp.access": {"level": "WARNING"},
         "websockets": {"level": "WARNING"},
+        # Failures and lockouts are warnings; its info lines (several per successful sign-in) are noise.
+        "axes": {"level": "WARNING"},
     },
 }

@@ -1,4 +1,13 @@
-"""An ASGI guard that refuses oversized webhook bodies before Django buffers them.
+"""An ASGI guard that refuses oversized webhook bodies before Django buffers them: the second layer.
+
+The first layer is the web server itself (``python manage.py serve``, see
+``dashboard_project.webserver``): it refuses any request whose body passes
+``FLOORVIEW_MAX_REQUEST_BODY`` while the body arrives, before anything is
+buffered. This guard is not redundant with it: under that server it applies
+the webhook cap (``FLOORVIEW_WEBHOOK_MAX_BODY``) to ``/hooks/`` when the
+server-wide cap is set higher, and under any other ASGI server (plain
+``daphne``, ``runserver``, uvicorn), which may have read the whole body
+already, it still keeps Django from buffering and parsing it.
 
 Django's ASGI handler reads a request's whole body (spilling to a temporary
 file) before any view runs, so a view's own size check bounds only what it

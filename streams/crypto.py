@@ -13,12 +13,10 @@ class SecretUnreadable(Exception):
 
 
 def _fernet() -> Fernet:
+    # Settings decide whether a development key may stand in (FLOORVIEW_REQUIRE_SECRETS); by here there is a key.
     key = settings.FIELD_ENCRYPTION_KEY
     if not key:
-        if not settings.DEBUG and getattr(settings, "FLOORVIEW_REQUIRE_SECRETS", False):
-            raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set")
-        # Laptop default: derived from SECRET_KEY so the demo needs no setup.
-        key = "derived:" + settings.SECRET_KEY
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set")
     # Any string is accepted; SHA-256 turns it into the 32 bytes Fernet wants.
     digest = hashlib.sha256(key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))

@@ -8,6 +8,8 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
+from streams.log_safe import safe_text
+
 STATES = ("connecting", "live", "degraded", "reconnecting", "auth_failed", "disabled")
 
 # What ``LinkHealth.note`` accepts; ``streams.models.ConnectionEvent.Kind`` mirrors it.
@@ -33,7 +35,9 @@ _TOKEN = re.compile(
 
 
 def scrub(text: str, limit: int = 300) -> str:
-    """Return TEXT without URL paths, queries, credentials or tokens, cut to LIMIT characters."""
+    """Return TEXT on one line (control characters escaped) without URL paths, queries, credentials or tokens,
+    cut to LIMIT characters."""
+    text = safe_text(text)
     text = _URL.sub(lambda m: m.group(1) + m.group(2) + ("/…" if m.group(3) not in ("", "/") else ""), text)
     return _TOKEN.sub(lambda m: m.group(1) + "•••", text)[:limit]
 
@@ -95,7 +99,7 @@ class LinkHealth:
         """Move to STATE (one of ``STATES``) with a human-readable DETAIL; tell ``on_change`` if it differs."""
         if state not in STATES:
             raise ValueError(f"unknown link state {state!r}")
-        if state == self.state and detail == self.detail:
+        if state == self.state and safe_text(detail) == self.detail:
             return
         if state != self.state:
             self.note(
@@ -105,7 +109,8 @@ class LinkHealth:
                 new=state,
             )
         self.state = state
-        self.detail = detail
+        # Details quote upstream texts (close reasons, error bodies): one line, whatever they held.
+        self.detail = safe_text(detail)
         self.changed_at = self._clock()
         if state == "live" and self.connected_since is None:
             self.connected_since = self.changed_at
@@ -128,7 +133,7 @@ class LinkHealth:
 
     def record_error(self, error: str) -> None:
         """Remember the last error (a short description without secrets)."""
-        self.last_error = error[:300]
+        self.last_error = safe_text(error, 300)
 
     def note(self, kind: str, detail: str = "", **data: Any) -> None:
         """Note an event of KIND (one of ``EVENT_KINDS``) with a short DETAIL and a few plain values (DATA).

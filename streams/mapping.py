@@ -9,16 +9,21 @@ states onto Floorview's (``{"ACW": "wrapup"}``).
 
 ``RecordFolder`` turns records into events: records with the same interaction
 id update one row, a record older than one already applied is dropped (replays
-after a reconnect are harmless), and a terminal type ends the row.
+after a reconnect are harmless), and a terminal type ends the row. Times go
+through ``streams.sanity``: a record stamped far ahead of our clock is ordered
+as if stamped now (it must not make the row's real updates look stale), and a
+start time outside the sane window is left out (counted), not the record.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from streams import sanity
 from streams.events import UNSET, InteractionUpdate
 
 # Floorview field → default dotted path in a record.
@@ -112,6 +117,9 @@ def _text(value: Any, limit: int = 200) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise RecordError("a text field holds an object or a list")
+    if isinstance(value, float) and not math.isfinite(value):
+        # 1e400 decodes as infinity: "inf" names no queue, agent or campaign.
+        raise RecordError("a text field holds a number that is not finite")
     return str(value)[:limit]
 
 
@@ -128,7 +136,7 @@ def epoch_seconds(value: Any) -> Any:
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             raise RecordError("a time is not ISO-8601") from None
     raise RecordError("a time is neither a number nor a string")
 
@@ -161,6 +169,7 @@ class RecordFolder:
         interaction_id = _text(interaction_id, 100)
         stamp = epoch_seconds(m.get(record, "timestamp"))
         if isinstance(stamp, float):
+            stamp = sanity.ordering(stamp)
             last = self._last.get(interaction_id)
             if last is not None and stamp < last:
                 return Folded(None, "stale")
@@ -185,6 +194,22 @@ class RecordFolder:
                 agent_name=_text(m.get(record, "agent_name")),
                 campaign=_text(m.get(record, "campaign")),
                 disposition=_text(m.get(record, "disposition")),
-                started_at=epoch_seconds(m.get(record, "started_at")),
+                started_at=_moment(m.get(record, "started_at")),
             )
         )
+
+
+def _moment(value: Any) -> Any:
+    """Return a time field as epoch seconds; UNSET (counted ``bad_time``) when unreadable or outside the sane window.
+
+    None and UNSET pass through. A bad time costs its field, not the record.
+    """
+    try:
+        seconds = epoch_seconds(value)
+    except RecordError:
+        sanity.refuse(sanity.BAD_TIME)
+        return UNSET
+    if seconds is UNSET or seconds is None:
+        return seconds
+    checked = sanity.moment(seconds)
+    return UNSET if checked is None else checked

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -25,6 +26,8 @@ from typing import Protocol
 
 import aiohttp
 
+from streams import sanity
+from streams.http_body import BodyTooLarge, read_body
 from streams.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 REFRESH_SHARE = 0.8
 REFRESH_BEFORE = 300.0
 REFRESH_FLOOR_SHARE = 0.5
+MAX_TOKEN_REPLY_BYTES = 256 * 1024  # a token reply is a few kilobytes; a JWT-heavy one a few dozen
 
 
 class AuthFailed(Exception):
@@ -201,10 +205,12 @@ class TokenProvider(CachedTokens):
         on_refresh: Callable[[Token], None] | None = None,
         token_url: str | None = None,
         scope: str = "",
+        max_reply_bytes: int = MAX_TOKEN_REPLY_BYTES,
     ) -> None:
         self.form_credentials = token_url is not None
         self.token_url = token_url if token_url is not None else f"{login_base.rstrip('/')}/oauth/token"
         self.scope = scope
+        self.max_reply_bytes = max_reply_bytes
         self._client_id = client_id
         self._client_secret = client_secret
         self._session = session
@@ -243,11 +249,14 @@ class TokenProvider(CachedTokens):
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 try:
-                    body = await response.json(content_type=None)
-                except (ValueError, aiohttp.ContentTypeError):
-                    body = None
+                    raw: bytes | None = await read_body(response, self.max_reply_bytes)
+                except BodyTooLarge:
+                    raw = None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TokenUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from None
+        if raw is None and status == 200:
+            raise TokenUnavailable(f"token endpoint sent more than {self.max_reply_bytes} bytes")
+        body = _json_or_none(raw)
         if status in (400, 401, 403):
             error = body.get("error", "") if isinstance(body, dict) else ""
             raise AuthFailed(f"token request refused ({status} {error})".strip())
@@ -255,8 +264,19 @@ class TokenProvider(CachedTokens):
             raise TokenUnavailable(f"token endpoint answered {status}", retry_after=retry_after)
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
             raise TokenUnavailable("token endpoint sent no access_token")
-        expires_in = body.get("expires_in")
-        if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
+        # 1e400 is infinity once decoded: a token "valid for ever" would never be renewed.
+        expires_in = sanity.duration_s(body.get("expires_in"))
+        if expires_in is None or expires_in <= 0:
             raise TokenUnavailable("token endpoint sent no usable expires_in")
         log.info("obtained a token for %s valid %d s", self, expires_in)
         return token_for(body["access_token"], expires_in, self._clock())
+
+
+def _json_or_none(raw: bytes | None) -> object:
+    """Return the JSON value of RAW, or None when there is none (no body, too large, not JSON)."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None

@@ -56,8 +56,8 @@ print(json.dumps({"board": board.pk, "sales": sales.pk, "support": support.pk, "
 
 
 @contextmanager
-def board_site(tmp_path: Path) -> Iterator[tuple[Daphne, dict, str]]:
-    """Serve the seeded board from Daphne under a private Redis prefix; yield (server, ids, prefix)."""
+def board_site(tmp_path: Path, app: str = "dashboard_project.asgi:application") -> Iterator[tuple[Daphne, dict, str]]:
+    """Serve the seeded board from Daphne (running APP) under a private Redis prefix; yield (server, ids, prefix)."""
     prefix = unique_prefix()
     env = {
         **os.environ,
@@ -80,7 +80,7 @@ def board_site(tmp_path: Path) -> Iterator[tuple[Daphne, dict, str]]:
         timeout=scaled(60),
     )
     ids = json.loads(seeded.stdout.strip().splitlines()[-1])
-    server = Daphne(env, free_port(), tmp_path / "daphne.log")
+    server = Daphne(env, free_port(), tmp_path / "daphne.log", app=app)
     try:
         server.start()
         yield server, ids, prefix
@@ -91,10 +91,10 @@ def board_site(tmp_path: Path) -> Iterator[tuple[Daphne, dict, str]]:
 async def sign_in(page, board_url: str) -> None:
     """Open BOARD_URL, sign in as the viewer on the login page it sends us to, and land back on the board."""
     await page.goto(board_url)
-    assert "/admin/login/" in page.url
+    assert "/login/" in page.url and "/admin/" not in page.url
     await page.fill("#id_username", "sue")
     await page.fill("#id_password", PASSWORD)
-    await page.click("input[type=submit]")
+    await page.click(".auth-form [type=submit]")
     await page.wait_for_url(board_url)
 
 

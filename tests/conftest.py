@@ -10,3 +10,17 @@ def site(tmp_path):
 
     with board_site(tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def p(settings):
+    """The personas (tests/personas.py) on the in-memory channel layer and the in-process snapshot store."""
+    from streams import snapshots
+    from tests.personas import FAST_HASHERS, make_personas
+
+    settings.REDIS_URL = ""
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    snapshots.reset_snapshot_store()
+    yield make_personas()
+    snapshots.reset_snapshot_store()

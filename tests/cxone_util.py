@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
 
 from streams.connectors.base import ConnectionSpec, Timing
 from streams.connectors.cxone import CxoneConnector
@@ -12,6 +13,7 @@ from streams.connectors.registry import connector_class
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.simulator import control
+from streams.simulator.cxone import CxoneCounters
 from streams.simulator.server import SimulatorServer
 from tests.timing import eventually, scaled
 
@@ -129,6 +131,30 @@ class Running:
             row = floor.interaction(source, interaction_id).as_dict()
             interactions[interaction_id] = {k: v for k, v in row.items() if k not in ("id", "state_since")}
         return {"queues": queues, "agents": agents, "interactions": interactions}
+
+
+@dataclass
+class StampedCounters(CxoneCounters):
+    """The simulator's CXone counters, also noting when each real-time call and each injected fault was served.
+
+    The times are taken by the simulator as it serves (``time.monotonic``), so a gap between two of them
+    is what the connector waited, however late the test gets to look at it.
+    """
+
+    def __post_init__(self) -> None:
+        self.served: list[tuple[str, float]] = []
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in ("requests", "faulted") and "served" in self.__dict__:
+            self.served.append((name, time.monotonic()))
+        super().__setattr__(name, value)
+
+
+def stamp_calls(sim: SimulatorServer) -> list[tuple[str, float]]:
+    """Make SIM note when it serves each CXone call and fault; return the list it fills ((kind, when), ...)."""
+    stamped = StampedCounters(**{f.name: getattr(sim.cxone.counters, f.name) for f in fields(CxoneCounters)})
+    sim.cxone.counters = stamped
+    return stamped.served
 
 
 async def converged(run: Running, within: float = 10.0) -> None:

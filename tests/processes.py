@@ -52,12 +52,16 @@ def wait_until(predicate, timeout: float, what: str) -> None:
 
 
 class Daphne:
-    """The real ASGI application in a Daphne subprocess, restartable on the same port."""
+    """The real ASGI application in a Daphne subprocess, restartable on the same port.
 
-    def __init__(self, env: dict, port: int, log_path: Path) -> None:
+    Started as production starts it, through ``manage.py serve`` (Daphne with the request body cap).
+    """
+
+    def __init__(self, env: dict, port: int, log_path: Path, app: str = "dashboard_project.asgi:application") -> None:
         self.env = env
         self.port = port
         self.log_path = log_path
+        self.app = app
         self.process: subprocess.Popen | None = None
 
     @property
@@ -76,13 +80,13 @@ class Daphne:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "daphne",
+                    "manage.py",
+                    "serve",
                     "-b",
                     "127.0.0.1",
                     "-p",
                     str(self.port),
-                    "dashboard_project.asgi:application",
+                    self.app,
                 ],
                 cwd=ROOT,
                 env=self.env,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ from streams.connectors.registry import connector_class
 from streams.oauth import TokenUnavailable
 from streams.simulator.server import SimulatorServer
 from tests.cxone_util import CLIENT_SECRET, FAST, KEY_ID, KEY_SECRET, KEYS, POLL, converged, live, streaming
-from tests.timing import eventually, scaled, scheduled_wait
+from tests.timing import FakeClock, eventually, scaled, scheduled_wait
 
 # -- convergence -----------------------------------------------------------------------------------
 
@@ -334,11 +335,20 @@ async def test_a_fetch_fails_clearly_past_its_limits_or_without_its_list(replies
 
 
 async def test_it_refreshes_the_token_before_it_expires():
-    # Renewed at half-life: the margin left must outlast one slow call on a busy machine.
-    async with streaming(cxone_token_expires_in=max(3, round(scaled(3)))) as run:
+    # The sign-in's clock and the simulator's token store share a clock the test moves: each token is
+    # taken to its refresh point (half its life) and no further, so however slow a call is on a busy
+    # machine, no call can meet an expired token unless the refresh itself is late.
+    async with streaming(cxone_token_expires_in=600) as run:
         await live(run)
         auth = run.connector.auth
-        await eventually(lambda: auth.refresh_grants >= 2, what="two refreshes")
+        clock = FakeClock(time.time())
+        run.sim.cxone.tokens.clock = auth._clock = clock
+        fetched = auth.fetched
+        for refreshes in (1, 2):
+            cached = await auth.cache.get(auth.key)
+            clock.now = max(clock.now, cached.refresh_at) + 0.001
+            # Fetched and cached: the next token's refresh point is known only then.
+            await eventually(lambda n=refreshes: auth.fetched >= fetched + n, what=f"refresh {refreshes}")
         # Renewed at half-life, never late: no call ever met an expired token.
         assert run.sim.cxone.counters.unauthorized == 0
         assert auth.password_grants == 1 and run.sim.cxone.counters.refresh_grants >= 2

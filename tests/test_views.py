@@ -75,7 +75,7 @@ class BoardViewTests(TestCase):
         for url in ("/", "/boards/sales/"):
             response = self.client.get(url)
             assert response.status_code == 302
-            assert response["Location"].startswith("/admin/login/?next=")
+            assert response["Location"].startswith("/login/?next=")
 
     def test_it_lists_only_the_boards_a_supervisor_may_open(self):
         self.client.force_login(self.p.supervisor)
@@ -92,7 +92,7 @@ class BoardViewTests(TestCase):
 
     def test_it_lets_a_supervisor_in_through_the_login_page(self):
         response = self.client.post(
-            "/admin/login/?next=/boards/sales/",
+            "/login/?next=/boards/sales/",
             {"username": "sue", "password": "correct horse battery staple", "next": "/boards/sales/"},
         )
         assert response.status_code == 302
@@ -149,13 +149,21 @@ class BoardViewTests(TestCase):
         assert 'id="queue-rows"' in html
         assert 'id="agent-rows"' not in html
 
-    def test_it_forbids_a_supervisor_of_another_team(self):
+    def test_it_hides_a_board_from_a_supervisor_of_another_team(self):
         self.client.force_login(self.p.other_supervisor)
-        assert self.client.get("/boards/sales/").status_code == 403
+        assert self.client.get("/boards/sales/").status_code == 404
 
-    def test_it_forbids_an_outsider(self):
+    def test_it_hides_a_board_from_an_outsider(self):
         self.client.force_login(self.p.outsider)
-        assert self.client.get("/boards/sales/").status_code == 403
+        assert self.client.get("/boards/sales/").status_code == 404
+
+    def test_it_answers_a_forbidden_board_exactly_as_a_missing_one(self):
+        # Otherwise trying slugs tells a signed-in user which boards exist.
+        self.client.force_login(self.p.other_supervisor)
+        for prefix in ("/boards/", "/api/boards/"):
+            hidden, missing = self.client.get(f"{prefix}sales/"), self.client.get(f"{prefix}nowhere/")
+            assert hidden.status_code == missing.status_code == 404
+            assert hidden.content == missing.content
 
     def test_it_answers_404_for_an_unknown_board(self):
         self.client.force_login(self.p.supervisor)
@@ -204,7 +212,7 @@ class BoardViewTests(TestCase):
         assert (response.status_code, response["Content-Type"]) == (401, "application/json")
         self.client.force_login(self.p.other_supervisor)
         response = self.client.get("/api/boards/sales/")
-        assert response.status_code == 403
+        assert response.status_code == 404
         assert "error" in response.json()
         self.client.force_login(self.p.supervisor)
         assert self.client.get("/api/boards/nowhere/").status_code == 404

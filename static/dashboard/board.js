@@ -21,6 +21,10 @@
   // Longer than any gap between the worker's ticks: a socket this quiet is dead, even if still "open".
   var SILENCE_LIMIT_MS = Math.max(30000, STALE_AFTER * 6000);
   var RESYNC_TIMEOUT_MS = 5000;
+  // The server closes a page that leaves too many bytes unread (4008); it learns what was read from
+  // these acknowledgements, sent every few frames or after a large one, so they cost next to nothing.
+  var ACK_EVERY_FRAMES = 16;
+  var ACK_EVERY_CHARS = 256 * 1024;
   // Backoff starts over only after a connection stayed up this long: a server that accepts and
   // drops at once (its store is down, say) must not be hammered once a second by every page.
   var HEALTHY_AFTER_MS = 10000;
@@ -32,7 +36,8 @@
   var REFUSALS = {
     4401: "Signed out. Reload the page to sign in again.",
     4403: "You no longer have access to this board.",
-    4404: "This board no longer exists.",
+    // Also a board this user may not see: the server does not say which boards exist.
+    4404: "This board does not exist, or you may not see it.",
   };
   var STATE_TEXT = {
     connecting: "Connecting…",
@@ -72,6 +77,9 @@
   var liveAt = null; // server epoch seconds when the upstream was last known live
   var lastFrameAt = Date.now();
   var resyncSentAt = 0;
+  var framesReceived = 0; // on the current socket
+  var framesAcked = 0;
+  var charsSinceAck = 0;
   var dataStale = false;
   var lastHealth = "unknown";
   var lastHealthDetail = "";
@@ -210,6 +218,17 @@
     return false;
   }
 
+  function acknowledge(message) {
+    framesReceived += 1;
+    charsSinceAck += message.length || 0;
+    if (framesReceived - framesAcked >= ACK_EVERY_FRAMES || charsSinceAck >= ACK_EVERY_CHARS) {
+      if (send({ type: "ack", frames: framesReceived })) {
+        framesAcked = framesReceived;
+        charsSinceAck = 0;
+      }
+    }
+  }
+
   function resync() {
     var now = Date.now();
     if (now - resyncSentAt < RESYNC_TIMEOUT_MS) {
@@ -249,6 +268,9 @@
     everOpened = true;
     openedAt = Date.now();
     resyncSentAt = 0;
+    framesReceived = 0;
+    framesAcked = 0;
+    charsSinceAck = 0;
     lastFrameAt = Date.now();
     // "Live" waits for the snapshot: an open socket alone shows nothing new.
   });
@@ -297,6 +319,7 @@
   document.body.addEventListener("htmx:wsBeforeMessage", function (evt) {
     evt.preventDefault();
     var message = evt.detail.message;
+    acknowledge(message);
     var head = /^<div id="board-meta"[^>]*? data-kind="(\w+)" data-epoch="([^"]*)" data-seq="(\d*)"/.exec(message);
     if (!head) {
       return;

@@ -49,9 +49,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.frames import CloseCode
 
+from streams import sanity
 from streams.backoff import Backoff
 from streams.events import Event, SourceSnapshot
 from streams.health import LinkHealth
+from streams.log_safe import safe_text
 from streams.mapping import FieldMapping, MappingError
 from streams.oauth import AuthFailed, Token, TokenCache
 from streams.origins import origin
@@ -611,7 +613,8 @@ class Connector(ABC):
         self._buffer = []
         self._buffer_overflowed = False
         try:
-            snapshot = await self.snapshot()
+            with sanity.counting(self.health.count):
+                snapshot = await self.snapshot()
         except (AuthFailed, asyncio.CancelledError):
             self._flush_buffer()
             raise
@@ -717,12 +720,15 @@ class Connector(ABC):
             async for frame in socket.ws:
                 self.health.record_message()
                 try:
-                    self.handle(socket, frame)
+                    # Figures and times the parsers refuse are counted on this link's health.
+                    with sanity.counting(self.health.count):
+                        self.handle(socket, frame)
                 except Exception:
                     # One odd frame must never end the stream.
                     self.health.count("handler_error")
                     log.exception("%s: handling a frame failed", self)
-            reason = f"socket closed ({socket.ws.close_code} {socket.ws.close_reason or ''})".strip()
+            close_reason = safe_text(socket.ws.close_reason or "", 123)
+            reason = f"socket closed ({socket.ws.close_code} {close_reason})".strip()
         except ConnectionClosed as exc:
             if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
                 # Past max_size: websockets closed with 1009; the reconnect's snapshot fills the gap.
@@ -854,5 +860,6 @@ def _link_failure(link: Link) -> Exception:
 
 def _describe(exc: BaseException) -> str:
     """Return a short description of EXC for logs and the admin (never a secret)."""
-    text = str(exc)
+    # Exception texts quote upstream replies (error codes, close reasons): escaped, they stay one log line.
+    text = safe_text(exc)
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__

@@ -73,6 +73,7 @@ from streams.connectors.cxone_parsers import (
 from streams.connectors.cxone_poller import Breaker, PollResult, PollWire
 from streams.connectors.cxone_rest import EPOCH, CxoneError, CxoneRest, Fetched
 from streams.events import AgentStatus, InteractionUpdate, QueueStats, SourceSnapshot
+from streams.log_safe import safe_text
 from streams.oauth import AuthFailed
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,7 @@ class CxoneConnector(Connector):
             what = "CXone is unavailable (503)"
         else:
             self.health.count("poll_error")
-            what = f"polling CXone failed ({exc})"
+            what = f"polling CXone failed ({safe_text(exc, 300)})"
         if opened:
             self.health.count("breaker_opened")
             log.warning("%s: %s; circuit open for %.0f s", self, what, delay)

@@ -38,7 +38,10 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
+from streams import sanity
 from streams.connectors.cxone_parsers import ParseError, jwt_claims
+from streams.http_body import BodyTooLarge, read_body
+from streams.log_safe import safe_text
 from streams.oauth import AuthFailed, CachedTokens, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
 from streams.origins import origin
 from streams.retry_after import parse_retry_after
@@ -153,14 +156,17 @@ class CxoneAuth(CachedTokens):
             ) as reply:
                 status = reply.status
                 retry_after = parse_retry_after(reply.headers.get("Retry-After"))
-                raw = await reply.content.read(self.max_reply_bytes + 1)
+                try:
+                    raw: bytes | None = await read_body(reply, self.max_reply_bytes)
+                except BodyTooLarge:
+                    raw = None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TokenUnavailable(f"CXone's token endpoint is unreachable: {type(exc).__name__}") from None
         if _is_redirect(status):
             # Never followed (see the module's notes); a wrong sign-in address is for an admin to fix.
             raise AuthFailed(f"CXone's token endpoint answered {status}, a redirect: not followed (check the address)")
-        too_large = len(raw) > self.max_reply_bytes
-        body = None if too_large else _json_or_none(raw)
+        too_large = raw is None
+        body = None if raw is None else _json_or_none(raw)
         if status in (400, 401, 403):
             raise AuthFailed(f"CXone refused the {kind} grant ({status} {error_code(body)})".strip())
         if status != 200:
@@ -169,8 +175,9 @@ class CxoneAuth(CachedTokens):
             raise TokenUnavailable(f"CXone's token endpoint sent more than {self.max_reply_bytes} bytes")
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
             raise TokenUnavailable("CXone's token endpoint sent no access_token")
-        expires_in = body.get("expires_in")
-        if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
+        # 1e400 is infinity once decoded: a token "valid for ever" would never be renewed.
+        expires_in = sanity.duration_s(body.get("expires_in"))
+        if expires_in is None or expires_in <= 0:
             raise TokenUnavailable("CXone's token endpoint sent no usable expires_in")
         refresh = body.get("refresh_token")
         self._refresh_token = refresh if isinstance(refresh, str) and refresh else None
@@ -180,7 +187,7 @@ class CxoneAuth(CachedTokens):
                 # in reply to our own credentials, and only names the tenant to look up (see jwt_claims).
                 self.claims = jwt_claims(body["id_token"])
             except ParseError as exc:
-                log.warning("%s: the id_token is unusable (%s)", self, exc)
+                log.warning("%s: the id_token is unusable (%s)", self, safe_text(exc, 200))
         log.info("%s: obtained a token (%s grant) valid %d s", self, kind, expires_in)
         return token_for(body["access_token"], expires_in, self._clock())
 
@@ -215,7 +222,10 @@ class CxoneAuth(CachedTokens):
             async with self._session.get(url, params=params, timeout=self._timeout, allow_redirects=False) as reply:
                 status = reply.status
                 retry_after = parse_retry_after(reply.headers.get("Retry-After"))
-                raw = await reply.content.read(MAX_DISCOVERY_BYTES + 1)
+                try:
+                    raw: bytes | None = await read_body(reply, MAX_DISCOVERY_BYTES)
+                except BodyTooLarge:
+                    raw = None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DiscoveryError(f"{name} is unreachable: {type(exc).__name__}") from None
         if _is_redirect(status):
@@ -230,7 +240,7 @@ class CxoneAuth(CachedTokens):
             if not required:
                 return None
             raise DiscoveryError(f"{name} answered {status}", status=status if status not in (401, 403) else None)
-        if len(raw) > MAX_DISCOVERY_BYTES:
+        if raw is None:
             raise DiscoveryError(f"{name} is too large")
         try:
             return json.loads(raw)

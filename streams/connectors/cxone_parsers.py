@@ -32,6 +32,10 @@ states: queued and pre-queue → ``waiting``; routing and ringing →
 dialing → ``dialing``; ``EndContact`` (and abandoned, disconnected) ends the
 interaction. CXone's media type names become Floorview's (``Phone Call`` →
 ``voice``, digital channels → ``message``; others lower-cased).
+
+Counts and times go through ``streams.sanity``: a count out of range
+(``1e300``, negative, a string) or a time outside the sane window leaves its
+field unset and is counted; the record's other fields still apply.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from streams import sanity
 from streams.events import UNSET, AgentStatus, InteractionUpdate, QueueStats
 
 MAX_TEXT = 200  # longer names are cut: a board cell never needs more
@@ -95,9 +100,11 @@ def poll_time(value: Any) -> str | None:
     still good, but polling must go on from the previous poll time.
     """
     try:
-        if parse_time(value) is None:
-            return None
+        seconds = parse_time(value)
     except ParseError:
+        return None
+    # Continuing from a poll time in the year 5138 would hear of no change again.
+    if seconds is None or sanity.moment(seconds, ahead=sanity.MAX_AHEAD_POLL) is None:
         return None
     return value.strip()
 
@@ -140,9 +147,10 @@ def entity_id(value: Any, what: str = "id") -> str:
     """Return a CXone id (a positive number, or its text) as a string; raise ParseError otherwise."""
     if isinstance(value, bool):
         raise ParseError(f"{what} is not a number")
-    if isinstance(value, int) and value > 0:
+    # Ids are at most 20 digits, as in text below: 1e300 is no id, whatever is_integer() says.
+    if isinstance(value, int) and 0 < value < 10**20:
         return str(value)
-    if isinstance(value, float) and value.is_integer() and value > 0:
+    if isinstance(value, float) and value.is_integer() and 0 < value < 2**53:
         return str(int(value))
     if isinstance(value, str):
         text = value.strip()
@@ -179,21 +187,22 @@ def _text(value: Any) -> str | None:
 
 
 def _count(value: Any) -> Any:
-    """Return a non-negative count, or UNSET when the field is absent or not a count."""
-    if isinstance(value, bool):
-        return UNSET
-    if isinstance(value, int) and value >= 0:
-        return value
-    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
-        return int(value)
-    return UNSET
+    """Return a count (see ``streams.sanity``), or UNSET when the field is absent or not a count (counted)."""
+    checked = sanity.count(value)
+    return UNSET if checked is None else checked
 
 
 def _time_or_unset(value: Any) -> Any:
+    """Return a time field as epoch seconds (None for null), or UNSET when unreadable or not sane (counted)."""
     try:
-        return parse_time(value)
+        seconds = parse_time(value)
     except ParseError:
+        sanity.refuse(sanity.BAD_TIME)
         return UNSET
+    if seconds is None:
+        return None
+    checked = sanity.moment(seconds)
+    return UNSET if checked is None else checked
 
 
 def full_name(first: Any, last: Any) -> str | None:

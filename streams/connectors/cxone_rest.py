@@ -30,6 +30,7 @@ import aiohttp
 
 from streams.connectors.cxone_auth import CxoneAuth, error_code
 from streams.connectors.cxone_parsers import ParseError, parse_page
+from streams.http_body import BodyTooLarge, read_body
 from streams.oauth import AuthFailed, TokenUnavailable
 from streams.origins import origin
 from streams.retry_after import parse_retry_after
@@ -236,14 +237,16 @@ class CxoneRest:
             async with self._session.get(
                 url, params=params, headers=headers, timeout=self._timeout, allow_redirects=False
             ) as reply:
-                raw = await reply.content.read(cap + 1)
                 status, reply_headers = reply.status, reply.headers
+                raw = await read_body(reply, cap)
+        except BodyTooLarge:
+            if cap < self.max_bytes:
+                raise CxoneError(
+                    f"GET {_shown(url)}: the pages add up to more than {self.max_fetch_bytes} bytes"
+                ) from None
+            raise CxoneError(f"GET {_shown(url)} sent more than {self.max_bytes} bytes", status) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise CxoneError(f"GET {_shown(url)} failed: {type(exc).__name__}") from None
-        if len(raw) > cap:
-            if cap < self.max_bytes:
-                raise CxoneError(f"GET {_shown(url)}: the pages add up to more than {self.max_fetch_bytes} bytes")
-            raise CxoneError(f"GET {_shown(url)} sent more than {self.max_bytes} bytes", status)
         body: Any = None
         if raw:
             try:

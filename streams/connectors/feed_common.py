@@ -49,7 +49,8 @@ def sample_of(item: Any) -> str:
         return f"{len(item)} bytes: {data.hex(' ')}{more}"
     text = str(item)
     more = "…" if len(text) > SAMPLE_CHARS else ""
-    return f"{len(text)} chars: {scrub(text[:SAMPLE_CHARS])!r}{more}"
+    # scrub() escapes control characters: a frame's newline cannot start a log line of its own.
+    return f'{len(text)} chars: "{scrub(text[:SAMPLE_CHARS])}"{more}'
 
 
 class BadInputLog:
@@ -164,6 +165,11 @@ class MappedFeed(Connector):
                 else:
                     keys = sorted(str(k)[:20] for k in record)[:8] if isinstance(record, dict) else []
                     self.bad.note("bad_record", f"{exc} (fields {keys})")
+                continue
+            except Exception:
+                # A record that trips a bug costs that record, never the rest of the batch.
+                self.health.count("handler_error")
+                log.exception("%s: a record could not be mapped; the batch goes on", self)
                 continue
             if folded.event is None:
                 self.health.count(folded.dropped or "dropped")

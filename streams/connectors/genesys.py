@@ -36,6 +36,7 @@ from streams.connectors.genesys_parsers import (
 )
 from streams.connectors.genesys_rest import GenesysRest, RestError
 from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot, reported
+from streams.log_safe import safe_text
 from streams.oauth import TokenProvider
 
 log = logging.getLogger(__name__)
@@ -196,8 +197,9 @@ class GenesysConnector(Connector):
         rejected = [e.get("id") for e in entities if isinstance(e, dict) and e.get("state") == "Rejected"]
         if rejected:
             self.health.count("topic_rejected", len(rejected))
-            self.health.record_error(f"{len(rejected)} topics rejected, e.g. {rejected[0]}")
-            log.warning("%s: %d topics rejected, e.g. %s", self, len(rejected), rejected[0])
+            example = safe_text(rejected[0], 200)
+            self.health.record_error(f"{len(rejected)} topics rejected, e.g. {example}")
+            log.warning("%s: %d topics rejected, e.g. %s", self, len(rejected), example)
 
     async def sync_topics(self) -> None:
         """Make the current link carry exactly ``desired_topics()``, opening channels if they overflow."""
@@ -262,7 +264,9 @@ class GenesysConnector(Connector):
             self.wake()
         elif kind in ("malformed", "unknown"):
             self.health.count("malformed" if kind == "malformed" else "unknown_topic")
-            log.debug("%s: skipped a %s frame (%s %s)", self, kind, notice.topic, notice.detail)
+            log.debug(
+                "%s: skipped a %s frame (%s %s)", self, kind, safe_text(notice.topic, 200), safe_text(notice.detail)
+            )
         else:
             self.health.count("metadata")
 

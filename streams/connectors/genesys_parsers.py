@@ -1,14 +1,22 @@
 """Genesys notification frames and REST replies → vendor-neutral events.
 
-Everything here is pure: no I/O, no clocks unless passed in. Anything that
+Everything here is pure: no I/O, no clocks unless passed in (but the sane window
+of ``streams.sanity`` is reckoned from the wall clock). Anything that
 does not have the expected shape raises ``ParseError`` (REST) or comes back as
 a ``Notice`` of kind "malformed" or "unknown" (socket frames), so callers count
 and skip it; nothing here lets a bad message end a connection.
+
+Counts, durations and times go through ``streams.sanity`` (and are counted
+when refused). A count out of range (``1e300``, ``1e400``, negative, NaN, a
+string) makes its message malformed, as any bad entry does: a queue's figures
+are only trusted together. A wait or a time out of range (a date in the year
+5138) leaves its field out, and the rest of the message applies.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,7 +24,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from streams.events import AgentStatus, Event, QueueMembership, QueueStats
+from streams import sanity
+from streams.events import UNSET, AgentStatus, Event, QueueMembership, QueueStats
 
 # System presences Genesys knows; REST spells them "OnQueue", the socket "ON_QUEUE".
 SYSTEM_PRESENCES = ("available", "on_queue", "away", "busy", "break", "meal", "meeting", "training", "offline", "idle")
@@ -68,6 +77,9 @@ def parse_time(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or abs(value) > 1e15:
+            # round(inf) raises OverflowError; past 1e15 ms (year 33658) no time is meant.
+            raise ParseError("a time in milliseconds is out of range")
         return round(float(value)) / 1000.0
     if not isinstance(value, str) or not value:
         raise ParseError(f"not a time: {value!r}")
@@ -138,9 +150,22 @@ def routing_status(value: Any) -> str | None:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ParseError(f"not a count: {value!r}")
-    return int(value)
+    """Return a count (see ``streams.sanity``); raise ParseError when it is refused (counted there)."""
+    count = sanity.count(value)
+    if count is None:
+        if value is None:
+            sanity.refuse(sanity.BAD_FIGURE)
+        raise ParseError(f"not a count: {str(value)[:40]!r}")
+    return count
+
+
+def _moment(value: Any) -> Any:
+    """Return a time to show as epoch seconds (None stays None), or UNSET when outside the sane window (counted)."""
+    seconds = parse_time(value)
+    if seconds is None:
+        return None
+    checked = sanity.moment(seconds)
+    return UNSET if checked is None else checked
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -168,20 +193,29 @@ def _metric_count(item: dict[str, Any]) -> int:
     return _count(_object(item.get("stats"), "stats").get("count", 0))
 
 
-def _longest_waiting_since(item: dict[str, Any], instant: float | None) -> float | None:
-    """Return when the longest-waiting contact began to wait, from an oLongestWaiting datum."""
+def _observation_dates(observations: list[Any]) -> list[float]:
+    """Return the sane observationDates of a datum's observations (the others are counted and passed over)."""
+    dates = [_moment(o.get("observationDate")) for o in observations if isinstance(o, dict)]
+    return [d for d in dates if d is not None and d is not UNSET]
+
+
+def _longest_waiting_since(item: dict[str, Any], instant: float | None) -> Any:
+    """Return when the longest-waiting contact began to wait, from an oLongestWaiting datum (UNSET: unknown)."""
     stats = _object(item.get("stats", {}), "stats")
     observations = item.get("observations")
     if isinstance(observations, list):
-        dates = [parse_time(o.get("observationDate")) for o in observations if isinstance(o, dict)]
-        dates = [d for d in dates if d is not None]
+        dates = _observation_dates(observations)
         if dates:
             return min(dates)
-    waited = stats.get("calculatedMetricValue")
-    if instant is not None and isinstance(waited, int | float) and not isinstance(waited, bool) and waited >= 0:
+    raw = stats.get("calculatedMetricValue")
+    waited = sanity.duration_ms(raw)
+    if instant is not None and waited is not None:
         return round(instant * 1000 - waited) / 1000.0
     if stats.get("count") == 0 or observations == []:
         return None
+    if raw is not None and waited is None:
+        # The wait was there but absurd (counted): the field is left out, the message is fine.
+        return UNSET
     raise ParseError("oLongestWaiting without a date")
 
 
@@ -190,8 +224,7 @@ def _oldest_observation(item: dict[str, Any]) -> float | None:
     observations = item.get("observations")
     if not isinstance(observations, list):
         return None
-    dates = [parse_time(o.get("observationDate")) for o in observations if isinstance(o, dict)]
-    dates = [d for d in dates if d is not None]
+    dates = _observation_dates(observations)
     return min(dates) if dates else None
 
 
@@ -222,7 +255,7 @@ def instant_fields(metrics: Iterable[Any], instant: float | None) -> dict[str, A
     if idle is not None:
         # The message lists the statuses it observed; if IDLE is missing, no agent is idle.
         values["idle_agents"] = idle
-    if longest is not False:
+    if longest is not False and longest is not UNSET:
         values["longest_waiting_since"] = longest
     elif waiting_oldest is not None:
         values["longest_waiting_since"] = waiting_oldest
@@ -241,8 +274,12 @@ def aggregate_fields(metrics: Iterable[Any], interval_start: float) -> dict[str,
         if name in _AGGREGATE_COUNTS:
             values[_AGGREGATE_COUNTS[name]] = _count(stats.get("count", 0))
         elif name == "oServiceLevel":
-            values["sl_numerator"] = _count(stats.get("numerator", 0))
-            values["sl_denominator"] = _count(stats.get("denominator", 0))
+            numerator, denominator = _count(stats.get("numerator", 0)), _count(stats.get("denominator", 0))
+            if numerator > denominator:
+                # A service level above 100 %: neither figure can be trusted.
+                sanity.refuse(sanity.BAD_FIGURE)
+                raise ParseError("oServiceLevel's numerator is above its denominator")
+            values["sl_numerator"], values["sl_denominator"] = numerator, denominator
     return values
 
 
@@ -277,6 +314,9 @@ def parse_observation(source: str, queue_id: str, body: Any) -> QueuePart:
         entry = _object(raw, "data entry")
         start, end = parse_interval(entry.get("interval"))
         metrics = _list(entry.get("metrics"), "metrics")
+        if sanity.moment(start) is None:
+            # An interval in the year 5138 would stay "current" and freeze the real one's figures.
+            continue
         if start == end:
             values.update(instant_fields(metrics, start))
         else:
@@ -292,8 +332,8 @@ def _presence_fields(presence: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if "systemPresence" in definition:
         values["presence"] = system_presence(definition["systemPresence"])
-    if "modifiedDate" in presence:
-        values["presence_since"] = parse_time(presence["modifiedDate"])
+    if "modifiedDate" in presence and (since := _moment(presence["modifiedDate"])) is not UNSET:
+        values["presence_since"] = since
     return values
 
 
@@ -301,8 +341,8 @@ def _routing_fields(routing: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if "status" in routing:
         values["routing_status"] = routing_status(routing["status"])
-    if "startTime" in routing:
-        values["routing_since"] = parse_time(routing["startTime"])
+    if "startTime" in routing and (since := _moment(routing["startTime"])) is not UNSET:
+        values["routing_since"] = since
     return values
 
 
@@ -386,8 +426,8 @@ def parse_message(source: str, message: Any) -> Notice:
         return Notice("malformed", detail="no topicName")
     try:
         return _parse_message(source, topic, message.get("eventBody"))
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:
-        # ParseError is a ValueError; the others guard against shapes no check foresaw.
+    except (ValueError, TypeError, AttributeError, KeyError, ArithmeticError) as exc:
+        # ParseError is a ValueError; the others guard against shapes (and figures) no check foresaw.
         return Notice("malformed", topic=topic, detail=str(exc)[:200])
 
 
@@ -485,6 +525,8 @@ def parse_aggregate_results(source: str, body: Any) -> list[QueuePart]:
         for entry_raw in _list(result.get("data", []), "data"):
             entry = _object(entry_raw, "data entry")
             start, _end = parse_interval(entry.get("interval"))
+            if sanity.moment(start) is None:
+                continue
             current = latest.get(key)
             if current is not None and current["interval_start"] > start:
                 continue

@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from streams.http_body import BodyTooLarge, read_body
 from streams.oauth import AuthFailed, TokenProvider
 from streams.retry_after import parse_retry_after
 
@@ -34,6 +35,7 @@ _CHANNEL_ID = re.compile(r"(/notifications/channels/)[^/?]+")
 
 RETRYABLE = frozenset({429, 502, 503, 504})
 MAX_PAGES = 1000  # a server that keeps handing out nextUri must not keep us forever
+MAX_REPLY_BYTES = 32 * 1024 * 1024  # one reply: a page, or an analytics query's results
 
 
 class RestError(Exception):
@@ -64,8 +66,10 @@ class GenesysRest:
         max_retry_after: float = 180.0,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        max_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         self.api_base = api_base.rstrip("/")
+        self.max_bytes = max_bytes
         self.tokens = tokens
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -155,15 +159,17 @@ class GenesysRest:
             async with self._session.request(
                 method, url, params=params, json=json, headers=headers, timeout=self._timeout
             ) as response:
-                text = await response.text() if method != "HEAD" else ""
                 status, reply_headers = response.status, response.headers
+                raw = await read_body(response, self.max_bytes) if method != "HEAD" else b""
+        except BodyTooLarge:
+            raise RestError(f"{method} {_shown(url)} sent more than {self.max_bytes} bytes", status) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RestError(f"{method} {_shown(url)} failed: {type(exc).__name__}") from None
         body: Any = None
-        if text:
+        if raw:
             try:
-                body = _json_loads(text)
-            except ValueError:
+                body = _json_loads(raw)
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 if status < 400:
                     raise RestError(f"{method} {_shown(url)} sent a body that is not JSON", status) from None
         return status, reply_headers, body

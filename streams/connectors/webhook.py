@@ -29,6 +29,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
+from streams import sanity
 from streams.connectors.base import ConnectionSpec, Link, Socket, Timing
 from streams.connectors.feed_common import MappedFeed
 from streams.connectors.genesys_media import MediaTotals
@@ -109,7 +110,12 @@ class WebhookConnector(MappedFeed):
                 # Records before it go first: the order of the delivery is kept.
                 self.take_records(records)
                 records = []
-                self._envelope(item)
+                try:
+                    self._envelope(item)
+                except Exception:
+                    # One item that trips a bug costs that item, never the rest of the delivery.
+                    self.health.count("handler_error")
+                    log.exception("%s: an envelope could not be applied; the delivery goes on", self)
             else:
                 records.append(item)
         self.take_records(records)
@@ -150,7 +156,9 @@ class WebhookConnector(MappedFeed):
     def _stale(self, topic: str, stamp: Any) -> bool:
         """Return whether a notification on TOPIC stamped STAMP is older than one already applied."""
         try:
-            moment = parse_time(stamp)
+            # Ordered as if stamped now when far ahead: one notification from the year 5138 must not
+            # make every later one on its topic look stale.
+            moment = sanity.ordering(parse_time(stamp))
         except ParseError:
             moment = None
         if moment is None:

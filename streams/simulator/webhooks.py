@@ -42,6 +42,7 @@ from typing import Any
 
 import aiohttp
 
+from streams.http_body import BodyTooLarge, read_body
 from streams.retry_after import parse_retry_after
 from streams.simulator import payloads
 from streams.simulator.model import ContactCentreModel
@@ -59,6 +60,7 @@ RETRY_FIRST = 0.5
 RETRY_CAP = 30.0
 MAX_RETRY_AFTER = 300.0
 TIMEOUT = 10.0
+REPLY_LIMIT = 64 * 1024  # the receiver's answer is a short status text
 KEPT_BODIES = 20  # delivered bodies kept for the duplicate fault
 # The Genesys org the envelopes name (EventBridge's partner event source ends in the org id and a suffix).
 ORG_ID = "5e4c8a1e-7d1b-4f00-9a7e-00000000f10e"
@@ -318,10 +320,11 @@ class WebhookSender:
         }
         try:
             async with self._http.post(self.url, data=body, headers=headers) as response:
-                await response.read()
+                # The receiver's answer is not used; read (boundedly) so the connection can be reused.
+                await read_body(response, REPLY_LIMIT)
                 self.last_status, self.last_error = response.status, ""
                 return response.status, parse_retry_after(response.headers.get("Retry-After"))
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, BodyTooLarge) as exc:
             self.last_status, self.last_error = None, type(exc).__name__
             return None, None
 

@@ -36,16 +36,16 @@ class Command(BaseCommand):
         if settings.REDIS_URL:
             # The demo is the embedded mode; a shared Redis would mix it with a real fleet.
             raise CommandError("The demo runs without Redis: unset REDIS_URL (use runstreams and Daphne instead).")
-        # Daphne installs Twisted's asyncio reactor on import: do it before anything else touches Twisted.
-        from daphne.server import Server
-
+        # Twisted's asyncio reactor is installed already: the daphne app imports daphne.server at setup.
+        # The demo serves with the production server class, body cap included (``manage.py serve``).
         from dashboard_project.asgi import application
+        from dashboard_project.webserver import FloorviewServer
 
         call_command("migrate", interactive=False, verbosity=0)
         password = self._admin_password()
         host, port = options["host"], options["port"]
         self.runner = DemoRunner(options, password, self.stdout)
-        server = Server(
+        server = FloorviewServer(
             application,
             endpoints=[f"tcp:port={port}:interface={host}"],
             ready_callable=self.runner.schedule,

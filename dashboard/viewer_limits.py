@@ -1,0 +1,80 @@
+"""What one viewer may make the server do: how often it may speak, and how much it may leave unread.
+
+Daphne queues every frame a client sends and writes every frame the
+application sends into the connection's buffer, with no bound on either, and
+an ASGI application cannot see that buffer. So the consumer bounds both ends
+itself: client messages pass a token bucket (excess is dropped; a sustained
+flood closes the socket), and the page acknowledges the frames it has
+received, so the consumer knows how many bytes it sent that the page has not
+read yet and closes a viewer that lets them pile up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """Allow RATE events a second on average, in bursts of up to BURST."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.updated = clock()
+
+    def take(self) -> bool:
+        """Spend one token and return True, or return False if none is left."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class UnreadFrames:
+    """Count the bytes sent to a page that it has not acknowledged yet.
+
+    Frames are numbered from 1 in the order they are sent; the page
+    acknowledges the number of frames it has received so far.
+    """
+
+    def __init__(self) -> None:
+        self.sent = 0  # frames
+        self.sent_bytes = 0
+        self.acked_bytes = 0
+        self.last_frame = 0  # size of the newest frame
+        self._ends: deque[tuple[int, int]] = deque()  # (frame number, bytes sent up to and with it)
+
+    def record(self, size: int) -> None:
+        """Count a frame of SIZE bytes that is about to be sent."""
+        self.sent += 1
+        self.sent_bytes += size
+        self.last_frame = size
+        self._ends.append((self.sent, self.sent_bytes))
+
+    def ack(self, frames: int) -> bool:
+        """Take the page's word that it received FRAMES frames; return False if that is more than were sent."""
+        if frames > self.sent:
+            return False
+        while self._ends and self._ends[0][0] <= frames:
+            self.acked_bytes = self._ends.popleft()[1]
+        return True
+
+    @property
+    def unread(self) -> int:
+        """Return the bytes sent but not acknowledged."""
+        return self.sent_bytes - self.acked_bytes
+
+    def over(self, cap: int) -> bool:
+        """Return whether the unread bytes, the newest frame aside, pass CAP.
+
+        The newest frame is left out so that one snapshot larger than the cap
+        (a very big board) never closes a page that reads.
+        """
+        return self.unread - self.last_frame > cap
