@@ -170,6 +170,21 @@ class AccessWatch:
         """Watch VIEWER's grant from now on."""
         self.viewers[viewer] = None
 
+    async def listening(self, within: float) -> bool:
+        """Wait up to WITHIN seconds for the watch to be in the access group; return whether it is.
+
+        A new viewer's grant was checked before it was watched, and a new watch joins the group in
+        the background: an announcement sent in between reached no one. The viewer waits for this
+        and then checks its grant once more, so no revocation can slip through that gap.
+        """
+        if self.layer is None:
+            return False  # No layer: only the periodic re-check enforces changes.
+        try:
+            await asyncio.wait_for(self.joined.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
     def discard(self, viewer: Holder) -> None:
         """Stop watching VIEWER; the last one out ends the watch."""
         self.viewers.pop(viewer, None)

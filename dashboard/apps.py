@@ -7,5 +7,6 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self) -> None:
-        """Connect the signals that close sockets whose access ended."""
+        """Connect the signals that close sockets whose access ended; register the project's system checks."""
         from dashboard import access_signals  # noqa: F401
+        from dashboard_project import checks  # noqa: F401

@@ -10,9 +10,13 @@ While a viewer reads a snapshot, messages wait in its queue, and those the
 snapshot already covers are dropped when the queue is worked off.
 
 What one viewer can make the process hold is bounded (dashboard.viewer_limits):
-client messages pass a token bucket, snapshots the page asks for coalesce into
-at most one in flight and one pending, and a page that leaves more than
-``FLOORVIEW_SOCKET_UNREAD_CAP`` bytes unacknowledged is closed. A viewer's
+client messages pass a token bucket and cost no database work, snapshots the
+page asks for pass a bucket of their own and coalesce into at most one in
+flight and one pending, one user holds at most ``FLOORVIEW_SOCKETS_PER_USER``
+sockets per process, and a page that leaves more than
+``FLOORVIEW_SOCKET_UNREAD_CAP`` bytes unacknowledged is closed (a page that
+stops reading; a client faking acknowledgements meets the web server's
+write-buffer cap instead). A viewer's
 registrations (board feed, access watch, shutdown list) are undone on every
 way out, including a connect() that fails half way, after which Channels never
 calls disconnect().
@@ -24,6 +28,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
@@ -35,8 +40,8 @@ from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 
 from dashboard import shutdown
-from dashboard.access import AccessWatch, Grant, watches
-from dashboard.fanout import BoardFeed, FeedUnavailable, feeds
+from dashboard.access import AccessWatch, Grant, verdicts, watches
+from dashboard.fanout import JOIN_TIMEOUT, BoardFeed, FeedUnavailable, feeds
 from dashboard.filters import RowFilter
 from dashboard.frames import delta_frame, snapshot_frame, tick_frame
 from dashboard.models import Board
@@ -67,9 +72,20 @@ MESSAGE_RATE = 10.0
 MESSAGE_BURST = 30
 # A sustained flood ends the socket: past this many dropped messages (refilled at the same rate) it closes.
 FLOOD_BURST = 100
+# Snapshots the page may ask for (resync, filter change): it asks at most every few seconds. Asks beyond
+# this wait for their turn (coalesced into one), so a looping client costs one store read a second.
+SNAPSHOT_RATE = 1.0
+SNAPSHOT_BURST = 3
 
 # Client messages dropped in this process, by reason (for operators; a bad client never ends a socket).
 dropped_messages: Counter[str] = Counter()
+# Open board sockets in this process, by event loop and user id (FLOORVIEW["SOCKETS_PER_USER"] bounds each).
+_sockets_per_user: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Counter[int]] = weakref.WeakKeyDictionary()
+
+
+def sockets_per_user() -> Counter[int]:
+    """Return the open board sockets of the running event loop, by user id."""
+    return _sockets_per_user.setdefault(asyncio.get_running_loop(), Counter())
 
 
 class SharedSnapshotReads:
@@ -131,6 +147,20 @@ class BoardConsumer(AsyncWebsocketConsumer):
     kinds: tuple[str, ...] = ()
     epoch: str | None = None
     seq: int = 0
+    counted_user: int | None = None  # the user this socket counts against in sockets_per_user
+
+    async def dispatch(self, message: dict) -> None:
+        """Handle MESSAGE; client frames skip Channels' database cleanup.
+
+        Channels closes stale database connections on the database thread before every handler.
+        receive() does no database work, so for client frames that trip only lets a client that
+        sends fast queue work on the process's single database thread, in front of other viewers'
+        handshakes, whether or not the rate limit then drops the frame.
+        """
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
 
     async def connect(self) -> None:
         """Check the viewer, join the board's feed, then send the snapshot."""
@@ -144,6 +174,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.tasks: set[asyncio.Task] = set()
         self.messages = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
         self.flood = TokenBucket(MESSAGE_RATE, FLOOD_BURST)
+        self.snapshot_asks = TokenBucket(SNAPSHOT_RATE, SNAPSHOT_BURST)
         self.unread = UnreadFrames()
         self.unread_cap = settings.FLOORVIEW["SOCKET_UNREAD_CAP"]
         self.asked: asyncio.Task | None = None  # the snapshot the page asked for, in flight
@@ -154,10 +185,19 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        open_sockets = sockets_per_user()
+        if open_sockets[user.pk] >= settings.FLOORVIEW["SOCKETS_PER_USER"]:
+            # Before any database work: one account cannot make a process hold sockets without end.
+            log.info("closing a board socket: user %s already has %d open here", user.pk, open_sockets[user.pk])
+            await self.close(code=CLOSE_POLICY)
+            return
+        self.counted_user = user.pk
+        open_sockets[user.pk] += 1
         slug = self.scope["url_route"]["kwargs"]["slug"]
         session = self.scope.get("session")
         board, auth_hash = await database_sync_to_async(_board_for)(user, slug, session)
         if board is None:
+            self._leave()
             await self.close(code=CLOSE_UNKNOWN_BOARD)
             return
         self.board_id = board.pk
@@ -182,8 +222,20 @@ class BoardConsumer(AsyncWebsocketConsumer):
                 self._leave()
                 await self.close(code=CLOSE_SERVER_ERROR)
                 return
+            if self.access is None:
+                self._leave()  # Revoked (and closed) while joining: leave the feed it just joined.
+                return
             self.group = board.group_name
             shutdown.track(self)
+            # A revocation announced between the board check and the watch being in its group reached
+            # no one: once the watch listens, check this grant again (a few queries, this viewer only).
+            # After the feed join, so that a layer that is down costs one timeout, not two.
+            await self.access.listening(JOIN_TIMEOUT)
+            code = (await database_sync_to_async(verdicts)([self.grant])).get(self.grant)
+            if code is not None and self.group is not None:
+                await self.revoke(code)
+            if self.group is None:
+                return  # Revoked while connecting: no snapshot.
             await self._snapshot_then_catch_up()
         except asyncio.CancelledError:
             self._leave()
@@ -202,6 +254,12 @@ class BoardConsumer(AsyncWebsocketConsumer):
     def _leave(self) -> None:
         """Undo every registration of this viewer; safe to call more than once."""
         shutdown.forget(self)
+        if self.counted_user is not None:
+            open_sockets = sockets_per_user()
+            open_sockets[self.counted_user] -= 1
+            if open_sockets[self.counted_user] <= 0:
+                del open_sockets[self.counted_user]
+            self.counted_user = None
         for task in list(getattr(self, "tasks", ())):
             if task is not asyncio.current_task():
                 task.cancel()
@@ -218,11 +276,11 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self._leave()
         await self.close(code=code)
 
-    async def _send_frame(self, text: str) -> None:
+    async def _send_frame(self, text: str, *, snapshot: bool = False) -> None:
         """Send one frame, unless the page has left too much unread: then close it instead."""
         if self.group is None:
             return  # Revoked or closing: nothing more goes out.
-        self.unread.record(len(text.encode("utf-8")))
+        self.unread.record(len(text.encode("utf-8")), snapshot=snapshot)
         if self.unread.over(self.unread_cap):
             log.info(
                 "board %s: closing a viewer with %d unread bytes (cap %d)",
@@ -251,7 +309,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if self.epoch is not None and epoch != self.epoch:
             self._retire(self.epoch)
         self.epoch = epoch
-        await self._send_frame(frame)
+        await self._send_frame(frame, snapshot=True)
 
     async def _snapshot_then_catch_up(
         self, newer_than: tuple[str, int] | None = None, retire: str | None = None
@@ -296,6 +354,10 @@ class BoardConsumer(AsyncWebsocketConsumer):
 
     async def _asked_snapshots(self) -> None:
         while self.group is not None:
+            if not self.snapshot_asks.take():
+                # Asks past SNAPSHOT_RATE wait their turn; those made meanwhile coalesce into this one.
+                await asyncio.sleep(self.snapshot_asks.wait())
+                self.snapshot_asks.take()
             self.ask_again = False
             self.reading += 1
             await self._snapshot_then_catch_up()

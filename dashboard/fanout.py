@@ -81,7 +81,9 @@ class BoardFeed:
     async def add(self, viewer: Viewer) -> None:
         """Start handing messages to VIEWER; return once the feed is in the group.
 
-        Raises FeedUnavailable if the layer cannot be reached within JOIN_TIMEOUT; the viewer is not kept.
+        Raises FeedUnavailable if the layer cannot be reached within JOIN_TIMEOUT. However the wait ends
+        without joining (a timeout, the connecting task cancelled), the viewer is not kept: the caller
+        has no feed to leave yet, so a viewer kept here would keep the feed running for ever.
         """
         self.viewers[viewer] = None
         try:
@@ -89,6 +91,9 @@ class BoardFeed:
         except TimeoutError:
             self.discard(viewer)
             raise FeedUnavailable(f"could not join {self.group}") from None
+        except BaseException:
+            self.discard(viewer)
+            raise
 
     def discard(self, viewer: Viewer) -> None:
         """Stop handing messages to VIEWER; the last viewer out ends the feed."""

@@ -24,6 +24,12 @@ from typing import Any
 
 from dashboard.filters import RowFilter, select_rows
 
+# What the page and the server agree on (frames, client messages, acknowledgements). Every snapshot
+# carries it; a page whose script expects another version reloads itself (static/dashboard/board.js,
+# PROTOCOL there), so pages left open across a deploy do not run an old script against a new server.
+# Raise it, here and in board.js together, whenever either side changes what the other must do.
+PROTOCOL_VERSION = 2
+
 # The table body each kind of row lives in, in page order.
 TBODY_IDS = {"queue": "queue-rows", "agent": "agent-rows", "interaction": "interaction-rows"}
 
@@ -43,16 +49,21 @@ def meta_div(
     live_at: float | None,
     health: Mapping[str, Any] | None,
     oob: bool = True,
+    protocol: int | None = None,
 ) -> str:
-    """Return the ``#board-meta`` element that opens every frame (and the page, with OOB false)."""
+    """Return the ``#board-meta`` element that opens every frame (and the page, with OOB false).
+
+    PROTOCOL (snapshots) is the version of the page protocol this server speaks.
+    """
     health = health if isinstance(health, Mapping) else {}
     swap = ' hx-swap-oob="true"' if oob else ""
+    version = f' data-protocol="{int(protocol)}"' if protocol is not None else ""
     # Attribute order is fixed: the page reads kind, epoch and seq from the raw frame before swapping.
     return (
         f'<div id="board-meta"{swap} data-kind="{escape(kind)}" data-epoch="{escape(epoch or "")}"'
         f' data-seq="{_number(seq)}" data-server-time="{_number(server_time)}" data-live-at="{_number(live_at)}"'
         f' data-health-state="{escape(str(health.get("state") or "unknown"))}"'
-        f' data-health-detail="{escape(str(health.get("detail") or ""))}" hidden></div>'
+        f' data-health-detail="{escape(str(health.get("detail") or ""))}"{version} hidden></div>'
     )
 
 
@@ -78,7 +89,17 @@ def snapshot_frame(snapshot: Any, row_filter: RowFilter, kinds: tuple[str, ...])
     SNAPSHOT is a streams.snapshots.BoardSnapshot, or None when the worker has written nothing yet.
     """
     if snapshot is None:
-        parts = [meta_div("snapshot", epoch=None, seq=0, server_time=None, live_at=None, health=None)]
+        parts = [
+            meta_div(
+                "snapshot",
+                epoch=None,
+                seq=0,
+                server_time=None,
+                live_at=None,
+                health=None,
+                protocol=PROTOCOL_VERSION,
+            )
+        ]
         rows: list = []
     else:
         parts = [
@@ -89,6 +110,7 @@ def snapshot_frame(snapshot: Any, row_filter: RowFilter, kinds: tuple[str, ...])
                 server_time=snapshot.server_time,
                 live_at=snapshot.live_at,
                 health=snapshot.health,
+                protocol=PROTOCOL_VERSION,
             )
         ]
         rows = [row for row in snapshot.rows.values() if is_row(row, kinds)]

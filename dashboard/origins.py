@@ -24,7 +24,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from streams.log_throttle import ThrottledLog
+
 log = logging.getLogger(__name__)
+refusals = ThrottledLog(log, 60.0)
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -122,7 +125,10 @@ class OriginCheck:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         if scope["type"] == "websocket" and not origin_allowed(scope):
-            log.info("refused a socket from origin %r", (_header(scope, b"origin") or "")[:200])
+            # One line a minute at most: anyone can send refused origins as fast as they like.
+            refusals.log(
+                "origin", logging.INFO, "refused a socket from origin %r", (_header(scope, b"origin") or "")[:200]
+            )
             # Refused before the handshake: the server answers 403 and no other work is done.
             await receive()  # websocket.connect
             await send({"type": "websocket.close"})

@@ -7,6 +7,11 @@ itself: client messages pass a token bucket (excess is dropped; a sustained
 flood closes the socket), and the page acknowledges the frames it has
 received, so the consumer knows how many bytes it sent that the page has not
 read yet and closes a viewer that lets them pile up.
+
+The acknowledgements are the page's word: they bound a page that stops
+reading (a stuck tab), not a hostile client that acknowledges what it never
+read. That one is bounded by the web server, which closes a connection whose
+write buffer passes its cap (dashboard_project/webserver.py).
 """
 
 from __future__ import annotations
@@ -36,32 +41,49 @@ class TokenBucket:
             return True
         return False
 
+    def wait(self) -> float:
+        """Return the seconds until take() can next succeed (0 if it can now)."""
+        tokens = min(self.burst, self.tokens + (self.clock() - self.updated) * self.rate)
+        return max(0.0, (1 - tokens) / self.rate)
+
 
 class UnreadFrames:
     """Count the bytes sent to a page that it has not acknowledged yet.
 
     Frames are numbered from 1 in the order they are sent; the page
     acknowledges the number of frames it has received so far.
+
+    What this protects against: a page that stops reading (a stuck or
+    throttled tab, a script that never reads), whose frames would pile up in
+    the server's send buffer. It takes the page's word for what it read, so a
+    hostile client that sends acknowledgements without reading is *not*
+    bounded here: the web server's own cap on a connection's write buffer
+    (dashboard_project/webserver.py) closes that one.
     """
 
     def __init__(self) -> None:
         self.sent = 0  # frames
         self.sent_bytes = 0
+        self.acked = 0  # frames
         self.acked_bytes = 0
         self.last_frame = 0  # size of the newest frame
+        self.snapshot = (0, 0)  # (frame number, size) of the newest snapshot
         self._ends: deque[tuple[int, int]] = deque()  # (frame number, bytes sent up to and with it)
 
-    def record(self, size: int) -> None:
-        """Count a frame of SIZE bytes that is about to be sent."""
+    def record(self, size: int, *, snapshot: bool = False) -> None:
+        """Count a frame of SIZE bytes that is about to be sent (SNAPSHOT: a board's full picture)."""
         self.sent += 1
         self.sent_bytes += size
         self.last_frame = size
+        if snapshot:
+            self.snapshot = (self.sent, size)
         self._ends.append((self.sent, self.sent_bytes))
 
     def ack(self, frames: int) -> bool:
         """Take the page's word that it received FRAMES frames; return False if that is more than were sent."""
         if frames > self.sent:
             return False
+        self.acked = max(self.acked, frames)
         while self._ends and self._ends[0][0] <= frames:
             self.acked_bytes = self._ends.popleft()[1]
         return True
@@ -72,9 +94,17 @@ class UnreadFrames:
         return self.sent_bytes - self.acked_bytes
 
     def over(self, cap: int) -> bool:
-        """Return whether the unread bytes, the newest frame aside, pass CAP.
+        """Return whether the unread bytes, the newest frame and the newest unacknowledged snapshot aside, pass CAP.
 
-        The newest frame is left out so that one snapshot larger than the cap
-        (a very big board) never closes a page that reads.
+        The newest snapshot is left out until the page acknowledges it, so that
+        a board whose snapshot is larger than the cap never closes a page that
+        reads: the page acknowledges after a few frames, and the deltas that
+        follow the snapshot meanwhile must not count it against the page. So a
+        page that never acknowledges may be sent at most the cap, its newest
+        snapshot and its newest frame.
         """
-        return self.unread - self.last_frame > cap
+        number, size = self.snapshot
+        exempt = self.last_frame
+        if number > self.acked and number != self.sent:
+            exempt += size
+        return self.unread - exempt > cap

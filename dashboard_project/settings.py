@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the sessions: gives each session the cookie that lets its board sockets skip the slow lane.
+    "dashboard.handshake.SocketPassMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -131,6 +133,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # {% versioned_static %}: static URLs that change with the file, so a deploy's script is fetched anew.
+            "libraries": {"floorview_static": "dashboard_project.static_version"},
         },
     },
 ]
@@ -274,9 +278,21 @@ FLOORVIEW = {
     # Every web process re-checks all its board sockets' access this often (seconds, jittered): the safety
     # net for changes no signal announced (raw SQL, expired sessions, an announcement lost with the layer).
     "ACCESS_RECHECK": env_float("FLOORVIEW_ACCESS_RECHECK", 60.0, minimum=1.0),
-    # Bytes a board socket may leave unread (not acknowledged by the page), its newest frame aside; past
-    # this the socket is closed (4008) so a client that never reads cannot make the server queue without end.
+    # Bytes a board socket may leave unread (not acknowledged by the page), its newest frame and its newest
+    # unacknowledged snapshot aside; past this the socket is closed (4008), so a page that stops reading
+    # cannot make the server queue without end (a client faking acks meets SOCKET_BUFFER_CAP instead).
     "SOCKET_UNREAD_CAP": int(env_float("FLOORVIEW_SOCKET_UNREAD_CAP", 8 * 1024 * 1024, minimum=65536)),
+    # Board sockets one user may hold open in one web process; past this a new one is closed with 4008.
+    "SOCKETS_PER_USER": int(env_float("FLOORVIEW_SOCKETS_PER_USER", 20, minimum=1)),
+    # The web server's backstop for clients that fake their acknowledgements: bytes a WebSocket may leave
+    # waiting in the server's write buffer (beyond Twisted's own 64 KiB) before the connection is aborted.
+    "SOCKET_BUFFER_CAP": int(
+        env_float(
+            "FLOORVIEW_SOCKET_BUFFER_CAP",
+            env_float("FLOORVIEW_SOCKET_UNREAD_CAP", 8 * 1024 * 1024, minimum=65536) + 4 * 1024 * 1024,
+            minimum=65536,
+        )
+    ),
     # The largest request body the web server reads on any path (bytes), refused with 413 as it arrives.
     "MAX_REQUEST_BODY": int(
         env_float("FLOORVIEW_MAX_REQUEST_BODY", env_float("FLOORVIEW_WEBHOOK_MAX_BODY", 8 * 1024 * 1024), minimum=1024)

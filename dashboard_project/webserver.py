@@ -17,7 +17,25 @@ The connection is closed after the 413. This covers HTTP/1.x, the only HTTP
 Daphne speaks here (its HTTP/2 needs the optional h2 package and TLS, which
 Floorview does not install). The cap is ``FLOORVIEW_MAX_REQUEST_BODY``
 for every path; ``streams.body_limit`` still applies the (possibly smaller)
-webhook cap inside the application.
+webhook cap inside the application. Refusals are logged at most once a
+minute, with a count of the others.
+
+WebSockets are bounded in both directions:
+
+- what a client sends: a message or frame over ``CLIENT_MESSAGE_CAP``
+  (64 KiB; the page sends small JSON) fails the connection. Autobahn
+  applies its message limit to what the server sends too, so that limit is
+  checked here for client messages only: a board's snapshot may be larger;
+- what the server writes to a client that does not read: the board socket
+  closes a page that leaves ``FLOORVIEW_SOCKET_UNREAD_CAP`` bytes
+  unacknowledged, but acknowledgements are the client's word and can be
+  faked. The transport itself is the backstop: each WebSocket registers a
+  streaming producer with its transport, which Twisted pauses once more
+  than its ``bufferSize`` waits to be written; every byte written while
+  paused is counted, and past ``FLOORVIEW_SOCKET_BUFFER_CAP`` the connection
+  is aborted (the buffered bytes are dropped, not sent). The count starts
+  over when Twisted resumes the producer, which it does only once the
+  buffer is empty.
 
 ``python manage.py serve`` runs this server with the same arguments as
 ``daphne`` (the application defaults to ``dashboard_project.asgi:application``).
@@ -31,12 +49,21 @@ import logging
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
 
 from streams.body_limit import TOO_LARGE
+from streams.log_throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
+# One line per kind of refusal a minute at most, with a count: unauthenticated clients cause these as fast as
+# they like, on any path.
+refusal_log = ThrottledLog(log, 60.0)
 
 DEFAULT_APPLICATION = "dashboard_project.asgi:application"
+# The largest WebSocket message (and frame) a client may send: the page sends small JSON (filters, acks).
+CLIENT_MESSAGE_CAP = 64 * 1024
 
 REFUSAL = (
     b"HTTP/1.1 413 Content Too Large\r\n"
@@ -91,11 +118,15 @@ class BodyLimitedRequest(WebRequest):
         method = getattr(channel, "_command", b"?")
         path = getattr(channel, "_path", b"?")
         peer = f"{self.client.host}:{self.client.port}" if hasattr(self.client, "port") else None
-        # The request line is the client's: quoted and cut short so it cannot forge or flood log lines.
-        log.warning(
+        # The request line is the client's: quoted and cut short so it cannot forge log lines, and
+        # throttled so a flood of refusals cannot flood the log.
+        shown_path = path.decode("ascii", "replace")[:200]
+        refusal_log.log(
+            "413",  # one key for all: paths are the client's to vary
+            logging.WARNING,
             "Refused %r %r from %s: the body is over %d bytes",
             method.decode("ascii", "replace")[:20],
-            path.decode("ascii", "replace")[:200],
+            shown_path,
             peer,
             self.server.max_request_body,
         )
@@ -122,16 +153,128 @@ class BodyLimitedHTTPFactory(HTTPFactory):
         return protocol
 
 
+@implementer(IPushProducer)
+class WriteBacklog:
+    """The transport's producer for one WebSocket: counts what is written while Twisted says the buffer is full.
+
+    Twisted calls ``pauseProducing`` when more than the transport's
+    ``bufferSize`` waits to be written and ``resumeProducing`` once all of it
+    is written, so the bytes buffered are at most ``bufferSize``, the write
+    that filled it, and ``paused_bytes``.
+    """
+
+    def __init__(self, protocol: BufferCappedWebSocketProtocol, cap: int) -> None:
+        self.protocol = protocol
+        self.cap = cap
+        self.paused = False
+        self.paused_bytes = 0
+        self.closed = False  # the connection is lost or being aborted: nothing more is written
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.paused_bytes = 0
+
+    def stopProducing(self) -> None:
+        self.closed = True
+
+    def wrote(self, size: int) -> None:
+        """Count SIZE bytes about to be written; abort the connection once the backlog passes the cap."""
+        if not self.paused or self.closed:
+            return
+        self.paused_bytes += size
+        if self.paused_bytes > self.cap:
+            self.closed = True
+            self.protocol.abort_slow_reader(self.paused_bytes)
+
+
+class BufferCappedWebSocketProtocol(WebSocketProtocol):
+    """Daphne's WebSocket protocol, aborting a client that leaves over the server's ``socket_buffer_cap`` unread."""
+
+    backlog: WriteBacklog | None = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        transport = self.transport
+        # Daphne hands over the HTTP channel's transport with the channel still registered as its producer.
+        transport.unregisterProducer()
+        self.backlog = WriteBacklog(self, self.factory.server_class.socket_buffer_cap)
+        transport.registerProducer(self.backlog, True)
+
+    def onMessageFrameBegin(self, length: int) -> None:
+        # Autobahn's own message limit is off (see BufferCappedWebSocketFactory): client messages are checked here.
+        cap = self.factory.client_message_cap
+        size = self.message_data_total_length + length
+        if not self.failedByMe and 0 < cap < size:
+            self.wasMaxMessagePayloadSizeExceeded = True
+            self._max_message_size_exceeded(size, cap, f"a client message of {size} bytes is over {cap}")
+        super().onMessageFrameBegin(length)
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        # Every byte autobahn sends (frames, pings, closes) comes through here, queued or not.
+        if self.backlog is not None:
+            if self.backlog.closed:
+                return
+            self.backlog.wrote(len(data))
+            if self.backlog.closed:
+                return
+        super().sendData(data, sync, chopsize)
+
+    def abort_slow_reader(self, backlog: int) -> None:
+        """Drop the connection at once: a close frame would only wait behind what the client does not read."""
+        address = getattr(self, "client_addr", None)
+        request = getattr(self, "request", None)
+        refusal_log.log(
+            ("ws-backlog",),
+            logging.WARNING,
+            "Aborted the WebSocket of %s (%r): it left over %d bytes unread",
+            f"{address[0]}:{address[1]}" if address else None,
+            request.path[:200] if request is not None else "?",
+            backlog,
+        )
+        self.transport.abortConnection()
+
+
+class BufferCappedWebSocketFactory(WebSocketFactory):
+    """Daphne's WebSocket factory, building ``BufferCappedWebSocketProtocol``, its message limit for clients only."""
+
+    protocol = BufferCappedWebSocketProtocol
+    client_message_cap = CLIENT_MESSAGE_CAP
+
+    def setProtocolOptions(self, *, maxMessagePayloadSize: int | None = None, **options) -> None:
+        # Autobahn applies its message limit to what the server sends as well: a board whose snapshot is
+        # larger would lose every viewer. The limit (Daphne's --websocket-max-message-size) is kept for
+        # client messages, which the protocol checks itself; what the server sends is bounded by the
+        # write backlog cap instead. The frame limit is autobahn's own, and applies to client frames only.
+        if maxMessagePayloadSize is not None:
+            self.client_message_cap = maxMessagePayloadSize
+            options["maxMessagePayloadSize"] = 0
+        super().setProtocolOptions(**options)
+
+
 class FloorviewServer(Server):
-    """Daphne's server with a hard cap on every request body (``FLOORVIEW_MAX_REQUEST_BODY`` unless given)."""
+    """Daphne's server with a hard cap on every request body and on what a WebSocket client may leave unread.
 
-    def __init__(self, *args, max_request_body: int | None = None, **kwargs) -> None:
+    ``max_request_body`` defaults to ``FLOORVIEW_MAX_REQUEST_BODY``, ``socket_buffer_cap`` to
+    ``FLOORVIEW_SOCKET_BUFFER_CAP``, and client WebSocket messages to ``CLIENT_MESSAGE_CAP``.
+    """
+
+    def __init__(
+        self, *args, max_request_body: int | None = None, socket_buffer_cap: int | None = None, **kwargs
+    ) -> None:
+        kwargs.setdefault("websocket_max_message_size", CLIENT_MESSAGE_CAP)
+        kwargs.setdefault("websocket_max_frame_size", CLIENT_MESSAGE_CAP)
         super().__init__(*args, **kwargs)
-        if max_request_body is None:
-            from django.conf import settings
+        from django.conf import settings
 
+        if max_request_body is None:
             max_request_body = settings.FLOORVIEW["MAX_REQUEST_BODY"]
+        if socket_buffer_cap is None:
+            socket_buffer_cap = settings.FLOORVIEW["SOCKET_BUFFER_CAP"]
         self.max_request_body = int(max_request_body)
+        self.socket_buffer_cap = int(socket_buffer_cap)
 
     # ``Server.run`` builds Daphne's own factory and listens with it at once; taking the assignment over is
     # the one place to put ours in without repeating ``run``. Daphne's factory is dropped unused.
@@ -145,11 +288,25 @@ class FloorviewServer(Server):
             factory = BodyLimitedHTTPFactory(self)
         self._http_factory = factory
 
+    # The same for the WebSocket factory, which ``run`` builds and configures right after.
+    @property
+    def ws_factory(self) -> WebSocketFactory:
+        return self._ws_factory
+
+    @ws_factory.setter
+    def ws_factory(self, factory: WebSocketFactory) -> None:
+        if not isinstance(factory, BufferCappedWebSocketFactory):
+            factory = BufferCappedWebSocketFactory(self, server=self.server_name)
+        self._ws_factory = factory
+
 
 class ServeCommandLine(CommandLineInterface):
     """Daphne's command line (same arguments) running ``FloorviewServer``; the application is optional."""
 
-    description = "Floorview's web server: Daphne with a hard cap on request bodies (FLOORVIEW_MAX_REQUEST_BODY)"
+    description = (
+        "Floorview's web server: Daphne with hard caps on request bodies (FLOORVIEW_MAX_REQUEST_BODY), "
+        "on what a WebSocket client may leave unread (FLOORVIEW_SOCKET_BUFFER_CAP) and on client WebSocket messages"
+    )
     server_class = FloorviewServer
 
     def __init__(self) -> None:
@@ -161,3 +318,7 @@ class ServeCommandLine(CommandLineInterface):
                 action.required = False
                 action.default = DEFAULT_APPLICATION
                 action.help = f"The application as path.to.module:instance.path (default {DEFAULT_APPLICATION})"
+            elif action.dest in ("websocket_max_message_size", "websocket_max_frame_size"):
+                # The page sends small JSON; Daphne's 1 MiB default lets any client make the server hold more.
+                action.default = CLIENT_MESSAGE_CAP
+                action.help = f"{action.help.split('.')[0]} (default {CLIENT_MESSAGE_CAP})."

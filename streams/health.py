@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import Counter, deque
@@ -54,6 +55,19 @@ def redact(value: Any, *secrets: str) -> Any:
     if isinstance(value, list | tuple):
         return [redact(item, *secrets) for item in value]
     return value
+
+
+def _plain(value: Any) -> Any:
+    """Return VALUE as an event may carry it: a finite number, a boolean, None, or a scrubbed short text.
+
+    NaN and infinity become text ("nan", "inf"): JSON has no such numbers, and PostgreSQL's jsonb
+    refuses them, which would lose every event of the save that carried one.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return scrub(str(value), 100)
 
 
 def _percentile(values: list[float], share: float) -> float | None:
@@ -144,10 +158,7 @@ class LinkHealth:
             raise ValueError(f"unknown link event {kind!r}")
         if len(self.events) == self.events.maxlen:
             self.count("events_dropped")
-        values = {
-            key: value if isinstance(value, int | float | bool) or value is None else scrub(str(value), 100)
-            for key, value in data.items()
-        }
+        values = {key: _plain(value) for key, value in data.items()}
         self.events.append({"kind": kind, "at": self._clock(), "detail": scrub(detail), "data": values})
 
     def take_events(self) -> list[dict[str, Any]]:

@@ -11,14 +11,18 @@ states onto Floorview's (``{"ACW": "wrapup"}``).
 id update one row, a record older than one already applied is dropped (replays
 after a reconnect are harmless), and a terminal type ends the row. Times go
 through ``streams.sanity``: a record stamped far ahead of our clock is ordered
-as if stamped now (it must not make the row's real updates look stale), and a
-start time outside the sane window is left out (counted), not the record.
+as if stamped now but moves no "last applied" mark (it must not make the row's
+real updates look stale, nor those stamped before it was processed); only a
+record that folded moves the mark; and a start time outside the sane window is
+left out (counted), not the record.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -152,10 +156,18 @@ class Folded:
 class RecordFolder:
     """Map records to interaction updates, dropping any older than the last applied per interaction."""
 
-    def __init__(self, source: str, mapping: FieldMapping, *, max_tracked: int = MAX_TRACKED) -> None:
+    def __init__(
+        self,
+        source: str,
+        mapping: FieldMapping,
+        *,
+        max_tracked: int = MAX_TRACKED,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.source = source
         self.mapping = mapping
         self.max_tracked = max_tracked
+        self._clock = clock  # what "now" is to the ordering rule of ``streams.sanity``
         self._last: OrderedDict[str, float] = OrderedDict()
 
     def fold(self, record: Any) -> Folded:
@@ -168,34 +180,43 @@ class RecordFolder:
             raise RecordError("the record has no interaction id")
         interaction_id = _text(interaction_id, 100)
         stamp = epoch_seconds(m.get(record, "timestamp"))
+        applied: float | None = None  # the stamp to remember once the record has folded
         if isinstance(stamp, float):
-            stamp = sanity.ordering(stamp)
+            ordered = sanity.ordering(stamp, now=self._clock())
             last = self._last.get(interaction_id)
-            if last is not None and stamp < last:
+            if ordered is not None and last is not None and ordered < last:
                 return Folded(None, "stale")
-            self._last[interaction_id] = stamp
+            # A stamp far ahead is ordered as now but remembered as nothing: remembering *now* would drop
+            # every real record stamped before this one was processed (a backlog, plain latency).
+            applied = stamp if ordered == stamp else None
+        event = self._event(interaction_id, record)
+        if applied is not None:
+            # Only a record that folded moves its interaction's cursor.
+            self._last[interaction_id] = applied
             self._last.move_to_end(interaction_id)
             if len(self._last) > self.max_tracked:
                 self._last.popitem(last=False)
+        return Folded(event)
+
+    def _event(self, interaction_id: str, record: dict[str, Any]) -> InteractionUpdate:
+        m = self.mapping
         record_type = m.get(record, "type")
         state = _text(m.get(record, "state"), 40)
         if isinstance(state, str):
             state = m.states.get(state, state.lower())
         if isinstance(record_type, str) and record_type in m.terminal_types:
-            return Folded(InteractionUpdate(source=self.source, interaction_id=interaction_id, ended=True))
-        return Folded(
-            InteractionUpdate(
-                source=self.source,
-                interaction_id=interaction_id,
-                media=_text(m.get(record, "media"), 40),
-                queue_id=_text(m.get(record, "queue_id"), 100),
-                state=state,
-                agent_id=_text(m.get(record, "agent_id"), 100),
-                agent_name=_text(m.get(record, "agent_name")),
-                campaign=_text(m.get(record, "campaign")),
-                disposition=_text(m.get(record, "disposition")),
-                started_at=_moment(m.get(record, "started_at")),
-            )
+            return InteractionUpdate(source=self.source, interaction_id=interaction_id, ended=True)
+        return InteractionUpdate(
+            source=self.source,
+            interaction_id=interaction_id,
+            media=_text(m.get(record, "media"), 40),
+            queue_id=_text(m.get(record, "queue_id"), 100),
+            state=state,
+            agent_id=_text(m.get(record, "agent_id"), 100),
+            agent_name=_text(m.get(record, "agent_name")),
+            campaign=_text(m.get(record, "campaign")),
+            disposition=_text(m.get(record, "disposition")),
+            started_at=_moment(m.get(record, "started_at")),
         )
 
 

@@ -264,9 +264,10 @@ class TokenProvider(CachedTokens):
             raise TokenUnavailable(f"token endpoint answered {status}", retry_after=retry_after)
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
             raise TokenUnavailable("token endpoint sent no access_token")
-        # 1e400 is infinity once decoded: a token "valid for ever" would never be renewed.
-        expires_in = sanity.duration_s(body.get("expires_in"))
-        if expires_in is None or expires_in <= 0:
+        # 1e400 is infinity once decoded: a token "valid for ever" would never be renewed (refused);
+        # a finite long one is taken as a day.
+        expires_in = sanity.lifetime_s(body.get("expires_in"))
+        if expires_in is None:
             raise TokenUnavailable("token endpoint sent no usable expires_in")
         log.info("obtained a token for %s valid %d s", self, expires_in)
         return token_for(body["access_token"], expires_in, self._clock())

@@ -9,19 +9,27 @@ that began in the year 5138.
 - A **count** (contacts waiting, agents, answered, in-SLA, ...) is an
   integral number from 0 to ``MAX_COUNT``. ``1e300``, ``1e400`` (infinity
   once decoded), NaN, negatives, fractions, booleans and strings are refused.
-- A **duration** is a finite number from 0 to a year (``MAX_DURATION_MS``; in
-  milliseconds or seconds as the field is).
+- A **duration** is a finite number from 0 to a year (``MAX_DURATION_MS``).
+- A token's **lifetime** is a finite number of seconds above 0; a longer one
+  than a day (``MAX_LIFETIME_S``) is taken as a day, so the token is renewed
+  early rather than refused.
 - A **moment** shown on a board (a contact's start, an agent's state since,
   an interval's start) lies between ``EARLIEST`` and ``MAX_AHEAD`` seconds
   from now; outside that it is refused.
 - An **ordering** time (a record's or a notification's own stamp, used to
   drop what is older than what was applied) is never refused for being old
   (an old record is stale anyway), but one more than ``MAX_AHEAD`` ahead of
-  our clock is taken as *now*: otherwise that one record would make every
-  real update of its row look stale until the row expired.
+  our clock is ordered as *now*: otherwise that one record would make every
+  real update of its row look stale until the row expired. Nor does the
+  caller remember that *now* as its row's last applied time (only a real
+  stamp of a record that was applied): it would make every real record
+  stamped before it was processed (a backlog, plain latency) look stale.
+- A **deadline** (when a channel expires) lies after now and within a bound
+  the caller gives; otherwise the caller plans by its own default.
 
 Refusals are counted on the health of the connection being read, as
-``bad_figure``, ``bad_time`` or ``future_time``. The parsers stay free of the
+``bad_figure``, ``bad_time`` or ``future_time``; a parser that skips a whole
+record of a reply (one queue, one member) counts it as ``malformed_record``. The parsers stay free of the
 connector: the connector wraps its parsing in ``counting(health.count)`` and
 the functions here report to whatever counter is current (a context variable,
 so concurrent connectors count apart). With no counter, refusals still happen,
@@ -39,13 +47,14 @@ from typing import Any
 
 MAX_COUNT = 10_000_000  # no queue holds, and no interval answers, ten million contacts
 MAX_DURATION_MS = 366 * 86_400 * 1000  # a wait or a state longer than a year is no wait
+MAX_LIFETIME_S = 86_400.0  # a token said to live longer is renewed within a day all the same
 EARLIEST = 946_684_800.0  # 2000-01-01T00:00:00Z: nothing on a board began before it
 MAX_AHEAD = 120.0  # seconds a clock upstream may run ahead of ours
-MAX_AHEAD_POLL = 86_400.0  # CXone's lastPollTime is its own clock, sent back to it: only nonsense is refused
 
 BAD_FIGURE = "bad_figure"
 BAD_TIME = "bad_time"
 FUTURE_TIME = "future_time"
+MALFORMED_RECORD = "malformed_record"  # a record of a reply skipped, the rest of the reply kept
 
 _counter: ContextVar[Callable[[str], Any] | None] = ContextVar("sanity_counter", default=None)
 
@@ -98,10 +107,19 @@ def duration_ms(value: Any) -> float | None:
     return number
 
 
-def duration_s(value: Any) -> float | None:
-    """Return VALUE as a duration in seconds (a token's lifetime, ...), or None: absent, or refused (``bad_figure``)."""
-    checked = duration_ms(value * 1000 if _number(value) is not None else value)
-    return None if checked is None else checked / 1000
+def lifetime_s(value: Any) -> float | None:
+    """Return VALUE as a token's lifetime in seconds, or None: absent, or refused (``bad_figure``).
+
+    A lifetime is a finite number above 0; one longer than ``MAX_LIFETIME_S`` is cut to it, never refused:
+    a token URL that issues tokens for years still works, and its token is renewed within a day.
+    """
+    if value is None:
+        return None
+    number = _number(value)
+    if number is None or number <= 0:
+        refuse(BAD_FIGURE)
+        return None
+    return min(float(number), MAX_LIFETIME_S)
 
 
 def moment(seconds: float | None, *, ahead: float = MAX_AHEAD, now: float | None = None) -> float | None:
@@ -110,6 +128,22 @@ def moment(seconds: float | None, *, ahead: float = MAX_AHEAD, now: float | None
         return None
     now = time.time() if now is None else now
     if _number(seconds) is None or not EARLIEST <= seconds <= now + ahead:
+        refuse(BAD_TIME)
+        return None
+    return seconds
+
+
+def deadline(seconds: float | None, *, within: float, now: float | None = None) -> float | None:
+    """Return SECONDS (epoch) if it is a deadline we may plan by: after now and at most WITHIN seconds ahead.
+
+    None stays None (not counted); any other value is refused (``bad_time``): the caller plans by its own
+    default. A deadline already past would make what it schedules due at once, again and again; one far
+    ahead would never make it due.
+    """
+    if seconds is None:
+        return None
+    now = time.time() if now is None else now
+    if _number(seconds) is None or not now < seconds <= now + within:
         refuse(BAD_TIME)
         return None
     return seconds

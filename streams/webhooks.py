@@ -2,22 +2,32 @@
 
 The view only checks and hands on; the worker applies (``streams.connectors.webhook``):
 
-1. the slug must name an enabled webhook connection (else 404, without saying which);
-2. the body may not exceed the connection's size limit (413, checked on
+1. the body may not exceed ``FLOORVIEW_WEBHOOK_MAX_BODY`` (413, checked on
    Content-Length and again on at most limit + 1 bytes read; the server-wide
    cap, ``streams.body_limit``, refuses larger bodies before Django buffers them);
-3. ``X-Floorview-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` under
+2. ``X-Floorview-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` under
    the connection's secret, compared in constant time, and
    ``X-Floorview-Timestamp`` (epoch seconds) within five minutes either way
    (else 401, and nothing is applied);
+3. the body may not exceed the connection's own size limit (413);
 4. the body is one JSON record, a list of them, or Amazon EventBridge
    envelopes (else 400 with the reason);
 5. records whose id was seen in the last hour are acknowledged and ignored,
    the rest are queued (``streams.hook_queue``) and the reply is 204 at once;
    a queue that cannot take them answers 503 with Retry-After.
 
+A slug that names no enabled webhook connection is answered exactly as a
+known slug with a bad signature (401, the same body): it goes through the
+same steps with a secret nobody knows, so the replies do not tell which
+slugs exist. The connection's own size limit is therefore applied only to
+signed deliveries (an unsigned large body to a known slug must not answer
+413 where an unknown slug answers 401).
+
 A ``Validation-Token`` request header is echoed in the reply; a validation
 handshake (that header and an empty body) gets 200 and nothing is applied.
+Both hold for every slug, known or not: the handshake is unsigned, so
+answering it only for known slugs would confirm them to anyone; a platform
+that validates a mistyped URL learns of it at its first delivery (401).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -34,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -42,6 +54,7 @@ from django.views.decorators.http import require_POST
 from streams.crypto import SecretUnreadable
 from streams.events import UNSET
 from streams.hook_queue import HookItem, HookQueueError, get_hook_queue
+from streams.log_throttle import ThrottledLog
 from streams.mapping import FieldMapping, MappingError
 
 log = logging.getLogger(__name__)
@@ -56,6 +69,8 @@ PARSE_OFF_LOOP = 256 * 1024  # bodies this large are parsed in a thread, not on 
 MAX_ID = 1000  # longer record ids are not ids (they would only fill the idempotency store)
 MAX_VALIDATION_TOKEN = 512
 REFUSAL_LOG_EVERY = 10.0  # seconds between log lines for the same slug and reason
+# The secret of the stand-in for unknown slugs: random per process, never stored, so nothing signs for it.
+_DECOY_SECRET = secrets.token_hex(32)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -72,6 +87,12 @@ class HookTarget:
     secret: str = field(repr=False)
     max_bytes: int
     mapping: FieldMapping
+    known: bool = True  # False for the stand-in answering for a slug that names no connection
+
+
+def decoy_target(slug: str) -> HookTarget:
+    """Return the stand-in for SLUG, which names no enabled webhook connection: every delivery gets 401."""
+    return HookTarget("", slug, _DECOY_SECRET, settings.FLOORVIEW["WEBHOOK_MAX_BODY"], FieldMapping(), known=False)
 
 
 def _load_target(slug: str) -> HookTarget | None:
@@ -223,20 +244,24 @@ def check_signature(target: HookTarget, request: HttpRequest, body: bytes, now: 
         raise Refused(401, "the signature does not match")
 
 
-_last_refusal_log: dict[tuple[str, int], float] = {}
+refusal_log = ThrottledLog(log, REFUSAL_LOG_EVERY, max_keys=LOOKUP_MAX)
 
 
 def _log_refusal(target: HookTarget, refused: Refused) -> None:
     """Log a refusal, at most once per REFUSAL_LOG_EVERY for a slug and status (a flood stays a trickle)."""
-    key = (target.slug, refused.status)
-    now = time.monotonic()
-    if now - _last_refusal_log.get(key, -REFUSAL_LOG_EVERY) < REFUSAL_LOG_EVERY:
+    if not target.known:
+        # Made-up slugs share one line: a scan of many slugs must not become a line per slug.
+        refusal_log.log(("unknown", refused.status), logging.INFO, "webhook: refused a delivery to an unknown slug")
         return
-    if len(_last_refusal_log) > LOOKUP_MAX:
-        _last_refusal_log.clear()
-    _last_refusal_log[key] = now
     level = logging.WARNING if refused.log_reason != refused.reason else logging.INFO
-    log.log(level, "webhook %s: refused a delivery with %d (%s)", target.slug, refused.status, refused.log_reason)
+    refusal_log.log(
+        (target.slug, refused.status),
+        level,
+        "webhook %s: refused a delivery with %d (%s)",
+        target.slug,
+        refused.status,
+        refused.log_reason,
+    )
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes:
@@ -257,11 +282,17 @@ def _read_body(request: HttpRequest, limit: int) -> bytes:
 
 async def _accept(request: HttpRequest, target: HookTarget) -> HttpResponse:
     """Check one delivery and queue its new records; raise Refused when it is not taken."""
-    body = _read_body(request, target.max_bytes)
+    # Every slug is read to the same limit, so that a known slug's smaller limit does not give it away to
+    # someone who cannot sign; its own limit applies once the delivery is shown to be genuine.
+    body = _read_body(request, settings.FLOORVIEW["WEBHOOK_MAX_BODY"])
     if not body and VALIDATION_HEADER in request.headers:
         # A validation handshake: the platform checks that we answer; there is nothing to apply.
         return HttpResponse(status=200)
     check_signature(target, request, body, time.time())
+    if not target.known:
+        raise Refused(401, "the signature does not match")  # only if someone guessed a random 256-bit key
+    if len(body) > target.max_bytes:
+        raise Refused(413, f"the body is larger than this webhook's limit of {target.max_bytes} bytes")
     try:
         if len(body) > PARSE_OFF_LOOP:
             items = await sync_to_async(parse_body, thread_sensitive=False)(body)
@@ -297,9 +328,7 @@ async def receive_hook(request: HttpRequest, slug: str) -> HttpResponse:
         response["Retry-After"] = "5"
         return response
     if target is None:
-        response = JsonResponse({"error": "no such webhook"}, status=404)
-        response._has_been_logged = True  # type: ignore[attr-defined]  # scanners are not worth a line each
-        return response
+        target = decoy_target(slug)
     try:
         response = await _accept(request, target)
     except Refused as refused:

@@ -293,3 +293,18 @@ def test_the_admin_login_still_works(web):
         # Signed in: the admin's index, which sends anyone signed out back to the login form.
         assert response.url == f"{web.daphne.url}/admin/"
         assert 'name="password"' not in response.read().decode()
+
+
+def test_a_flood_of_oversized_requests_logs_one_line_with_a_count_not_a_line_each(web):
+    def warnings() -> list[str]:
+        return [line for line in web.daphne.log_path.read_text().splitlines() if "WARNING" in line]
+
+    before = len(warnings())
+    for n in range(20):
+        with web.connect() as sock:
+            sock.sendall(head(f"/flood-{n}/", "Content-Length: 2000000000"))
+            assert status_of(read_answer(sock)) == 413
+    # The access log has its line per request (Daphne's own, at the proxy in production); our warning does not,
+    # whatever the path.
+    wait_until(lambda: '"POST /flood-19/" 413' in web.daphne.log_path.read_text(), scaled(5), "the access log")
+    assert len(warnings()) - before <= 1, warnings()[before:]

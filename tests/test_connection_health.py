@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -76,6 +77,15 @@ def test_noted_events_are_bounded_and_scrubbed():
         "socket to wss://streaming.example.com/… closed"
     )
     assert scrub("http://user:pw@127.0.0.1:8765/api/v2/queues failed") == "http://127.0.0.1:8765/… failed"
+
+
+def test_a_noted_event_carries_no_number_json_cannot_hold():
+    # PostgreSQL's jsonb refuses NaN and infinity: one such value would lose every event of its save.
+    health = LinkHealth()
+    health.note("backoff_scheduled", "odd", delay=float("nan"), cap=float("inf"), low=float("-inf"), fine=1.5)
+    (event,) = health.take_events()
+    assert event["data"] == {"delay": "nan", "cap": "inf", "low": "-inf", "fine": 1.5}
+    json.dumps(event["data"], allow_nan=False)  # raises on NaN or infinity
 
 
 def test_the_missed_heartbeat_ratio_is_part_of_the_snapshot():

@@ -7,12 +7,15 @@ import socket
 import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from streams import sanity
+from streams.connectors import cxone_rest
 from streams.connectors.base import ConnectionSpec
 from streams.connectors.cxone import MIN_POLL_INTERVAL, CxoneConnector, fetch_queues
 from streams.connectors.cxone_auth import CxoneAuth
@@ -517,3 +520,23 @@ async def test_the_queue_import_lists_cxone_skills():
     finally:
         await sim.stop()
     assert sorted(s["id"] for s in skills) == sorted(str(q.number) for q in sim.model.queues.values())
+
+
+async def test_a_poll_time_hours_ahead_is_counted_and_polling_goes_on_from_the_previous_one(monkeypatch):
+    # A bogus lastPollTime three hours ahead, sent back as updatedSince, would hide every change for three hours.
+    ahead = datetime.fromtimestamp(time.time() + 3 * 3600, UTC).isoformat().replace("+00:00", "Z")
+    real = cxone_rest.parse_page
+
+    def skewed(body, root):
+        return real(body | {"lastPollTime": ahead} if isinstance(body, dict) else body, root)
+
+    async with streaming() as run:
+        await live(run)
+        monkeypatch.setattr(cxone_rest, "parse_page", skewed)
+        health = run.connector.health
+        # Refused in the poller, and counted on the link's health (the poll runs outside handle()).
+        await eventually(lambda: health.counters["no_poll_time"] >= 3, what="polls with the bad poll time")
+        assert health.counters[sanity.BAD_TIME] >= 3
+        assert ahead not in run.connector.cursors.values()
+        monkeypatch.setattr(cxone_rest, "parse_page", real)
+        await converged(run)

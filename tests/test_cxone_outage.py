@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from tests.cxone_util import FAST, converged, live, streaming
+from tests.cxone_util import FAST, converged, live, stamp_calls, streaming
 from tests.timing import eventually, scaled
 
 # Cooling starts at a third of the backoff cap and doubles per failed probe, up to max_retry_after.
@@ -22,25 +22,32 @@ AGENTS = 600  # agentStates alone is then well above 128 KiB
 async def test_the_connector_is_live_again_within_its_backoff_after_an_outage():
     async with streaming(agents=AGENTS, queues=6, rate=4.0, timing=TIMING) as run:
         await live(run)
-        connector, breaker, counters = run.connector, run.connector.breaker, run.sim.cxone.counters
+        connector, breaker = run.connector, run.connector.breaker
+        served = stamp_calls(run.sim)  # the simulator's own times of every call it serves
+        counters = run.sim.cxone.counters
         snapshots = connector.snapshots
 
         # The outage: every connection is cut. It lasts until the breaker has opened and a probe has
         # failed (so its cooling grew, as in a long outage), whatever that takes on this machine.
         run.control(fault="unreachable")
-        await eventually(lambda: breaker.opened >= 2, what="the circuit to open and a probe to fail")
+        await eventually(
+            lambda: breaker.opened >= 2 and breaker.state == "open", what="the circuit to open and a probe to fail"
+        )
         assert connector.health.state == "degraded"
         assert "polling CXone failed" in connector.health.detail
         assert run.sim.faults.refused > 0
 
-        # Clear it. The next probe is due when the breaker's cooling ends, never later than its cap.
-        due = breaker.wait()
-        assert 0 <= due <= breaker.cap
-        cleared_at = time.monotonic()
+        # Clear it, and read when the breaker lets the next call through in the same step (nothing else
+        # runs in between): the probe is due then, not before, and it brings the link back.
         run.control(fault="clear")
-        await eventually(connector.health.is_live, within=due + 5, what="live again after the outage")
-        recovered_in = time.monotonic() - cleared_at
-        assert recovered_in <= due + scaled(5), (recovered_in, due)
+        cleared_at, due_at = time.monotonic(), breaker.open_until
+        await eventually(connector.health.is_live, within=breaker.wait() + 5, what="live again after the outage")
+        first = min(when for kind, when in served if kind == "requests" and when >= cleared_at)
+        # Measured on the simulator's clock: the breaker held off until its cooling ended, then called at once.
+        assert due_at - 0.05 <= first <= max(due_at, cleared_at) + scaled(1.0), (
+            first - cleared_at,
+            due_at - cleared_at,
+        )
         assert breaker.state == "closed"
 
         # Polls succeed afterwards: several in a row, and the breaker does not open again.

@@ -7,11 +7,14 @@ import json
 import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from streams import sanity
+from streams.connectors import genesys
 from streams.connectors.base import ConnectionSpec, Timing
 from streams.connectors.genesys import GenesysConnector, fetch_queues
 from streams.connectors.genesys_rest import GenesysRest, RestError
@@ -671,3 +674,79 @@ class StallProxy:
                     dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_a_bad_time_read_while_welcoming_a_new_member_is_counted_on_the_link(monkeypatch):
+    real = genesys.parse_members
+
+    def garbled(source, page):
+        # Every member's presence dated "garbage": the member is kept, the date left out and counted.
+        for entity in page.get("entities", []):
+            if isinstance(entity.get("presence"), dict):
+                entity["presence"]["modifiedDate"] = "garbage"
+        return real(source, page)
+
+    async with streaming(watch=1, rate=0) as run:
+        await live(run)
+        (queue_id,) = run.watched()
+        newcomer = next(a for a, t in run.sim.truth()["agents"].items() if queue_id not in t["queue_ids"])
+        before = run.connector.health.counters[sanity.BAD_TIME]
+        monkeypatch.setattr(genesys, "parse_members", garbled)
+        run.control(action="set_membership", user_id=newcomer, queue_id=queue_id, joined=True)
+        await eventually(lambda: run.floor.agent("c1", newcomer) is not None, what="the newcomer")
+        await eventually(lambda: run.floor.agent("c1", newcomer).presence is not None, what="the newcomer's state")
+        # The welcome's REST read runs in maintenance, outside handle() and snapshot(): still counted.
+        assert run.connector.health.counters[sanity.BAD_TIME] > before
+        assert run.connector.snapshots == 1
+
+
+class ChannelApi:
+    """Genesys' channel-creation call, answering with the given ``expires``."""
+
+    def __init__(self, expires) -> None:
+        self.expires = expires
+
+    async def request(self, method: str, path: str, *, params=None, json=None):
+        assert (method, path) == ("POST", "/api/v2/notifications/channels")
+        return {"id": "ch1", "connectUri": "wss://streaming.example.com/channels/ch1", "expires": self.expires}
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    ("ahead", "kept"),
+    [(3600, True), (47 * 3600, True), (-60, False), (30 * 86_400, False), (None, False)],
+    ids=["an-hour", "47-hours", "past", "a-month", "garbage"],
+)
+async def test_a_channel_expiry_outside_the_next_48_hours_is_taken_as_24_hours(ahead, kept):
+    spec = ConnectionSpec(
+        source="c1", kind="genesys", api_base="", login_base="", client_id="", client_secret="", queue_ids=()
+    )
+    connector = GenesysConnector(spec, lambda event: None, health=LinkHealth())
+    before = time.time()
+    connector.rest = ChannelApi("garbage" if ahead is None else _iso(round(before) + ahead))
+    opened = {}
+
+    async def connect_socket(uri, *, name, expires_at, data):
+        opened["expires_at"] = expires_at
+
+    connector.connect_socket = connect_socket
+    with sanity.counting(connector.health.count):
+        await connector._open_channel([])
+    after = time.time()
+    if kept:
+        assert opened["expires_at"] == round(before) + ahead
+    else:
+        # Neither due at once (a loop of channels and snapshots) nor never: the usual 24 hours.
+        assert before + genesys.CHANNEL_LIFETIME <= opened["expires_at"] <= after + genesys.CHANNEL_LIFETIME
+    assert connector.health.counters[sanity.BAD_TIME] == (0 if kept else 1)
+
+
+async def test_a_socket_holds_only_a_few_unread_frames():
+    # websockets' default (16 frames of up to 4 MiB) would let one socket hold 64 MiB unread.
+    async with streaming(rate=0) as run:
+        await live(run)
+        (socket,) = run.connector.link.sockets
+        assert socket.ws.recv_messages.high <= 4

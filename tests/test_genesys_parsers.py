@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams import sanity
 from streams.connectors.genesys_parsers import (
     Notice,
     ParseError,
@@ -21,6 +22,7 @@ from streams.connectors.genesys_parsers import (
 )
 from streams.events import UNSET, AgentStatus, QueueMembership, QueueStats, reported
 from streams.floor import Floor
+from streams.health import LinkHealth
 
 Q = "6a1b2c3d-0000-4000-8000-00000000000a"
 U = "7b1b2c3d-0000-4000-8000-00000000000b"
@@ -392,13 +394,29 @@ def test_it_reads_the_aggregates_query_reply_taking_the_latest_interval():
         (parse_queue_entities, {"entities": [{"name": "no id"}]}),
         (parse_queue_entities, []),
         (lambda r: parse_members("c1", r), {"entities": "x"}),
-        (lambda r: parse_observation_results("c1", r, 0.0), {"results": [{"group": {}}]}),
-        (lambda r: parse_aggregate_results("c1", r), {"results": [{"group": {"queueId": Q}, "data": [{}]}]}),
+        (lambda r: parse_observation_results("c1", r, 0.0), {"results": {"group": {}}}),
+        (lambda r: parse_aggregate_results("c1", r), {"results": "x"}),
     ],
 )
 def test_it_raises_parse_errors_for_malformed_replies(parser, reply):
     with pytest.raises(ParseError):
         parser(reply)
+
+
+@pytest.mark.parametrize(
+    ("parser", "reply"),
+    [
+        (lambda r: parse_members("c1", r), {"entities": [{"name": "no id"}]}),
+        (lambda r: parse_observation_results("c1", r, 0.0), {"results": [{"group": {}}]}),
+        (lambda r: parse_aggregate_results("c1", r), {"results": [{"group": {"queueId": Q}, "data": [{}]}]}),
+        (lambda r: parse_aggregate_results("c1", r), {"results": [{"group": {"queueId": Q}, "data": "x"}]}),
+    ],
+)
+def test_it_skips_and_counts_a_malformed_record_and_keeps_the_reply(parser, reply):
+    health = LinkHealth()
+    with sanity.counting(health.count):
+        assert parser(reply) == []
+    assert health.counters[sanity.MALFORMED_RECORD] == 1
 
 
 def test_a_snapshot_and_then_events_land_on_the_floor_as_the_floor_spells_them():

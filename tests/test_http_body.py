@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 from contextlib import asynccontextmanager
 
@@ -75,12 +76,18 @@ async def upstream():
     async def sized(request: web.Request) -> web.StreamResponse:
         return await send(request, b"y" * int(request.match_info["size"]))
 
+    async def gzipped(request: web.Request) -> web.StreamResponse:
+        # A few kilobytes on the wire (and in Content-Length) for megabytes once decompressed.
+        body = gzip.compress(b"y" * int(request.match_info["size"]))
+        return web.Response(body=body, content_type="application/json", headers={"Content-Encoding": "gzip"})
+
     app = web.Application()
     app.router.add_get("/api/agents/states", cxone)
     app.router.add_post("/auth/token", token)
     app.router.add_post("/oauth/token", token)
     app.router.add_get("/api/v2/routing/queues", genesys)
     app.router.add_get("/bytes/{size}", sized)
+    app.router.add_get("/gzip/{size}", gzipped)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -130,6 +137,17 @@ async def test_read_body_enforces_the_cap_over_the_whole_chunked_read():
         # Exactly at the cap is fine.
         async with session.get(f"{base}/bytes/{2 * MB}?chunked") as response:
             assert len(await read_body(response, 2 * MB)) == 2 * MB
+
+
+async def test_read_body_caps_a_compressed_body_by_its_decompressed_bytes():
+    async with upstream() as base, aiohttp.ClientSession(timeout=timeout()) as session:
+        async with session.get(f"{base}/gzip/{2 * MB + 1}") as response:
+            assert response.headers["Content-Encoding"] == "gzip" and response.content_length < 64 * 1024
+            with pytest.raises(BodyTooLarge) as caught:
+                await read_body(response, 2 * MB)
+        assert caught.value.declared is None  # found while reading, not by the (small) declared length
+        async with session.get(f"{base}/gzip/{2 * MB}") as response:
+            assert await read_body(response, 2 * MB) == b"y" * (2 * MB)
 
 
 async def test_read_body_refuses_a_declared_length_above_the_cap_without_reading():

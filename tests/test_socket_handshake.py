@@ -12,6 +12,7 @@ from django.test import Client
 from dashboard import consumers, handshake
 from dashboard.handshake import BoundedAuthMiddleware
 from dashboard_project.asgi import application
+from tests.personas import PASSWORD
 from tests.timing import eventually, scaled
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -157,3 +158,142 @@ async def test_an_unknown_socket_path_is_refused_quietly(p, cookie, caplog, path
 
 async def test_a_signed_in_viewer_opens_a_board_through_the_whole_stack(p, cookie):
     assert await opens([(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)])
+
+
+# -- cookies as the browser sends them ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        b'prefs={"theme": "dark"}',  # A JSON value: SimpleCookie stopped reading here.
+        "name=Jérôme".encode(),  # Not ASCII.
+        b"note=two words",  # A space in a value.
+        b"broken; =empty name",
+    ],
+    ids=["json", "non-ascii", "space", "junk"],
+)
+async def test_the_session_cookie_is_found_behind_cookies_other_parsers_stop_at(p, cookie, before):
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", before + b"; " + cookie)]
+    assert handshake.session_cookie({"headers": headers}) == cookie.decode().split("=", 1)[1]
+    # The page opened with these cookies (Django reads them so); the socket must open too.
+    assert await opens(headers)
+
+
+# -- the socket pass: a forged session cookie costs no session load --------------------------------
+
+
+def test_signing_in_gives_the_session_its_socket_pass_and_signing_out_takes_it(p):
+    client = Client()
+    response = client.post("/login/", {"username": "sue", "password": PASSWORD, "next": "/boards/sales/"})
+    assert response.status_code == 302
+    key = client.cookies["sessionid"].value
+    issued = client.cookies[handshake.SOCKET_PASS_COOKIE]
+    assert issued.value == handshake.socket_pass(key) and issued["httponly"]
+    assert client.get("/boards/sales/").status_code == 200
+    assert client.cookies[handshake.SOCKET_PASS_COOKIE].value == issued.value
+    client.post("/logout/")
+    assert client.cookies[handshake.SOCKET_PASS_COOKIE].value == ""  # Deleted with the session.
+
+
+@pytest.mark.parametrize("path", ["/login/", "/boards/sales/", "/favicon.ico", "/static/nothing.css"])
+def test_a_made_up_session_key_never_gets_a_socket_pass(p, path):
+    client = Client()
+    client.cookies["sessionid"] = "f" * 32
+    response = client.get(path)
+    assert handshake.SOCKET_PASS_COOKIE not in response.cookies
+
+
+async def test_a_socket_pass_that_does_not_match_its_session_is_refused_without_session_work(p, cookie, monkeypatch):
+    async def no_session_work(self, scope):
+        raise AssertionError("the session was loaded")
+
+    monkeypatch.setattr(BoundedAuthMiddleware, "resolve_scope", no_session_work)
+    before = handshake.refused["forged"]
+    for forged in (b"sessionid=" + b"f" * 32, cookie):  # A made-up key, and a real one with another's pass.
+        pass_ = handshake.socket_pass("someone-elses-session").encode()
+        headers = [
+            (b"host", b"testserver"),
+            (b"origin", b"http://testserver"),
+            (b"cookie", forged + b"; " + handshake.SOCKET_PASS_COOKIE.encode() + b"=" + pass_),
+        ]
+        ws = WebsocketCommunicator(application, "/ws/boards/sales/", headers=headers)
+        assert (await ws.connect(timeout=scaled(3)))[0]
+        assert await ws.receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4401}
+    assert handshake.refused["forged"] == before + 2
+
+
+def with_pass(cookie: bytes) -> bytes:
+    key = cookie.decode().split("=", 1)[1]
+    return cookie + b"; " + f"{handshake.SOCKET_PASS_COOKIE}={handshake.socket_pass(key)}".encode()
+
+
+async def forged_burst(count: int, clients: list[str], monkeypatch, real: set[str]) -> tuple[list, asyncio.Event]:
+    """Open COUNT sockets with made-up session cookies and no pass, from CLIENTS in turn; their loads hang.
+
+    Returns the sockets' connect futures and the event that lets their loads finish. Loads of the
+    sessions in REAL go through at once.
+    """
+    release = asyncio.Event()
+    load = BoundedAuthMiddleware.resolve_scope
+
+    async def forged_loads_hang(self, scope):
+        if scope["cookies"].get("sessionid") not in real:
+            await release.wait()
+        await load(self, scope)
+
+    monkeypatch.setattr(BoundedAuthMiddleware, "resolve_scope", forged_loads_hang)
+    sockets = []
+    for n in range(count):
+        ws = WebsocketCommunicator(
+            application,
+            "/ws/boards/sales/",
+            headers=[(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", b"sessionid=%032d" % n)],
+        )
+        ws.scope["client"] = (clients[n % len(clients)], 40000 + n)
+        sockets.append(ws)
+    return sockets, release
+
+
+async def test_a_viewer_with_its_socket_pass_connects_while_forged_cookies_fill_the_other_lane(p, cookie, monkeypatch):
+    # Forged cookies from many addresses, more than the whole bound of session loads (4 + 64), all hanging.
+    limit = handshake.AUTH_CONCURRENCY + handshake.AUTH_WAITING
+    real = cookie.decode().split("=", 1)[1]
+    addresses = [f"198.51.100.{n}" for n in range(1, 250)]
+    forged, release = await forged_burst(limit + 10, addresses, monkeypatch, real={real})
+    busy = handshake.refused["busy"]
+    pending = [asyncio.ensure_future(ws.connect(timeout=scaled(10))) for ws in forged]
+    await eventually(lambda: handshake.refused["busy"] >= busy + 10, within=5, what="the burst to fill the queue")
+    # The viewer signed in through the site, so it holds its socket pass: it still gets its board.
+    assert await opens([(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", with_pass(cookie))])
+    release.set()
+    await asyncio.gather(*pending)
+    for ws in forged:
+        await ws.disconnect()
+
+
+async def test_one_address_forging_cookies_cannot_fill_the_lane_of_sessions_without_a_pass(p, cookie, monkeypatch):
+    forged, release = await forged_burst(30, ["203.0.113.9"], monkeypatch, real=set())
+    busy = handshake.refused["busy client"]
+    pending = [asyncio.ensure_future(ws.connect(timeout=scaled(10))) for ws in forged]
+    # Four of its loads wait; the other 26 are told at once to come back later.
+    await eventually(
+        lambda: handshake.refused["busy client"] == busy + 30 - handshake.UNVOUCHED_PER_CLIENT,
+        within=5,
+        what="the address's excess to be refused",
+    )
+    # A session from before the pass existed, from another address, is queued, not refused.
+    legacy = WebsocketCommunicator(
+        application,
+        "/ws/boards/sales/",
+        headers=[(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)],
+    )
+    legacy.scope["client"] = ("192.0.2.7", 50000)
+    opening = asyncio.ensure_future(legacy.connect(timeout=scaled(10)))
+    release.set()
+    assert (await opening)[0]
+    assert (await legacy.receive_output(timeout=scaled(3)))["type"] == "websocket.send"
+    assert handshake.refused["busy client"] == busy + 30 - handshake.UNVOUCHED_PER_CLIENT
+    await asyncio.gather(*pending)
+    for ws in [*forged, legacy]:
+        await ws.disconnect()

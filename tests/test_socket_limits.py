@@ -13,6 +13,8 @@ import json
 import logging
 
 import pytest
+from asgiref.sync import SyncToAsync
+from channels.layers import InMemoryChannelLayer, channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
@@ -34,6 +36,19 @@ async def big_board(p: Personas) -> Feed:
     return feed
 
 
+async def handled(ws: WebsocketCommunicator, *messages: str) -> None:
+    """Send MESSAGES, then return once the consumer has handled them all.
+
+    The consumer handles a socket's messages in order; a message of unknown type after them is
+    dropped and counted, so once that count moves, everything sent before it was handled.
+    """
+    before = consumers.dropped_messages["unknown type"]
+    for message in messages:
+        await ws.send_to(text_data=message)
+    await ws.send_to(text_data='{"type": "marker"}')
+    await eventually(lambda: consumers.dropped_messages["unknown type"] > before, within=3, what="messages handled")
+
+
 async def drain(ws: WebsocketCommunicator) -> list[dict]:
     """Return everything the server queued for WS, up to and with its close."""
     out = []
@@ -50,14 +65,15 @@ async def drain(ws: WebsocketCommunicator) -> list[dict]:
 async def test_a_client_flooding_resyncs_without_reading_gets_few_snapshots_then_a_close(p):
     await big_board(p)
     ws = await open_socket(p.supervisor)
+    dropped_before = consumers.dropped_messages["rate"]
     for _ in range(1000):
         await ws.send_to(text_data='{"type": "resync"}')
     out = await drain(ws)
     assert out[-1] == {"type": "websocket.close", "code": 4008}
     frames = [m for m in out if m["type"] == "websocket.send"]
-    # The connect snapshot, and at most one snapshot per message the bucket let through.
-    assert len(frames) <= 1 + consumers.MESSAGE_BURST + 1
-    assert consumers.dropped_messages["rate"] >= consumers.FLOOD_BURST
+    # The connect snapshot, and at most the snapshots the page may ask for at once (the rest wait their turn).
+    assert len(frames) <= 1 + consumers.SNAPSHOT_BURST
+    assert consumers.dropped_messages["rate"] - dropped_before >= consumers.FLOOD_BURST
 
 
 async def test_a_reader_that_never_acknowledges_is_closed_past_the_unread_cap(p, settings):
@@ -77,7 +93,8 @@ async def test_a_reader_that_never_acknowledges_is_closed_past_the_unread_cap(p,
     assert queued <= cap + 2 * snapshot_size
 
 
-async def test_a_reader_that_acknowledges_stays_open_however_much_it_reads(p, settings):
+async def test_a_reader_that_acknowledges_stays_open_however_much_it_reads(p, settings, monkeypatch):
+    monkeypatch.setattr(consumers, "SNAPSHOT_BURST", 20)  # Ten resyncs at once, without waiting their turn.
     feed = await big_board(p)
     ws = await open_socket(p.supervisor)
     snapshot_size = len((await receive_text(ws)).encode())
@@ -99,6 +116,79 @@ async def receive_text(ws: WebsocketCommunicator) -> str:
     return await ws.receive_from(timeout=scaled(3))
 
 
+async def test_a_page_that_reads_a_snapshot_larger_than_the_cap_is_not_closed_before_it_acknowledges(p, settings):
+    feed = await big_board(p)
+    ws = await open_socket(p.supervisor)
+    snapshot_size = len((await receive_text(ws)).encode())
+    await ws.disconnect()
+    settings.FLOORVIEW = {**settings.FLOORVIEW, "SOCKET_UNREAD_CAP": snapshot_size // 2}
+    ws = await open_socket(p.supervisor)
+    await receive_text(ws)
+    # The page read the snapshot and acknowledges every 16 frames: the deltas before that must not count
+    # the snapshot, larger than the cap, against it.
+    frames = 1
+    for waiting in range(5):
+        await feed.push([feed.queue("q-sales", waiting=waiting)])
+        assert parse(await receive_text(ws)).kind == "delta"
+        frames += 1
+    await ws.send_to(text_data=json.dumps({"type": "ack", "frames": frames}))
+    await feed.push([feed.queue("q-sales", waiting=99)])
+    assert parse(await receive_text(ws)).kind == "delta"
+    await ws.disconnect()
+
+
+async def test_client_messages_cost_no_trip_to_the_database_thread(p, monkeypatch):
+    await big_board(p)
+    ws = await open_socket(p.supervisor)
+    await receive_text(ws)
+    trips = 0
+    original = SyncToAsync.thread_handler
+
+    def counting(self, loop, *args, **kwargs):
+        nonlocal trips
+        trips += 1
+        return original(self, loop, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "thread_handler", counting)
+    # Junk, acknowledgements and messages past the rate: none of them needs the database.
+    await handled(ws, *["not json"] * 20, *['{"type": "ack", "frames": 1}'] * 5, *["{}"] * 60)
+    assert trips == 0
+    await ws.disconnect()
+
+
+async def test_snapshots_a_page_asks_for_beyond_the_burst_wait_their_turn(p, monkeypatch):
+    monkeypatch.setattr(consumers, "SNAPSHOT_RATE", 0.001)  # After the burst, the next turn is far away.
+    feed = await big_board(p)
+    ws = await open_socket(p.supervisor)
+    await receive_text(ws)
+    for _ in range(consumers.SNAPSHOT_BURST):  # One at a time, reading each: every one is answered.
+        await ws.send_to(text_data='{"type": "resync"}')
+        assert parse(await receive_text(ws)).kind == "snapshot"
+    await handled(ws, '{"type": "resync"}', '{"type": "filter", "queue": "q-sales"}')
+    # Both asks wait for the next turn; the board's deltas flow meanwhile.
+    await feed.push([feed.queue("q-sales", waiting=7)])
+    assert parse(await receive_text(ws)).kind == "delta"
+    await ws.disconnect()
+
+
+async def test_one_user_may_hold_only_so_many_sockets_in_a_process(p, settings):
+    settings.FLOORVIEW = {**settings.FLOORVIEW, "SOCKETS_PER_USER": 2}
+    await big_board(p)
+    sockets = [await open_socket(p.supervisor) for _ in range(2)]
+    for ws in sockets:
+        await receive_text(ws)
+    extra = await open_socket(p.supervisor)
+    assert await extra.receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4008}
+    other = await open_socket(p.other_supervisor, slug="billing")  # Another user is not held to sue's count.
+    assert (await other.receive_output(timeout=scaled(3)))["type"] == "websocket.send"
+    await sockets[0].disconnect()
+    await eventually(lambda: consumers.sockets_per_user()[p.supervisor.pk] == 1, within=3, what="the slot to free")
+    again = await open_socket(p.supervisor)
+    assert parse(await receive_text(again)).kind == "snapshot"
+    for ws in (sockets[1], other, again):
+        await ws.disconnect()
+
+
 async def test_resyncs_asked_while_one_is_read_coalesce_into_one_more(p, monkeypatch):
     feed = Feed(p)
     await feed.push([feed.queue("q-sales")], reset=True)
@@ -116,10 +206,8 @@ async def test_resyncs_asked_while_one_is_read_coalesce_into_one_more(p, monkeyp
             return await store.read(board_id)
 
     monkeypatch.setattr(snapshots, "_store", GatedStore())
-    for _ in range(10):
-        await ws.send_to(text_data='{"type": "resync"}')
+    await handled(ws, *['{"type": "resync"}'] * 10)
     await asyncio.wait_for(reading.wait(), scaled(3))
-    assert await ws.receive_nothing(timeout=scaled(0.2))  # The ten messages are all handled by now.
     release.set()
     assert [(await receive(ws)).kind for _ in range(2)] == ["snapshot", "snapshot"]
     assert await ws.receive_nothing(timeout=scaled(0.2))
@@ -147,6 +235,22 @@ def test_unread_frames_count_what_the_page_has_not_acknowledged():
     assert unread.over(299) and not unread.over(300)
 
 
+def test_the_newest_snapshot_counts_only_once_the_page_acknowledged_it():
+    unread = UnreadFrames()
+    unread.record(1000, snapshot=True)
+    unread.record(10)
+    unread.record(10)
+    assert unread.unread == 1020 and not unread.over(10)  # The snapshot is being read: only a delta counts.
+    assert unread.ack(1) and unread.unread == 20
+    unread.record(1000, snapshot=True)
+    unread.record(10)
+    unread.ack(3)  # Acknowledged up to before the new snapshot: that one is still exempt.
+    assert not unread.over(10)
+    unread.ack(4)
+    unread.record(500)
+    assert unread.unread == 510 and unread.over(9)  # The snapshot read, a later frame counts again.
+
+
 # -- sends that fail ---------------------------------------------------------------------------
 
 
@@ -167,19 +271,59 @@ def failing_sends(app, failing: dict):
 async def test_a_viewer_whose_snapshot_send_fails_while_connecting_leaves_every_registry(p, caplog):
     feed = Feed(p)
     await feed.push([feed.queue("q-sales")], reset=True)
+    # Another viewer keeps the board's feed running, so the deltas below are handed out: to the failed
+    # viewer too, and logged, if it were still registered.
+    staying = await open_socket(p.supervisor)
+    await receive(staying)
+    (board_feed,) = fanout.feeds.active()
     tracked_before = set(shutdown._open)
     ws = WebsocketCommunicator(failing_sends(URLRouter(websocket_urlpatterns), {"on": True}), "/ws/boards/sales/")
     ws.scope["user"] = p.supervisor
     assert (await ws.connect(timeout=scaled(3)))[0]
-    await eventually(lambda: not fanout.feeds.active(), within=3, what="the feed to end with its only viewer")
-    assert access.watches.current() is None
+    await ws.wait(timeout=scaled(3))
+    assert len(board_feed.viewers) == 1
+    assert len(access.watches.current().viewers) == 1
     assert set(shutdown._open) <= tracked_before
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
             await feed.push([feed.queue("q-sales", waiting=feed.seq)])
-        await asyncio.sleep(0)
+            assert (await receive(staying)).kind == "delta"
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    await ws.wait(timeout=scaled(3))
+    await staying.disconnect()
+    await eventually(lambda: not fanout.feeds.active(), within=3, what="the feed to end with its last viewer")
+    assert access.watches.current() is None
+
+
+class _Viewer:
+    async def take(self, message: dict) -> None:
+        pass
+
+    def resync(self) -> None:
+        pass
+
+
+async def test_a_viewer_whose_feed_join_is_cancelled_is_not_kept_in_the_feed(p):
+    joining = asyncio.Event()
+
+    class HangingJoin(InMemoryChannelLayer):
+        async def group_add(self, group, channel):
+            joining.set()
+            await asyncio.Event().wait()  # The layer does not answer.
+
+    old = channel_layers.set("default", HangingJoin())
+    try:
+        viewer = _Viewer()
+        join = asyncio.ensure_future(fanout.feeds.join("board-test", viewer))
+        await asyncio.wait_for(joining.wait(), scaled(3))
+        (board_feed,) = fanout.feeds.active()
+        assert viewer in board_feed.viewers
+        join.cancel()  # The page left while its viewer was connecting.
+        with pytest.raises(asyncio.CancelledError):
+            await join
+        assert viewer not in board_feed.viewers
+        assert not fanout.feeds.active()
+    finally:
+        channel_layers.set("default", old)
 
 
 async def test_a_viewer_whose_delta_send_fails_is_dropped_not_logged_for_ever(p, caplog):

@@ -10,7 +10,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 
 from websockets.asyncio.client import connect
@@ -77,6 +76,10 @@ async def close_code(ws) -> int:
 
 def test_a_change_made_in_another_process_closes_sockets_in_every_web_process(tmp_path):
     with board_site(tmp_path) as (first, _ids, _prefix):
+        # The periodic re-check is an hour away: a close can only come from the announcement.
+        first.stop()
+        first.env = {**first.env, "FLOORVIEW_ACCESS_RECHECK": "3600"}
+        first.start()
         second = Daphne(first.env, free_port(), tmp_path / "daphne-2.log")
         second.start()
         try:
@@ -84,7 +87,6 @@ def test_a_change_made_in_another_process_closes_sockets_in_every_web_process(tm
 
             async def scenario() -> list[int]:
                 sockets = [await open_viewer(first, key), await open_viewer(second, key)]
-                started = time.monotonic()
                 # A third process (a shell, as an admin script would be) takes sue out of the board's group.
                 await asyncio.to_thread(
                     manage_shell,
@@ -93,8 +95,6 @@ def test_a_change_made_in_another_process_closes_sockets_in_every_web_process(tm
                     "User.objects.get(username='sue').groups.remove(Group.objects.get(name='Supervisors'))",
                 )
                 codes = await asyncio.gather(*(close_code(ws) for ws in sockets))
-                # Within a few seconds of the change, not at the next periodic re-check (a minute).
-                assert time.monotonic() - started < scaled(15)
                 return list(codes)
 
             assert asyncio.run(scenario()) == [4403, 4403]
@@ -122,7 +122,7 @@ def test_a_burst_of_anonymous_upgrades_is_refused_cheaply_while_a_viewer_connect
     with board_site(tmp_path, app="tests.handshake_probe:application") as (server, _ids, _prefix):
         key = manage_shell(server.env, SESSION_FOR % "sue")
 
-        async def scenario() -> tuple[list, float, int]:
+        async def scenario() -> tuple[list, int]:
             limit = asyncio.Semaphore(100)
             under_way = asyncio.Event()
 
@@ -136,21 +136,19 @@ def test_a_burst_of_anonymous_upgrades_is_refused_cheaply_while_a_viewer_connect
             burst = [asyncio.ensure_future(one()) for _ in range(300)]
             # The viewer arrives once the burst is answering, with most of it still to come.
             await asyncio.wait_for(under_way.wait(), scaled(30))
-            started = time.monotonic()
+            # It gets its snapshot within open_viewer's (scaled) deadlines, burst or not.
             viewer = await open_viewer(server, key)
-            waited = time.monotonic() - started
             outcomes = await asyncio.gather(*burst)
             await viewer.close()
             after = await asyncio.to_thread(db_calls, server)
-            return outcomes, waited, after - before
+            return outcomes, after - before
 
-        outcomes, waited, calls = asyncio.run(scenario())
+        outcomes, calls = asyncio.run(scenario())
         counts = json.dumps({str(o): outcomes.count(o) for o in set(outcomes)})
         # Every socket the application saw was answered 4401. A loaded machine may drop a few connections
         # below the application (the listen queue), which close without any HTTP answer: a few, never most.
         assert set(outcomes) <= {4401, "InvalidMessage", "ConnectionResetError"}, counts
         assert outcomes.count(4401) >= 0.95 * len(outcomes), counts
-        assert waited < scaled(5)
         # The viewer's own session load, board check and handler cleanups; nothing per anonymous socket.
         assert calls < 20, calls
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import replace
 
 import pytest
@@ -94,6 +95,21 @@ async def test_a_reconnect_event_is_obeyed(asked_ms):
         wanted = (asked_ms or 700) / 1000
         assert wanted <= gap < wanted + scaled(1.0)
         assert "asked to reconnect" in run.health.last_error
+        await live(run)
+
+
+@pytest.mark.parametrize("asked", [math.nan, math.inf, -5.0], ids=["NaN", "Infinity", "negative"])
+async def test_a_reconnect_event_asking_for_no_sane_wait_waits_the_retry_time(asked):
+    async with streaming(feed_retry_ms=700) as run:
+        await live(run)
+        # Sent as the JSON text NaN / Infinity, which Python's json module (the connector's too) reads.
+        run.sim.feeds.control_event("reconnect", {"retryAfterMs": asked})
+        await eventually(lambda: len(run.connections("sse")) == 2, what="the reconnect")
+        (sent,) = run.sim.feeds.control_sent
+        gap = run.connections("sse")[1]["at"] - sent["at"]
+        assert 0.7 <= gap < 0.7 + scaled(1.0)
+        asked_events = [e for e in run.health.events if e["kind"] == "backoff_scheduled" and "asked" in e["detail"]]
+        assert [e["data"]["delay"] for e in asked_events] == [0.7]
         await live(run)
 
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import time
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import aiohttp
@@ -20,8 +21,22 @@ from aiohttp import web
 from streams import sanity
 from streams.connectors.base import ConnectionSpec, Timing
 from streams.connectors.cxone_auth import CxoneAuth
-from streams.connectors.cxone_parsers import ParseError, agent_status, contact_update, entity_id, poll_time, skill_stats
-from streams.connectors.genesys_parsers import parse_frame
+from streams.connectors.cxone_parsers import (
+    ParseError,
+    agent_status,
+    contact_update,
+    entity_id,
+    parse_page,
+    poll_time,
+    skill_stats,
+)
+from streams.connectors.genesys import GenesysConnector
+from streams.connectors.genesys_parsers import (
+    parse_aggregate_results,
+    parse_frame,
+    parse_members,
+    parse_observation_results,
+)
 from streams.connectors.webhook import WebhookConnector
 from streams.events import UNSET, reported
 from streams.floor import Floor
@@ -138,6 +153,24 @@ def test_cxone_times_in_the_year_5138_are_left_out_and_counted():
 # -- Genesys ---------------------------------------------------------------------------------------
 
 
+def test_a_cxone_poll_time_ahead_of_our_clock_is_no_cursor():
+    health = LinkHealth()
+    with sanity.counting(health.count):
+        assert poll_time(iso(time.time() + 3 * 3600)) is None  # hours ahead: no change heard for hours
+        assert poll_time(iso(time.time() + 1)) is not None  # a clock a little ahead is fine
+    assert health.counters[sanity.BAD_TIME] == 1
+
+
+@pytest.mark.parametrize("total", [str(10**30), "1e400", "-1", "2.5", '"7"'])
+def test_a_cxone_total_out_of_range_is_unknown_and_counted(total):
+    body = spliced({"agentStates": [{"agentId": 1}], "totalRecords": MARK}, total)
+    health = LinkHealth()
+    with sanity.counting(health.count):
+        page = parse_page(json.loads(body), "agentStates")
+    assert page.total is None and len(page.items) == 1
+    assert health.counters[sanity.BAD_FIGURE] == 1
+
+
 def observation_frame(queue: str, interval: str, metrics_json: str) -> str:
     """Return an observations frame as JSON text, METRICS_JSON spliced in raw."""
     body = {"group": {"queueId": queue}, "data": [{"interval": interval, "metrics": MARK}]}
@@ -180,23 +213,199 @@ def test_a_genesys_presence_dated_5138_keeps_the_presence_but_not_the_date():
     assert health.counters[sanity.BAD_TIME] == 1
 
 
+@pytest.mark.parametrize("date", [FAR_FUTURE, 1e16, "garbage"], ids=["5138", "1e16-ms", "garbage"])
+def test_a_genesys_presence_with_a_bad_date_keeps_the_presence(date):
+    body = {"presence": {"presenceDefinition": {"systemPresence": "BREAK"}, "modifiedDate": date}}
+    health = LinkHealth()
+    with sanity.counting(health.count):
+        notice = parse_frame("c1", json.dumps({"topicName": "v2.users.u1.activity", "eventBody": body}))
+    assert notice.kind == "events" and reported(notice.events[0]) == {"presence": "break"}
+    assert health.counters[sanity.BAD_TIME] == 1
+
+
+def test_a_genesys_wait_dated_5138_costs_the_longest_wait_only():
+    instant = iso(time.time() - 5)
+    dated = {"observations": [{"observationDate": FAR_FUTURE}]}
+    metrics = json.dumps(
+        [
+            {"metric": "oWaiting", "stats": {"count": 3}, **dated},
+            {"metric": "oLongestWaiting", "stats": {"count": 1}, **dated},
+        ]
+    )
+    health = LinkHealth()
+    with sanity.counting(health.count):
+        notice = parse_frame("c1", observation_frame("q1", f"{instant}/{instant}", metrics))
+    assert notice.kind == "events"
+    assert reported(notice.events[0].stats) == {"waiting": 3}
+    assert health.counters[sanity.BAD_TIME] == 2
+
+
+# -- Genesys REST replies: one bad record costs that record ----------------------------------------
+
+NOW_ISO = iso(time.time() - 60)
+
+
+def genesys_metric(name: str, stats: dict, **extra) -> dict:
+    return {"metric": name, "stats": stats, **extra}
+
+
+def observations_reply(bad_metrics: list) -> dict:
+    good = [genesys_metric("oWaiting", {"count": 2}), genesys_metric("oOnQueueUsers", {"count": 4})]
+    return {
+        "results": [{"group": {"queueId": "bad"}, "data": bad_metrics}, {"group": {"queueId": "good"}, "data": good}]
+    }
+
+
+def aggregates_reply(bad_metrics: list) -> dict:
+    def result(queue: str, metrics: list) -> dict:
+        return {
+            "group": {"queueId": queue},
+            "data": [{"interval": f"{NOW_ISO}/{iso(time.time() + 600)}", "metrics": metrics}],
+        }
+
+    return {"results": [result("bad", bad_metrics), result("good", [genesys_metric("nOffered", {"count": 5})])]}
+
+
+MEMBERS_REPLY = {
+    "entities": [
+        {"id": "u-bad", "presence": {"presenceDefinition": {"systemPresence": 5}}},  # no presence at all
+        {"id": "u-1e16", "presence": {"presenceDefinition": {"systemPresence": "BREAK"}, "modifiedDate": 1e16}},
+        {"id": "u-garbage", "routingStatus": {"status": "IDLE", "startTime": "garbage"}},
+    ]
+}
+
+BAD_QUEUE_FIGURES = {
+    "1e300": [genesys_metric("oWaiting", {"count": 1e300})],
+    "negative": [genesys_metric("oInteracting", {"count": -1})],
+    "no-date": [genesys_metric("oLongestWaiting", {"count": 1}, observations="x")],
+}
+
+
+@pytest.mark.parametrize("metrics", BAD_QUEUE_FIGURES.values(), ids=BAD_QUEUE_FIGURES.keys())
+def test_one_bad_queue_in_the_observations_reply_costs_that_queue_only(metrics):
+    health = LinkHealth()
+    with sanity.counting(health.count):
+        parts = parse_observation_results("c1", observations_reply(metrics), time.time())
+    assert [(p.stats.queue_id, reported(p.stats)) for p in parts] == [("good", {"waiting": 2, "on_queue_agents": 4})]
+    assert health.counters[sanity.MALFORMED_RECORD] == 1
+
+
+def test_one_bad_interval_in_the_aggregates_reply_costs_that_interval_only():
+    health = LinkHealth()
+    with sanity.counting(health.count):
+        parts = parse_aggregate_results("c1", aggregates_reply([genesys_metric("tAnswered", {"count": 1e300})]))
+    assert [(p.stats.queue_id, p.stats.offered) for p in parts] == [("good", 5)]
+    assert health.counters[sanity.MALFORMED_RECORD] == 1 and health.counters[sanity.BAD_FIGURE] == 1
+
+
+@pytest.mark.parametrize(
+    "service_level",
+    [{"numerator": 9, "denominator": 4}, {"numerator": -1, "denominator": 4}, {"numerator": 1, "denominator": 1e300}],
+    ids=["above-100%", "negative", "1e300"],
+)
+def test_a_bad_service_level_costs_its_numerator_and_denominator_only(service_level):
+    metrics = [genesys_metric("nOffered", {"count": 7}), genesys_metric("oServiceLevel", service_level)]
+    health = LinkHealth()
+    with sanity.counting(health.count):
+        parts = parse_aggregate_results("c1", aggregates_reply(metrics))
+    bad = next(p.stats for p in parts if p.stats.queue_id == "bad")
+    assert bad.offered == 7 and bad.sl_numerator is UNSET and bad.sl_denominator is UNSET
+    assert health.counters[sanity.BAD_FIGURE] == 1 and health.counters[sanity.MALFORMED_RECORD] == 0
+
+
+def test_a_member_with_a_bad_date_keeps_its_state_and_a_malformed_member_costs_itself_only():
+    health = LinkHealth()
+    with sanity.counting(health.count):
+        members = {m.agent_id: reported(m.status) for m in parse_members("c1", MEMBERS_REPLY)}
+    assert members == {
+        "u-1e16": {"presence": "break"},
+        "u-garbage": {"routing_status": "IDLE"},
+    }
+    assert health.counters[sanity.BAD_TIME] == 2 and health.counters[sanity.MALFORMED_RECORD] == 1
+
+
+class StubGenesysRest:
+    """Genesys' REST API as the connector calls it: canned replies by path."""
+
+    def __init__(self, replies: dict) -> None:
+        self.replies = replies
+
+    async def request(self, method: str, path: str, *, params=None, json=None):
+        return self.replies[path]
+
+    async def pages(self, path: str, params=None):
+        yield self.replies[path]
+
+
+async def test_a_genesys_snapshot_with_one_bad_queue_and_one_bad_member_succeeds():
+    spec = ConnectionSpec(
+        source="c1",
+        kind="genesys",
+        api_base="http://genesys.invalid",
+        login_base="http://genesys.invalid",
+        client_id="id",
+        client_secret="secret",
+        queue_ids=("bad", "good"),
+    )
+    connector = GenesysConnector(spec, lambda event: None, health=LinkHealth())
+    bad_figures = [genesys_metric("oWaiting", {"count": 1e300})]
+    connector.rest = StubGenesysRest(
+        {
+            "/api/v2/routing/queues": {"entities": [{"id": "bad", "name": "Bad"}, {"id": "good", "name": "Good"}]},
+            "/api/v2/analytics/queues/observations/query": observations_reply(bad_figures),
+            "/api/v2/analytics/queues/aggregates/query": aggregates_reply(
+                [genesys_metric("tAnswered", {"count": 1e300})]
+            ),
+            "/api/v2/routing/queues/bad/members": MEMBERS_REPLY,
+            "/api/v2/routing/queues/good/members": {"entities": []},
+        }
+    )
+    with sanity.counting(connector.health.count):
+        snapshot = await connector.snapshot()
+    assert snapshot.queues["good"].waiting == 2 and snapshot.queues["good"].offered == 5
+    assert snapshot.queues["bad"].name == "Bad"
+    assert set(snapshot.agents) == {"u-1e16", "u-garbage"}
+    assert connector.health.counters[sanity.MALFORMED_RECORD] == 3  # a queue, an interval, a member
+
+
 # -- generic feeds: the field mapping --------------------------------------------------------------
 
 
+NOW = 1_800_000_000.0  # the folder's clock in the tests below: no test depends on how fast it runs
+NOW_MS = NOW * 1000
+
+
 def test_a_record_stamped_5138_does_not_freeze_its_row():
-    folder = RecordFolder("c1", FieldMapping())
+    folder = RecordFolder("c1", FieldMapping(), clock=lambda: NOW)
     health = LinkHealth()
-    now_ms = time.time() * 1000
     with sanity.counting(health.count):
         first = folder.fold({"interaction_id": "i1", "timestamp": FAR_FUTURE_MS, "state": "waiting"})
-        real = folder.fold({"interaction_id": "i1", "timestamp": now_ms + 1000, "state": "connected"})
+        real = folder.fold({"interaction_id": "i1", "timestamp": NOW_MS + 1000, "state": "connected"})
     assert first.event is not None and first.event.state == "waiting"
     # The next real update applies: it is not "older" than the year 5138.
     assert real.dropped is None and real.event.state == "connected"
     assert health.counters[sanity.FUTURE_TIME] == 1
     # Ordering still works for real records.
-    stale = folder.fold({"interaction_id": "i1", "timestamp": now_ms, "state": "held"})
+    stale = folder.fold({"interaction_id": "i1", "timestamp": NOW_MS, "state": "held"})
     assert stale.dropped == "stale"
+
+
+def test_a_record_stamped_5138_does_not_drop_real_records_stamped_before_it_was_processed():
+    # A backlog: records stamped a minute ago are folded after one from the year 5138.
+    folder = RecordFolder("c1", FieldMapping(), clock=lambda: NOW)
+    folder.fold({"interaction_id": "i1", "timestamp": FAR_FUTURE_MS, "state": "waiting"})
+    backlog = folder.fold({"interaction_id": "i1", "timestamp": NOW_MS - 60_000, "state": "connected"})
+    assert backlog.dropped is None and backlog.event.state == "connected"
+    # The real record moved the cursor: what is older than it is stale.
+    assert folder.fold({"interaction_id": "i1", "timestamp": NOW_MS - 90_000}).dropped == "stale"
+
+
+def test_a_record_that_fails_after_it_was_ordered_moves_no_cursor():
+    folder = RecordFolder("c1", FieldMapping(), clock=lambda: NOW)
+    with pytest.raises(RecordError):
+        folder.fold({"interaction_id": "i1", "timestamp": NOW_MS, "queue_id": math.inf})  # 1e400 decoded
+    earlier = folder.fold({"interaction_id": "i1", "timestamp": NOW_MS - 1000, "state": "waiting"})
+    assert earlier.dropped is None and earlier.event.state == "waiting"
 
 
 @pytest.mark.parametrize("text", BAD_FIGURES.values(), ids=BAD_FIGURES.keys())
@@ -268,12 +477,47 @@ async def test_one_bad_item_in_a_webhook_delivery_costs_that_item_only():
     assert counters["bad_record"] == 1
 
 
+async def test_a_webhook_notification_from_5138_or_a_malformed_one_moves_no_topic_cursor():
+    now = time.time()
+    instant = iso(now - 1)
+
+    def envelope(stamp: str, count: str) -> str:
+        metrics = spliced([{"metric": "oWaiting", "stats": {"count": MARK}}], count)
+        detail = json.loads(observation_frame("q1", f"{instant}/{instant}", '"' + MARK + '"')) | {"timestamp": stamp}
+        frame = json.dumps(detail).replace(json.dumps(MARK), metrics)
+        return spliced(
+            {"version": "0", "source": "aws.partner/genesys.com/x", "detail-type": "t", "detail": MARK}, frame
+        )
+
+    items = [
+        envelope(FAR_FUTURE, "1"),
+        envelope(iso(now - 30), "2"),  # stamped before the 5138 one was processed: still applies
+        envelope(iso(now - 10), "1e300"),  # malformed: it moves no cursor
+        envelope(iso(now - 20), "4"),  # so this one applies
+    ]
+    queue = MemoryHookQueue()
+    await queue.offer("c1", [HookItem(text) for text in items])
+    floor = Floor()
+    spec = ConnectionSpec(
+        source="c1", kind="webhook", api_base="", login_base="", client_id="", client_secret="", queue_ids=("q1",)
+    )
+    conn = WebhookConnector(spec, floor.apply, timing=Timing(backoff_first=0.01), health=LinkHealth(), queue=queue)
+    task = asyncio.create_task(conn.run())
+    try:
+        await eventually(lambda: conn.items == len(items), what="the whole delivery to be handled")
+    finally:
+        await conn.close()
+        await asyncio.gather(task, return_exceptions=True)
+    assert conn.health.counters["stale"] == 0
+    assert floor.queue("c1", "q1").waiting == 4
+
+
 # -- token lifetimes -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["1e400", "1e300", "-5", "NaN", '"3600"', "true"])
-async def test_a_token_lifetime_out_of_range_is_no_token(text):
-    reply = spliced({"access_token": "tok", "expires_in": MARK}, text)
+@asynccontextmanager
+async def token_endpoint(reply: str):
+    """Serve REPLY (JSON text) as every token reply, Genesys' and CXone's; yield the base URL."""
 
     async def token(request: web.Request) -> web.Response:
         return web.Response(text=reply, content_type="application/json")
@@ -285,13 +529,31 @@ async def test_a_token_lifetime_out_of_range_is_no_token(text):
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
     try:
-        async with aiohttp.ClientSession() as session:
-            # A token "valid for ever" would never be renewed: refused like a missing lifetime.
-            with pytest.raises(TokenUnavailable, match="expires_in"):
-                await TokenProvider(base, "id", "secret", session=session).token()
-            with pytest.raises(TokenUnavailable, match="expires_in"):
-                await CxoneAuth(base, "app", "secret", "key", "key-secret", session=session).sign_in()
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize("text", ["1e400", "0", "-5", "NaN", '"3600"', "true"])
+async def test_a_token_lifetime_out_of_range_is_no_token(text):
+    reply = spliced({"access_token": "tok", "expires_in": MARK}, text)
+    async with token_endpoint(reply) as base, aiohttp.ClientSession() as session:
+        # A token "valid for ever" would never be renewed: refused like a missing lifetime.
+        with pytest.raises(TokenUnavailable, match="expires_in"):
+            await TokenProvider(base, "id", "secret", session=session).token()
+        with pytest.raises(TokenUnavailable, match="expires_in"):
+            await CxoneAuth(base, "app", "secret", "key", "key-secret", session=session).sign_in()
+
+
+@pytest.mark.parametrize("text", ["1e300", str(2 * 366 * 86_400)], ids=["1e300", "two-years"])
+async def test_a_very_long_token_lifetime_is_taken_as_a_day(text):
+    # A token URL that issues long-lived tokens still connects; its token is renewed within a day.
+    reply = spliced({"access_token": "tok", "expires_in": MARK}, text)
+    now = 1_800_000_000.0
+    async with token_endpoint(reply) as base, aiohttp.ClientSession() as session:
+        genesys = await TokenProvider(base, "id", "secret", session=session, clock=lambda: now)._fetch()
+        cxone = await CxoneAuth(base, "app", "secret", "key", "key-secret", session=session, clock=lambda: now)._fetch()
+    for token in (genesys, cxone):
+        assert token.value == "tok"
+        assert token.expires_at == now + sanity.MAX_LIFETIME_S and token.refresh_at < token.expires_at

@@ -3,7 +3,9 @@
 import time
 
 from asgiref.sync import async_to_sync
+from django.db import connection
 from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from dashboard.rows import agent_row, queue_row
 from streams.floor import AgentState, QueueState
@@ -164,6 +166,17 @@ class BoardViewTests(TestCase):
             hidden, missing = self.client.get(f"{prefix}sales/"), self.client.get(f"{prefix}nowhere/")
             assert hidden.status_code == missing.status_code == 404
             assert hidden.content == missing.content
+
+    def test_a_forbidden_board_costs_the_same_queries_as_a_missing_one(self):
+        # A second query for the forbidden board only would tell the two apart by timing.
+        self.client.force_login(self.p.other_supervisor)
+        for prefix in ("/boards/", "/api/boards/"):
+            counts = []
+            for slug in ("sales", "nowhere"):
+                with CaptureQueriesContext(connection) as queries:
+                    assert self.client.get(f"{prefix}{slug}/").status_code == 404
+                counts.append([query["sql"].split(" FROM ")[1].split(" ")[0] for query in queries])
+            assert counts[0] == counts[1], counts
 
     def test_it_answers_404_for_an_unknown_board(self):
         self.client.force_login(self.p.supervisor)

@@ -260,24 +260,51 @@ def test_the_validation_token_is_echoed_on_a_delivery_too(hook):
     assert response["Validation-Token"] == "tok-456"
 
 
-def test_an_unknown_slug_does_not_echo_the_token(hook):
-    response = Client().post("/hooks/nope/", data=b"", content_type="application/json", HTTP_VALIDATION_TOKEN="t")
-    assert response.status_code == 404
-    assert not response.has_header("Validation-Token")
+def test_the_unsigned_validation_handshake_is_answered_alike_for_unknown_slugs(hook):
+    # It is unsigned: answering it for known slugs only would confirm them to anyone who asks.
+    replies = [
+        Client().post(f"/hooks/{slug}/", data=b"", content_type="application/json", HTTP_VALIDATION_TOKEN="t")
+        for slug in ("crm", "nope")
+    ]
+    assert [(r.status_code, r.content, r["Validation-Token"]) for r in replies] == [(200, b"", "t")] * 2
+    assert queued(hook) == []
 
 
 # -- which connections answer ----------------------------------------------------------------------
 
 
-def test_unknown_disabled_and_other_kinds_of_connection_all_get_the_same_404(hook):
+def test_unknown_disabled_and_other_kinds_of_connection_answer_as_a_known_slug_with_a_bad_signature(hook):
     other = Connection(name="Genesys", kind=Connection.Kind.GENESYS, region="eu-west-1", slug="genesys")
     other.save()
     off = Connection(name="Off", kind=Connection.Kind.WEBHOOK, slug="off", enabled=False)
     off.set_webhook_secret(SECRET)
     off.save()
-    replies = [post(json.dumps([record(1)]), slug=slug) for slug in ("nope", "genesys", "off")]
-    assert [r.status_code for r in replies] == [404, 404, 404]
-    assert len({r.content for r in replies}) == 1
+    body = json.dumps([record(1)])
+    forged = post(body, secret="not-the-secret", HTTP_VALIDATION_TOKEN="v")
+    assert forged.status_code == 401
+    replies = [post(body, slug=slug, HTTP_VALIDATION_TOKEN="v") for slug in ("nope", "genesys", "off")]
+    expected = (forged.status_code, forged.content, forged["Validation-Token"])
+    assert [(r.status_code, r.content, r["Validation-Token"]) for r in replies] == [expected] * 3
+    # Unsigned, stale or oversized (beyond the known slug's own 2 KiB limit): the same answers too.
+    for headers in (
+        {"HTTP_X_FLOORVIEW_SIGNATURE": ""},
+        {"HTTP_X_FLOORVIEW_TIMESTAMP": "1"},
+    ):
+        known, unknown = (post(body, slug=slug, **headers) for slug in ("crm", "nope"))
+        assert (known.status_code, known.content) == (unknown.status_code, unknown.content)
+    big = json.dumps([record(n) for n in range(100)])
+    assert len(big) > 2048
+    known, unknown = (post(big, slug=slug, secret="not-the-secret") for slug in ("crm", "nope"))
+    assert (known.status_code, known.content) == (unknown.status_code, unknown.content) == (401, forged.content)
+    assert queued(hook) == []
+
+
+def test_a_signed_delivery_over_the_connections_own_limit_is_still_413(hook):
+    big = json.dumps([record(n) for n in range(100)])
+    response = post(big)
+    assert response.status_code == 413
+    assert "2048" in response.json()["error"]
+    assert queued(hook) == []
 
 
 def test_only_post_is_allowed(hook):
@@ -295,7 +322,7 @@ def test_a_flood_of_posts_looks_the_connection_up_once_and_a_disabled_one_stops_
     Connection.objects.filter(pk=hook.pk).update(enabled=False)
     assert post(json.dumps([record(100)])).status_code == 204  # still cached
     now[0] += cache.ttl + 0.01
-    assert post(json.dumps([record(101)])).status_code == 404
+    assert post(json.dumps([record(101)])).status_code == 401  # as any unknown slug
     assert cache.ttl <= 5  # "within a few seconds"
 
 

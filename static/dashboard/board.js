@@ -17,6 +17,12 @@
     return;
   }
 
+  // The page protocol this script speaks (dashboard/frames.py, PROTOCOL_VERSION). A snapshot from a
+  // server that speaks another one means a deploy happened since the page loaded: reload to get its script.
+  var PROTOCOL = 2;
+  // At most one such reload a minute (per tab): during a rolling deploy old and new servers answer in turn.
+  var RELOAD_GUARD_MS = 60000;
+  var RELOAD_KEY = "floorview:protocol-reload-at";
   var STALE_AFTER = parseFloat(board.dataset.staleAfter) || 5;
   // Longer than any gap between the worker's ticks: a socket this quiet is dead, even if still "open".
   var SILENCE_LIMIT_MS = Math.max(30000, STALE_AFTER * 6000);
@@ -68,6 +74,7 @@
   var currentSocket = null; // the WebSocket htmx is using now
   var everOpened = false;
   var refused = false;
+  var protocolReloadAsked = false;
   var retries = 0;
   var retryTimer = null;
   var openedAt = 0;
@@ -326,6 +333,9 @@
     }
     lastFrameAt = Date.now();
     var kind = head[1];
+    if (kind === "snapshot" && reloadForProtocol(message)) {
+      return;
+    }
     var frameEpoch = head[2];
     var frameSeq = parseInt(head[3] || "0", 10);
     var follows =
@@ -349,6 +359,35 @@
   });
 
   // -- meta and rows -----------------------------------------------------------------
+
+  // Return whether the page is reloading because the server speaks another protocol than this script.
+  // A snapshot without a version comes from a server older than versions: it needs nothing new of us.
+  function reloadForProtocol(message) {
+    var tag = /^<div id="board-meta"[^>]*>/.exec(message);
+    var found = tag && / data-protocol="(\d+)"/.exec(tag[0]);
+    if (!found || parseInt(found[1], 10) === PROTOCOL) {
+      return false;
+    }
+    var last = 0;
+    try {
+      last = parseInt(window.sessionStorage.getItem(RELOAD_KEY) || "0", 10) || 0;
+    } catch (err) {
+      last = 0; // Storage refused (private window): the guard below then holds for this page only.
+    }
+    var now = Date.now();
+    if (protocolReloadAsked || (now - last >= 0 && now - last < RELOAD_GUARD_MS)) {
+      return false; // Reloaded a moment ago already: carry on with this script rather than loop.
+    }
+    protocolReloadAsked = true;
+    try {
+      window.sessionStorage.setItem(RELOAD_KEY, String(now));
+    } catch (err) {
+      // Nothing to keep the time in: a reload loop is still bounded by the server's backoff.
+    }
+    board.dataset.reloading = "protocol";
+    window.location.reload();
+    return true;
+  }
 
   function readMeta() {
     var meta = document.getElementById("board-meta");

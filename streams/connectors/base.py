@@ -61,6 +61,11 @@ from streams.origins import origin
 log = logging.getLogger(__name__)
 
 MAX_BUFFERED = 50_000  # socket events held while a snapshot is in flight
+# Frames a socket holds received but not yet read; past it, websockets stops reading until the reader catches
+# up. Its default, 16 frames of up to max_size (4 MiB) each, is 64 MiB a socket. Our reader takes each frame
+# as it comes, so the queue only fills while a handler is slow: 4 frames (16 MiB at worst) are plenty, and
+# keepalive is unaffected (pongs are read in order with the frames, whatever the queue's length).
+MAX_QUEUE = 4
 
 
 @dataclass(frozen=True)
@@ -272,6 +277,12 @@ class Connector(ABC):
 
     async def run(self) -> None:
         """Stream until cancelled or closed; upstream faults are handled here, never raised."""
+        # Whatever the connector parses (frames, snapshots, polls, maintenance, a welcome's REST read) counts
+        # its refused figures and times on this link's health; tasks started from here inherit the counter.
+        with sanity.counting(self.health.count):
+            await self._run()
+
+    async def _run(self) -> None:
         first = True
         try:
             await self.start()
@@ -398,6 +409,7 @@ class Connector(ABC):
             # Our keepalive task is the one keepalive (application or protocol pings); none beside it.
             ping_interval=None,
             max_size=max_size,
+            max_queue=MAX_QUEUE,
         )
         self.sockets_opened += 1
         return Socket(ws, name=name, expires_at=expires_at, data=data)

@@ -175,9 +175,10 @@ class CxoneAuth(CachedTokens):
             raise TokenUnavailable(f"CXone's token endpoint sent more than {self.max_reply_bytes} bytes")
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str) or not body["access_token"]:
             raise TokenUnavailable("CXone's token endpoint sent no access_token")
-        # 1e400 is infinity once decoded: a token "valid for ever" would never be renewed.
-        expires_in = sanity.duration_s(body.get("expires_in"))
-        if expires_in is None or expires_in <= 0:
+        # 1e400 is infinity once decoded: a token "valid for ever" would never be renewed (refused);
+        # a finite long one is taken as a day.
+        expires_in = sanity.lifetime_s(body.get("expires_in"))
+        if expires_in is None:
             raise TokenUnavailable("CXone's token endpoint sent no usable expires_in")
         refresh = body.get("refresh_token")
         self._refresh_token = refresh if isinstance(refresh, str) and refresh else None

@@ -103,8 +103,10 @@ def poll_time(value: Any) -> str | None:
         seconds = parse_time(value)
     except ParseError:
         return None
-    # Continuing from a poll time in the year 5138 would hear of no change again.
-    if seconds is None or sanity.moment(seconds, ahead=sanity.MAX_AHEAD_POLL) is None:
+    # A poll time ahead of ours, sent back as updatedSince, would hear of no change until CXone's clock
+    # caught up with it (hours, or the year 5138): refused (counted ``bad_time``) past the same two minutes
+    # as every other time, and the poll goes on from the previous one.
+    if seconds is None or sanity.moment(seconds) is None:
         return None
     return value.strip()
 
@@ -131,9 +133,8 @@ def parse_page(body: Any, root: str) -> Page:
     next_link = links.get("next") if isinstance(links, dict) else None
     if not isinstance(next_link, str) or not next_link.strip():
         next_link = None
-    total = data.get("totalRecords", body.get("totalRecords"))
-    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
-        total = None
+    # A count like any other (10**30 would mark every poll as having skipped records): refused → unknown.
+    total = sanity.count(data.get("totalRecords", body.get("totalRecords")))
     last = data.get("lastPollTime", body.get("lastPollTime"))
     return Page(
         items=[item for item in items if isinstance(item, dict)],

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from streams import sanity
 from streams.connectors.base import ConnectionSpec, Connector, Link, Socket, Timing
 from streams.connectors.genesys_media import MediaTotals
 from streams.connectors.genesys_parsers import (
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 TOPIC_LIMIT = 1000  # topics one channel accepts
 QUERY_BATCH = 100  # queues per analytics query or queue lookup
 INTERVAL = 1800.0  # Genesys' analytics interval: 30 minutes
+CHANNEL_LIFETIME = 86_400.0  # a notification channel lives 24 hours
+MAX_CHANNEL_LIFETIME = 2 * 86_400.0  # an "expires" further ahead than this is no channel's
 
 
 def queue_topics(queue_id: str) -> list[str]:
@@ -155,9 +158,9 @@ class GenesysConnector(Connector):
             channel_id, uri = reply.get("id"), reply.get("connectUri")
             if not isinstance(channel_id, str) or not isinstance(uri, str) or not uri.startswith(("ws", "http")):
                 raise ParseError("channel reply lacks id or connectUri")
-            expires = parse_time(reply.get("expires"))
         except ParseError as exc:
             raise RestError(f"unusable channel reply: {exc}") from None
+        expires = _channel_expiry(reply.get("expires"), time.time())
         channel = Channel(channel_id)
         if topics:
             await self._put_topics(channel, topics)
@@ -453,6 +456,20 @@ class GenesysConnector(Connector):
         """Learn who the members of QUEUE_IDS are, so their topics can be subscribed."""
         for queue_id in queue_ids:
             self.members[queue_id] = {m.agent_id for m in await self._members_of(queue_id) if m.joined}
+
+
+def _channel_expiry(value: Any, now: float) -> float:
+    """Return when a channel created NOW expires: its ``expires`` if sane, else the usual 24 hours.
+
+    A date already past would make a rollover due at once (a loop of new channels and snapshots); one far
+    ahead, or none, would never roll the channel over before Genesys ends it.
+    """
+    try:
+        expires = sanity.deadline(parse_time(value), within=MAX_CHANNEL_LIFETIME, now=now)
+    except ParseError:
+        sanity.refuse(sanity.BAD_TIME)
+        expires = None
+    return now + CHANNEL_LIFETIME if expires is None else expires
 
 
 def _parsed(parser: Any, *args: Any) -> Any:

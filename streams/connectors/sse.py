@@ -40,6 +40,7 @@ from typing import Any
 
 import aiohttp
 
+from streams import sanity
 from streams.connectors.base import ConnectionSpec, Link, LinkLost, Socket, Timing
 from streams.connectors.feed_common import FeedRefused, MappedFeed
 from streams.connectors.feed_decode import FrameError, decode_frame
@@ -235,9 +236,10 @@ class SseConnector(MappedFeed):
 
     def _reconnect_asked(self, socket: Socket, data: str) -> None:
         body = _json_object(data)
-        wait_ms = body.get("retryAfterMs")
-        if isinstance(wait_ms, bool) or not isinstance(wait_ms, int | float) or wait_ms < 0:
-            # No wait given: the server's retry time (if any) and the backoff decide.
+        # A wait is a duration (``streams.sanity``): NaN, infinity, negatives and strings are refused
+        # (counted when given), and the server's retry time (if any) and the backoff decide.
+        wait_ms = sanity.duration_ms(body.get("retryAfterMs"))
+        if wait_ms is None:
             wait_ms = self.retry_ms or 0
         wait = min(wait_ms / 1000, self.timing.max_retry_after)
         link = self._link_of(socket)

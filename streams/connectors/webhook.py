@@ -134,13 +134,16 @@ class WebhookConnector(MappedFeed):
             self.bad.note("malformed", "an envelope without detail.topicName")
             return
         topic = detail["topicName"]
-        if self._stale(topic, detail.get("timestamp")):
+        stale, moment = self._ordered(topic, detail.get("timestamp"))
+        if stale:
             self.health.count("stale")
             return
         # ``detail`` is a notification-socket message: parse it as the Genesys connector parses its socket.
         notice = parse_message(self.spec.source, detail)
         kind = notice.kind
         if kind == "events":
+            # Only a notification that was read moves its topic's cursor.
+            self._remember(topic, moment)
             body = detail.get("eventBody")
             for event in notice.events:
                 self._route_notification(event, body if isinstance(body, dict) else {})
@@ -153,24 +156,31 @@ class WebhookConnector(MappedFeed):
             # Heartbeats and system topics concern sockets; through EventBridge they mean nothing.
             self.health.count("metadata")
 
-    def _stale(self, topic: str, stamp: Any) -> bool:
-        """Return whether a notification on TOPIC stamped STAMP is older than one already applied."""
+    def _ordered(self, topic: str, stamp: Any) -> tuple[bool, float | None]:
+        """Return whether a notification on TOPIC stamped STAMP is older than one already applied, and the
+        time its topic's cursor moves to once it is applied (None: it moves no cursor)."""
         try:
-            # Ordered as if stamped now when far ahead: one notification from the year 5138 must not
-            # make every later one on its topic look stale.
-            moment = sanity.ordering(parse_time(stamp))
+            seconds = parse_time(stamp)
         except ParseError:
-            moment = None
+            seconds = None
+        # Ordered as if stamped now when far ahead: one notification from the year 5138 must not make
+        # every later one on its topic look stale. Nor is that *now* remembered: it would make every
+        # real notification stamped before this one was processed (a queue backlog, latency) stale.
+        moment = sanity.ordering(seconds)
         if moment is None:
-            return False
+            return False, None
         last = self._topic_times.get(topic)
         if last is not None and moment < last:
-            return True
+            return True, None
+        return False, (seconds if moment == seconds else None)
+
+    def _remember(self, topic: str, moment: float | None) -> None:
+        if moment is None:
+            return
         self._topic_times[topic] = moment
         self._topic_times.move_to_end(topic)
         if len(self._topic_times) > MAX_TOPICS:
             self._topic_times.popitem(last=False)
-        return False
 
     def _route_notification(self, event: Event | QueuePart, body: dict[str, Any]) -> None:
         """Emit EVENT if it concerns what is watched; learn which agents are in watched queues."""

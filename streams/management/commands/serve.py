@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    """Run Floorview's web server; takes ``daphne``'s arguments (``-b``, ``-p``, ``--proxy-headers``, ...)."""
+    """Run Floorview's web server; takes ``daphne``'s arguments (``-b``, ``-p``, ...)."""
 
     help = (
         "Serve Floorview with Daphne, refusing request bodies over FLOORVIEW_MAX_REQUEST_BODY before they are "
