@@ -45,6 +45,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from streams.events import UNSET
+
 MAX_COUNT = 10_000_000  # no queue holds, and no interval answers, ten million contacts
 MAX_DURATION_MS = 366 * 86_400 * 1000  # a wait or a state longer than a year is no wait
 MAX_LIFETIME_S = 86_400.0  # a token said to live longer is renewed within a day all the same
@@ -147,6 +149,20 @@ def deadline(seconds: float | None, *, within: float, now: float | None = None) 
         refuse(BAD_TIME)
         return None
     return seconds
+
+
+def shown_time(value: Any, parse: Callable[[Any], float | None]) -> Any:
+    """Return VALUE, read by PARSE, as epoch seconds to show (None for null), or UNSET when PARSE refuses it
+    (a ValueError) or it lies outside the sane window; either refusal is counted."""
+    try:
+        seconds = parse(value)
+    except ValueError:
+        refuse(BAD_TIME)
+        return UNSET
+    if seconds is None:
+        return None
+    checked = moment(seconds)
+    return UNSET if checked is None else checked
 
 
 def ordering(seconds: float | None, *, now: float | None = None) -> float | None:

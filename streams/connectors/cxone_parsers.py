@@ -195,15 +195,7 @@ def _count(value: Any) -> Any:
 
 def _time_or_unset(value: Any) -> Any:
     """Return a time field as epoch seconds (None for null), or UNSET when unreadable or not sane (counted)."""
-    try:
-        seconds = parse_time(value)
-    except ParseError:
-        sanity.refuse(sanity.BAD_TIME)
-        return UNSET
-    if seconds is None:
-        return None
-    checked = sanity.moment(seconds)
-    return UNSET if checked is None else checked
+    return sanity.shown_time(value, parse_time)
 
 
 def full_name(first: Any, last: Any) -> str | None:

@@ -170,15 +170,7 @@ def _count(value: Any) -> int:
 def _moment(value: Any) -> Any:
     """Return a time to show as epoch seconds (None stays None), or UNSET when unreadable or outside the sane
     window (counted ``bad_time``): a bad time costs its field, never its message."""
-    try:
-        seconds = parse_time(value)
-    except ParseError:
-        sanity.refuse(sanity.BAD_TIME)
-        return UNSET
-    if seconds is None:
-        return None
-    checked = sanity.moment(seconds)
-    return UNSET if checked is None else checked
+    return sanity.shown_time(value, parse_time)
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
