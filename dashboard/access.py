@@ -34,15 +34,12 @@ from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 
-from dashboard.fanout import CHANNEL_PREFIX
-from streams.backoff import Backoff
+from dashboard.group_subscription import GroupSubscription
 
 log = logging.getLogger(__name__)
 
 ACCESS_GROUP = "access"
 MESSAGE_TYPE = "access.changed"
-# Well inside the layers' default group expiry of a day.
-RENEW_EVERY = 3600.0
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -153,18 +150,23 @@ class AccessWatch:
         self.layer = layer
         self.period = period
         self.viewers: dict[Holder, None] = {}
-        self.joined = asyncio.Event()
         self.checks = 0  # re-checks done (for tests and operators)
         self.stopped = False
         self._on_empty = on_empty
-        self._channel: str | None = None
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._run(), name="access watch"),
-            loop.create_task(self._sweep(), name="access sweep"),
-        ]
-        if layer is not None:
-            self._tasks.append(loop.create_task(self._renew_membership(), name="access renewal"))
+        self._sweeping = asyncio.get_running_loop().create_task(self._sweep(), name="access sweep")
+        # Without a channel layer the sweep alone enforces changes.
+        self.subscription = (
+            GroupSubscription(
+                layer,
+                ACCESS_GROUP,
+                name="the access watch",
+                on_message=self._announced,
+                # Announcements sent while we were away are lost: check everyone once.
+                on_rejoin=lambda: self._recheck_safely(None),
+            )
+            if layer is not None
+            else None
+        )
 
     def add(self, viewer: Holder) -> None:
         """Watch VIEWER's grant from now on."""
@@ -177,10 +179,10 @@ class AccessWatch:
         the background: an announcement sent in between reached no one. The viewer waits for this
         and then checks its grant once more, so no revocation can slip through that gap.
         """
-        if self.layer is None:
+        if self.subscription is None:
             return False  # No layer: only the periodic re-check enforces changes.
         try:
-            await asyncio.wait_for(self.joined.wait(), within)
+            await asyncio.wait_for(self.subscription.joined.wait(), within)
         except TimeoutError:
             return False
         return True
@@ -190,8 +192,9 @@ class AccessWatch:
         self.viewers.pop(viewer, None)
         if not self.viewers and not self.stopped:
             self.stopped = True
-            for task in self._tasks:
-                task.cancel()
+            self._sweeping.cancel()
+            if self.subscription is not None:
+                self.subscription.stop()
             self._on_empty(self)
 
     async def recheck(self, message: dict | None = None) -> int:
@@ -217,52 +220,9 @@ class AccessWatch:
             log.info("closed %d board sockets whose access ended", len(revoked))
         return len(revoked)
 
-    async def _run(self) -> None:
-        if self.layer is None:
-            return  # No channel layer: the sweep alone enforces changes.
-        backoff = Backoff(first=0.2, minimum=0.5, cap=5.0, healthy_after=30.0)
-        lost = False
-        try:
-            while True:
-                try:
-                    if self._channel is None:
-                        # The board feeds' prefix: see dashboard.fanout.CHANNEL_PREFIX for why it must be shared.
-                        self._channel = await self.layer.new_channel(prefix=CHANNEL_PREFIX + ".")
-                    await self.layer.group_add(ACCESS_GROUP, self._channel)
-                    self.joined.set()
-                    backoff.link_up()
-                    if lost:
-                        # Announcements sent while we were away are lost: check everyone once.
-                        await self._recheck_safely(None)
-                        lost = False
-                    while True:
-                        message = await self.layer.receive(self._channel)
-                        if isinstance(message, dict) and message.get("type") == MESSAGE_TYPE:
-                            await self._recheck_safely(message)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    self.joined.clear()
-                    lost = True
-                    delay = backoff.next_delay()
-                    log.warning("the access watch lost the channel layer (%s); retrying in %.1fs", error, delay)
-                    await asyncio.sleep(delay)
-        finally:
-            self.joined.clear()
-            if self._channel is not None:
-                try:
-                    await asyncio.shield(self.layer.group_discard(ACCESS_GROUP, self._channel))
-                except Exception as error:
-                    log.info("the access watch could not leave its group: %s", error)
-
-    async def _renew_membership(self) -> None:
-        while True:
-            await asyncio.sleep(RENEW_EVERY)
-            if self.joined.is_set():
-                try:
-                    await self.layer.group_add(ACCESS_GROUP, self._channel)
-                except Exception as error:
-                    log.warning("the access watch could not renew its membership: %s", error)
+    async def _announced(self, message: Any) -> None:
+        if isinstance(message, dict) and message.get("type") == MESSAGE_TYPE:
+            await self._recheck_safely(message)
 
     async def _sweep(self) -> None:
         while True:

@@ -14,12 +14,11 @@ board, in order. A viewer's handler must not wait on I/O of its own: a
 viewer that needs a snapshot reads it in a task of its own and queues the
 messages that arrive meanwhile (see dashboard.consumers).
 
-The feed also owns the group membership's health. The layer forgets members
-after its group expiry (a day by default), so the feed joins again well
-before that. When the layer fails (Redis restarting), the feed keeps the
-viewers' sockets open, retries with jittered backoff, joins again and then
-asks each viewer to resync, since messages sent meanwhile are lost. Viewers
-see the data age grow and the page marks it stale until then.
+The feed keeps its membership through dashboard.group_subscription. When the
+layer fails (Redis restarting), the viewers' sockets stay open; once the feed
+is back in its group it asks each viewer to resync, since messages sent
+meanwhile are lost. Viewers see the data age grow and the page marks it
+stale until then.
 """
 
 from __future__ import annotations
@@ -32,19 +31,13 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from streams.backoff import Backoff
+from dashboard.group_subscription import GroupSubscription
 
 log = logging.getLogger(__name__)
 
-# Well inside the layers' default group expiry of a day.
-RENEW_EVERY = 3600.0
 # How long a new viewer waits for the feed to join its group before giving up (the layer is down).
 JOIN_TIMEOUT = 5.0
 MESSAGE_TYPES = ("board.delta", "board.tick")
-# Prefix of every process-local channel this process receives on (board feeds, the access watch). The
-# Redis layer reads all process-local channels of one prefix from one list, under one lock: a channel of
-# another prefix would take turns with the feeds and starve them for seconds at a time.
-CHANNEL_PREFIX = "board-feed"
 
 
 class Viewer(Protocol):
@@ -71,12 +64,11 @@ class BoardFeed:
         self.group = group
         self.layer = layer
         self.viewers: dict[Viewer, None] = {}  # insertion-ordered set
-        self.joined = asyncio.Event()
         self._on_empty = on_empty
-        self._channel: str | None = None
-        loop = asyncio.get_running_loop()
-        self._task = loop.create_task(self._run(), name=f"feed {group}")
-        self._renewal = loop.create_task(self._renew_membership(), name=f"feed {group} renewal")
+        self.subscription = GroupSubscription(
+            layer, group, name=f"board feed {group}", on_message=self._deliver, on_rejoin=self._resync_all
+        )
+        self.joined = self.subscription.joined
 
     async def add(self, viewer: Viewer) -> None:
         """Start handing messages to VIEWER; return once the feed is in the group.
@@ -98,61 +90,15 @@ class BoardFeed:
     def discard(self, viewer: Viewer) -> None:
         """Stop handing messages to VIEWER; the last viewer out ends the feed."""
         self.viewers.pop(viewer, None)
-        if not self.viewers and not self._task.done():
-            self._task.cancel()
-            self._renewal.cancel()
+        if not self.viewers and self.subscription.running:
+            self.subscription.stop()
             self._on_empty(self)
 
-    async def _run(self) -> None:
-        backoff = Backoff(first=0.2, minimum=0.5, cap=5.0, healthy_after=30.0)
-        lost = False
-        try:
-            while True:
-                try:
-                    await self._join()
-                    backoff.link_up()
-                    if lost:
-                        # Whatever the worker sent while we were out is gone: every viewer starts over.
-                        log.info("board feed %s is back; %d viewers resync", self.group, len(self.viewers))
-                        for viewer in list(self.viewers):
-                            viewer.resync()
-                        lost = False
-                    await self._receive()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    self.joined.clear()
-                    lost = True
-                    delay = backoff.next_delay()
-                    log.warning(
-                        "board feed %s lost the channel layer (%s); retrying in %.1fs", self.group, error, delay
-                    )
-                    await asyncio.sleep(delay)
-        finally:
-            self.joined.clear()
-            await self._leave()
-
-    async def _join(self) -> None:
-        if self._channel is None:
-            self._channel = await self.layer.new_channel(prefix=CHANNEL_PREFIX + ".")
-        await self.layer.group_add(self.group, self._channel)
-        self.joined.set()
-
-    async def _receive(self) -> None:
-        while True:
-            message = await self.layer.receive(self._channel)
-            await self._deliver(message)
-
-    async def _renew_membership(self) -> None:
-        # Time-based rather than on a message: a quiet board (worker down) must not drop out of its group.
-        while True:
-            await asyncio.sleep(RENEW_EVERY)
-            if not self.joined.is_set():
-                continue  # The receiving side is reconnecting and joins again itself.
-            try:
-                await self.layer.group_add(self.group, self._channel)
-            except Exception as error:
-                log.warning("board feed %s could not renew its membership: %s", self.group, error)
+    async def _resync_all(self) -> None:
+        # Whatever the worker sent while we were out is gone: every viewer starts over.
+        log.info("board feed %s is back; %d viewers resync", self.group, len(self.viewers))
+        for viewer in list(self.viewers):
+            viewer.resync()
 
     async def _deliver(self, message: Any) -> None:
         if not isinstance(message, dict) or message.get("type") not in MESSAGE_TYPES:
@@ -168,15 +114,6 @@ class BoardFeed:
                 # message: a viewer that cannot take a message is gone (its page left), so drop it.
                 log.warning("a viewer of %s failed to take a message and is dropped: %r", self.group, error)
                 self.discard(viewer)
-
-    async def _leave(self) -> None:
-        if self._channel is None:
-            return
-        try:
-            await asyncio.shield(self.layer.group_discard(self.group, self._channel))
-        except Exception as error:
-            # The membership then expires by itself; messages to a channel nobody reads are dropped.
-            log.info("board feed %s could not leave its group: %s", self.group, error)
 
 
 class Feeds:

@@ -19,7 +19,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from dashboard import consumers, fanout
+from dashboard import consumers, fanout, group_subscription
 from dashboard.routing import websocket_urlpatterns
 from dashboard.rows import interaction_row
 from dashboard_project.asgi import application
@@ -565,7 +565,7 @@ async def test_a_new_viewer_is_closed_when_the_channel_layer_is_unreachable(p, m
 
 
 async def test_the_feed_renews_its_membership_before_the_layer_forgets_it(p, monkeypatch):
-    monkeypatch.setattr(fanout, "RENEW_EVERY", 0.05)
+    monkeypatch.setattr(group_subscription, "RENEW_EVERY", 0.05)
     layer = FlakyLayer()
     old = channel_layers.set("default", layer)
     try:
