@@ -3,7 +3,7 @@
 A customer's middleware names things its own way. A ``FieldMapping`` (edited
 in the admin as JSON) says, for each Floorview field, the dotted path that
 holds it in a record, e.g. ``{"queue_id": "payload.queue.id"}``; fields left
-out use the standard names of ``vendors/generic.md``. ``terminal_types`` lists
+out use the standard names of ``docs/protocols/generic.md``. ``terminal_types`` lists
 the record types that end an interaction, and ``states`` renames the feed's
 states onto Floorview's (``{"ACW": "wrapup"}``).
 

@@ -1,4 +1,4 @@
-"""``POST /hooks/<slug>/``: a platform pushes records to a webhook connection (``vendors/generic.md`` §3).
+"""``POST /hooks/<slug>/``: a platform pushes records to a webhook connection (``docs/protocols/generic.md``, webhook).
 
 The view only checks and hands on; the worker applies (``streams.connectors.webhook``):
 

@@ -1,4 +1,4 @@
-"""Frames of the generic feeds (``vendors/generic.md``) decoded into records.
+"""Frames of the generic feeds (``docs/protocols/generic.md``) decoded into records.
 
 Text frames are JSON; binary frames are MessagePack, or UTF-8 JSON when they
 are not valid MessagePack (some feeds send their JSON health checks as

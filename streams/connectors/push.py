@@ -1,4 +1,4 @@
-"""The generic WebSocket push feed (``vendors/generic.md`` section 1): JSON or MessagePack records.
+"""The generic WebSocket push feed (``docs/protocols/generic.md``, push): JSON or MessagePack records.
 
 The worker dials ``spec.stream_url`` with ``Authorization: Bearer <token>`` on
 the upgrade request when a token URL is configured (client-credentials grant;

@@ -1,4 +1,4 @@
-"""The generic Server-Sent Events feed (``vendors/generic.md`` section 2).
+"""The generic Server-Sent Events feed (``docs/protocols/generic.md``, SSE).
 
 The worker opens ``GET <stream_url>`` with ``Accept: text/event-stream``, the
 bearer token, one ``queueId`` parameter per watched queue (filtering at the

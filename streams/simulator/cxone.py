@@ -1,7 +1,7 @@
 """The NICE CXone side of the simulator: sign-in, discovery and the Real-Time Data API.
 
 Served on the SimulatorServer's one port beside the Genesys API, from the
-same model, as the team's vendor notes for CXone describe the real thing:
+same model, as ``docs/protocols/cxone.md`` describes the real thing:
 
 - ``POST /auth/token``: the password grant with an access key (client
   credentials as Basic auth, URL-encoded, or in the form body) and the

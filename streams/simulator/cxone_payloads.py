@@ -1,7 +1,7 @@
 """CXone-shaped records built from the contact-centre model: agent states, skill activity, active contacts.
 
-Field names follow NICE's Real-Time Data API (the team's vendor notes for
-CXone). Ids are the model's ``number`` fields: CXone's ids are numbers.
+Field names follow NICE's Real-Time Data API (see
+``docs/protocols/cxone.md``). Ids are the model's ``number`` fields: CXone's ids are numbers.
 
 How the model's state reads in CXone's words:
 

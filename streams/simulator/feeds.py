@@ -1,4 +1,4 @@
-"""The generic feeds of ``vendors/generic.md`` (push and SSE) on the simulator's port, fed by a ``RecordLog``.
+"""The generic feeds of ``docs/protocols/generic.md`` (push and SSE) on the simulator's port, fed by a ``RecordLog``.
 
 - ``POST /feeds/oauth/token``: client credentials in the form body
   (``grant_type=client_credentials``, ``client_id``, ``client_secret``,

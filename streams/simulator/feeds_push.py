@@ -1,4 +1,4 @@
-"""The simulator's WebSocket push feed (``vendors/generic.md`` section 1).
+"""The simulator's WebSocket push feed (``docs/protocols/generic.md``, push).
 
 The bearer token is checked on the upgrade request (401: no upgrade). On
 connect the session states the current picture, every live interaction in

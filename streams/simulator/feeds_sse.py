@@ -1,4 +1,4 @@
-"""The simulator's Server-Sent Events feed (``vendors/generic.md`` section 2).
+"""The simulator's Server-Sent Events feed (``docs/protocols/generic.md``, SSE).
 
 ``GET /feeds/sse`` with a bearer token; ``queueId``, ``skillId`` (the same
 thing, as CXone calls queues) and ``agentId`` filter at the source (any of

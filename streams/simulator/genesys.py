@@ -4,7 +4,7 @@ OAuth client credentials at ``/oauth/token``, the REST API under ``/api/v2``
 (bearer tokens, per-token rate limits with ``inin-ratelimit-*`` headers,
 Genesys' error body on every 4xx/5xx), and the notification sockets at the
 ``connectUri`` each channel hands out. The contract is Genesys Cloud's
-documented protocol, as summarised in the team's vendor notes for Genesys.
+documented protocol, as summarised in ``docs/protocols/genesys.md``.
 """
 
 from __future__ import annotations

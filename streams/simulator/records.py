@@ -1,4 +1,4 @@
-"""Generic feed records from the contact-centre model (``vendors/generic.md``).
+"""Generic feed records from the contact-centre model (``docs/protocols/generic.md``).
 
 A customer's middleware would re-publish vendor data as flat records; the
 simulator's push, SSE and webhook feeds all send the same ones, made here.

@@ -1,4 +1,4 @@
-"""The simulator as a platform that posts to a webhook (``vendors/generic.md`` section 3).
+"""The simulator as a platform that posts to a webhook (``docs/protocols/generic.md``, webhook).
 
 ``WebhookSender`` posts the generic records of a ``RecordLog`` to a target
 URL, batched per tick, as a real platform would:
