@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from streams.models import Queue
+
+
+def default_coalesce_ms() -> int:
+    """Return the coalescing window a new board starts with: ``FLOORVIEW_COALESCE_WINDOW``, in milliseconds."""
+    return round(settings.FLOORVIEW["COALESCE_WINDOW"] * 1000)
 
 
 class Board(models.Model):
@@ -27,7 +33,7 @@ class Board(models.Model):
     )
     coalesce_ms = models.PositiveIntegerField(
         "coalescing window (ms)",
-        default=250,
+        default=default_coalesce_ms,
         validators=[MinValueValidator(20), MaxValueValidator(10_000)],
         help_text="Changes are batched and pushed at most once per window. Wall screens: 1000.",
     )

@@ -33,8 +33,8 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
-def env_float(name: str, default: float, minimum: float = 0.0) -> float:
-    """Return NAME as a number no smaller than MINIMUM."""
+def env_float(name: str, default: float, minimum: float = 0.0, maximum: float | None = None) -> float:
+    """Return NAME as a number no smaller than MINIMUM (and no larger than MAXIMUM, if given)."""
     value = env(name)
     if value is None or value == "":
         return default
@@ -44,6 +44,8 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
     if number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, not {number}")
     return number
 
 
@@ -255,8 +257,9 @@ else:
 
 # Live board tuning.
 FLOORVIEW = {
-    # Default coalescing window for boards that do not set their own (seconds).
-    "COALESCE_WINDOW": env_float("FLOORVIEW_COALESCE_WINDOW", 0.25, minimum=0.01),
+    # The coalescing window new boards start with (seconds); each board's own window then rules. Within
+    # the bounds a board accepts (20 ms to 10 s).
+    "COALESCE_WINDOW": env_float("FLOORVIEW_COALESCE_WINDOW", 0.25, minimum=0.02, maximum=10.0),
     # The browser marks data older than this stale (seconds).
     "STALE_AFTER": env_float("FLOORVIEW_STALE_AFTER", 5.0, minimum=1.0),
     # How often the publisher tells boards that their data is still live (seconds).

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from unittest import mock
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.contrib.messages import get_messages
 from django.test import TestCase, override_settings
@@ -317,6 +318,15 @@ class QueueAndBoardAdminTests(TestCase):
         board = Board.objects.get(slug="night")
         assert (board.panels, board.shown_panels()) == ([], ["queues", "agents", "interactions"])
         assert board.may_view(self.p.other_supervisor)
+
+    def test_a_new_board_starts_with_the_configured_coalescing_window(self):
+        # FLOORVIEW_COALESCE_WINDOW is the default a new board (in the admin or in code) starts with.
+        window = {**settings.FLOORVIEW, "COALESCE_WINDOW": 0.8}
+        with override_settings(FLOORVIEW=window):
+            html = self.client.get("/admin/dashboard/board/add/").content.decode()
+            assert 'name="coalesce_ms" value="800"' in html
+            assert Board.objects.create(slug="wall", title="Wall").coalesce_ms == 800
+        assert Board.objects.create(slug="desk", title="Desk").coalesce_ms == 250
 
     def test_it_links_each_board_to_its_live_page(self):
         html = self.client.get("/admin/dashboard/board/").content.decode()

@@ -136,3 +136,9 @@ def test_check_deploy_is_clean_with_the_readme_production_settings():
     )
     assert show.stdout.split(" ", 1)[0] == "True", show.stderr
     assert "HTTP_X_FORWARDED_PROTO" in show.stdout
+
+
+def test_a_default_coalescing_window_a_board_would_refuse_is_refused_at_start():
+    done = settings_under(FLOORVIEW_REQUIRE_SECRETS="false", FLOORVIEW_COALESCE_WINDOW="20")
+    assert done.returncode != 0
+    assert "FLOORVIEW_COALESCE_WINDOW must be at most 10.0" in done.stderr

@@ -238,9 +238,7 @@ def _demo_boards(connections: dict) -> list[tuple[str, str]]:
     supervisors = Group.objects.get(name="Supervisors")
     boards = []
     for kind, slug, title, panels in DEMO_BOARDS:
-        board, created = Board.objects.get_or_create(
-            slug=slug, defaults={"title": title, "coalesce_ms": 250, "panels": panels}
-        )
+        board, created = Board.objects.get_or_create(slug=slug, defaults={"title": title, "panels": panels})
         if created or not board.queues.exists():
             board.queues.set(connections[kind].queues.all())
         board.groups.add(supervisors)
