@@ -29,15 +29,15 @@ from typing import Any
 from channels.layers import InMemoryChannelLayer
 
 from dashboard.rows import QueueConfig
+from simulator.hub import envelope
+from simulator.model import ContactCentreModel, ModelConfig
+from simulator.publisher import TopicPublisher
 from streams.connectors.genesys import agent_topic, queue_topics
 from streams.connectors.genesys_media import MediaTotals
 from streams.connectors.genesys_parsers import QueuePart, parse_frame
 from streams.events import AgentStatus, SourceSnapshot
 from streams.floor import Floor
 from streams.publisher import BoardPlan, Publisher
-from streams.simulator.hub import envelope
-from streams.simulator.model import ContactCentreModel, ModelConfig
-from streams.simulator.publisher import TopicPublisher
 from streams.snapshots import MemorySnapshotStore
 
 SOURCE = "c1"

@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "channels",
     "streams",
     "dashboard",
+    # The built-in vendor simulator (``manage.py simulate`` and the demo); nothing else imports it.
+    "simulator",
 ]
 
 MIDDLEWARE = [

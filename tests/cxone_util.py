@@ -7,14 +7,14 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 
+from simulator import control
+from simulator.cxone import CxoneCounters
+from simulator.server import SimulatorServer
 from streams.connectors.base import ConnectionSpec, Timing
 from streams.connectors.cxone import CxoneConnector
 from streams.connectors.registry import connector_class
 from streams.floor import Floor
 from streams.health import LinkHealth
-from streams.simulator import control
-from streams.simulator.cxone import CxoneCounters
-from streams.simulator.server import SimulatorServer
 from tests.timing import eventually, scaled
 
 CLIENT_SECRET = "cl=ient+secret"

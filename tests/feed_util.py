@@ -8,12 +8,12 @@ import time
 from contextlib import asynccontextmanager
 from typing import Any
 
+from simulator import control
+from simulator.server import SimulatorServer
 from streams.connectors.base import ConnectionSpec, Connector, Timing
 from streams.connectors.registry import connector_class
 from streams.floor import Floor
 from streams.health import LinkHealth
-from streams.simulator import control
-from streams.simulator.server import SimulatorServer
 from tests.timing import eventually, scaled
 
 SCOPE = "feeds:read"

@@ -12,8 +12,8 @@ from django.contrib.messages import get_messages
 from django.test import TestCase, override_settings
 
 from dashboard.models import Board
+from simulator.server import SimulatorServer
 from streams.models import Connection, Queue
-from streams.simulator.server import SimulatorServer
 from tests.personas import CLIENT_SECRET, FAST_HASHERS, make_personas
 from tests.timing import scaled
 

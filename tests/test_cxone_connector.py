@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from simulator.server import SimulatorServer
 from streams import sanity
 from streams.connectors import cxone_rest
 from streams.connectors.base import ConnectionSpec
@@ -22,7 +23,6 @@ from streams.connectors.cxone_auth import CxoneAuth
 from streams.connectors.cxone_rest import EPOCH, CxoneError, CxoneRest
 from streams.connectors.registry import connector_class
 from streams.oauth import TokenUnavailable
-from streams.simulator.server import SimulatorServer
 from tests.cxone_util import CLIENT_SECRET, FAST, KEY_ID, KEY_SECRET, KEYS, POLL, converged, live, streaming
 from tests.timing import FakeClock, eventually, scaled, scheduled_wait
 

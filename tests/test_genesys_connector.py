@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from simulator import control, hub
+from simulator.server import SimulatorServer
 from streams import sanity
 from streams.connectors import genesys
 from streams.connectors.base import ConnectionSpec, Timing
@@ -22,8 +24,6 @@ from streams.connectors.registry import connector_class
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.oauth import AuthFailed, TokenProvider, token_for
-from streams.simulator import control, hub
-from streams.simulator.server import SimulatorServer
 from tests.timing import eventually, scaled
 
 # -- the REST client, against a scripted server ----------------------------------------

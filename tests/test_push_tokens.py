@@ -8,11 +8,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from simulator.server import SimulatorServer
 from streams.connectors.base import ConnectionSpec
 from streams.connectors.feed_common import FeedRefused
 from streams.connectors.push import PushConnector
 from streams.oauth import AuthFailed, TokenProvider, cache_key
-from streams.simulator.server import SimulatorServer
 from tests.feed_util import SCOPE, feed_url
 
 

@@ -91,7 +91,7 @@ class DemoRunner:
     async def start(self) -> None:
         """Start the simulator, seed the database, start the worker and print where to go."""
 
-        from streams.simulator.server import SimulatorServer
+        from simulator.server import SimulatorServer
         from streams.worker import Worker
 
         try:

@@ -52,8 +52,8 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from streams.simulator.cxone_changes import ChangeLog
-from streams.simulator.cxone_payloads import (
+from simulator.cxone_changes import ChangeLog
+from simulator.cxone_payloads import (
     BUSINESS_UNIT_ID,
     MEDIA,
     active_contact,
@@ -61,11 +61,11 @@ from streams.simulator.cxone_payloads import (
     agent_view,
     skill_activity,
 )
-from streams.simulator.faults import Faults
-from streams.simulator.http_input import basic_credentials, int_param
-from streams.simulator.model import ContactCentreModel
-from streams.simulator.timefmt import iso, parse_iso
-from streams.simulator.tokens import TokenStore, bearer_token
+from simulator.faults import Faults
+from simulator.http_input import basic_credentials, int_param
+from simulator.model import ContactCentreModel
+from simulator.timefmt import iso, parse_iso
+from simulator.tokens import TokenStore, bearer_token
 
 log = logging.getLogger(__name__)
 

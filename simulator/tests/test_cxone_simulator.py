@@ -11,9 +11,9 @@ from urllib.parse import quote, urljoin
 import aiohttp
 import pytest
 
-from streams.simulator import control
-from streams.simulator.server import SimulatorServer
-from streams.simulator.timefmt import parse_iso
+from simulator import control
+from simulator.server import SimulatorServer
+from simulator.timefmt import parse_iso
 from tests.timing import FakeClock, eventually, scaled
 
 QUIET = {"rate": 0.0, "presence_change_mean": 0.0, "not_responding_probability": 0.0}

@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 import pytest
 from aiohttp import web
 
-from streams.simulator import control
-from streams.simulator.server import SimulatorServer
-from streams.simulator.webhooks import EVENTBRIDGE_SOURCE
+from simulator import control
+from simulator.server import SimulatorServer
+from simulator.webhooks import EVENTBRIDGE_SOURCE
 from streams.webhooks import is_envelope, parse_body, signature
 from tests.timing import eventually
 

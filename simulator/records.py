@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from streams.simulator.model import INTERACTION_STATES, Contact, ContactCentreModel, ConversationChange
+from simulator.model import INTERACTION_STATES, Contact, ContactCentreModel, ConversationChange
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from streams.simulator.hub import envelope
-from streams.simulator.presence import canonical
+from simulator.hub import envelope
+from simulator.presence import canonical
 
 if TYPE_CHECKING:
-    from streams.simulator.server import SimulatorServer
-    from streams.simulator.tokens import TokenStore
+    from simulator.server import SimulatorServer
+    from simulator.tokens import TokenStore
 
 Run = Callable[["SimulatorServer", dict[str, Any]], Any]
 

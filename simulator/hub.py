@@ -23,8 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
-from streams.simulator import topics as topic_names
-from streams.simulator.timefmt import iso
+from simulator import topics as topic_names
+from simulator.timefmt import iso
 
 log = logging.getLogger(__name__)
 

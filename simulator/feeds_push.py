@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 from aiohttp import WSMsgType, web
 
-from streams.simulator.feeds_session import FeedSession
+from simulator.feeds_session import FeedSession
 
 if TYPE_CHECKING:
-    from streams.simulator.feeds import Feeds
+    from simulator.feeds import Feeds
 
 PUSH_FORMATS = ("json", "msgpack", "mixed")
 PICTURE_BATCH = 100

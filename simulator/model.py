@@ -31,9 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.simulator import names
-from streams.simulator.presence import SYSTEM_PRESENCES, canonical
-from streams.simulator.timefmt import interval_start, ms
+from simulator import names
+from simulator.presence import SYSTEM_PRESENCES, canonical
+from simulator.timefmt import interval_start, ms
 
 log = logging.getLogger(__name__)
 

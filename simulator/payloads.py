@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from streams.simulator.model import OFF_QUEUE, Contact, ContactCentreModel, SimAgent, SimQueue
-from streams.simulator.presence import SYSTEM_PRESENCES, presence_id, rest_name, socket_name
-from streams.simulator.timefmt import INTERVAL_SECONDS, interval_text, iso
+from simulator.model import OFF_QUEUE, Contact, ContactCentreModel, SimAgent, SimQueue
+from simulator.presence import SYSTEM_PRESENCES, presence_id, rest_name, socket_name
+from simulator.timefmt import INTERVAL_SECONDS, interval_text, iso
 
 ROUTING_STATUSES = ("OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING", "COMMUNICATING")
 CONVERSATION_METRICS = ("oWaiting", "oInteracting", "oAlerting", "oLongestWaiting", "oLongestInteracting")

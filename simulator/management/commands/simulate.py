@@ -14,8 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from streams.simulator import control
-from streams.simulator.server import SimulatorServer
+from simulator import control
+from simulator.server import SimulatorServer
 
 
 def parse_fault(text: str) -> dict[str, Any]:

@@ -26,12 +26,12 @@ from typing import Any
 
 from aiohttp import web
 
-from streams.simulator.faults import Faults
-from streams.simulator.feeds_push import PUSH_FORMATS, PushSession, serve_push
-from streams.simulator.feeds_session import token_tag
-from streams.simulator.feeds_sse import SseSession, serve_sse
-from streams.simulator.records import RecordLog
-from streams.simulator.tokens import TokenStore, bearer_token
+from simulator.faults import Faults
+from simulator.feeds_push import PUSH_FORMATS, PushSession, serve_push
+from simulator.feeds_session import token_tag
+from simulator.feeds_sse import SseSession, serve_sse
+from simulator.records import RecordLog
+from simulator.tokens import TokenStore, bearer_token
 
 TOKEN_PATH = "/feeds/oauth/token"
 PUSH_PATH = "/feeds/push"

@@ -4,18 +4,17 @@ import asyncio
 import signal
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from streams.simulator.presence import presence_id
-from streams.simulator.server import SimulatorServer
-from streams.simulator.timefmt import parse_iso
+from simulator.presence import presence_id
+from simulator.server import SimulatorServer
+from simulator.timefmt import parse_iso
+from tests.processes import ROOT
 from tests.simulator_util import basic, bearer, get_token, metrics_by_name, new_channel, next_message, on_topic
 from tests.timing import scaled
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 QUIET = {"rate": 0.0, "presence_change_mean": 0.0, "not_responding_probability": 0.0, "on_queue_share": 1.0}
 
 
@@ -707,13 +706,15 @@ async def test_it_runs_alone_from_manage_py_until_sigterm(http):
         "shh",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        cwd=PROJECT_ROOT,
+        cwd=ROOT,
     )
     try:
         lines = []
         async with asyncio.timeout(scaled(20)):
             while not any("Client secret" in line for line in lines):
-                lines.append((await process.stdout.readline()).decode())
+                line = (await process.stdout.readline()).decode()
+                assert line, f"the simulator exited before it was ready: {''.join(lines)!r}"
+                lines.append(line)
         base_url = next(line.split()[-1] for line in lines if "Base URL" in line)
         async with http.get(f"{base_url}/simulator/truth") as r:
             truth = await r.json()

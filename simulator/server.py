@@ -26,17 +26,17 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from streams.simulator import control
-from streams.simulator.cxone import CxoneApi
-from streams.simulator.faults import Faults
-from streams.simulator.feeds import FeedOptions, Feeds
-from streams.simulator.genesys import GenesysApi
-from streams.simulator.hub import SOCKET_CLOSING_DELAY, Hub
-from streams.simulator.model import ContactCentreModel, ModelConfig
-from streams.simulator.publisher import TopicPublisher
-from streams.simulator.records import RecordLog
-from streams.simulator.tokens import RateLimiter, TokenStore
-from streams.simulator.webhooks import WebhookSender
+from simulator import control
+from simulator.cxone import CxoneApi
+from simulator.faults import Faults
+from simulator.feeds import FeedOptions, Feeds
+from simulator.genesys import GenesysApi
+from simulator.hub import SOCKET_CLOSING_DELAY, Hub
+from simulator.model import ContactCentreModel, ModelConfig
+from simulator.publisher import TopicPublisher
+from simulator.records import RecordLog
+from simulator.tokens import RateLimiter, TokenStore
+from simulator.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 

@@ -19,14 +19,14 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
-from streams.simulator import payloads
-from streams.simulator.faults import Faults
-from streams.simulator.http_input import basic_credentials, int_param
-from streams.simulator.hub import PONG, Channel, Hub, SocketSession
-from streams.simulator.model import ContactCentreModel, SimAgent
-from streams.simulator.presence import presence_id, socket_name
-from streams.simulator.timefmt import iso, parse_interval
-from streams.simulator.tokens import RateLimiter, TokenStore, bearer_token
+from simulator import payloads
+from simulator.faults import Faults
+from simulator.http_input import basic_credentials, int_param
+from simulator.hub import PONG, Channel, Hub, SocketSession
+from simulator.model import ContactCentreModel, SimAgent
+from simulator.presence import presence_id, socket_name
+from simulator.timefmt import iso, parse_interval
+from simulator.tokens import RateLimiter, TokenStore, bearer_token
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from streams.simulator.model import (
+from simulator.model import (
     IDLE,
     INTERACTING,
     NOT_RESPONDING,
@@ -15,7 +15,7 @@ from streams.simulator.model import (
     ModelConfig,
     QueueChange,
 )
-from streams.simulator.timefmt import interval_start, iso, ms, parse_iso
+from simulator.timefmt import interval_start, iso, ms, parse_iso
 
 # 2026-11-22T08:00:10Z: ten seconds into an interval, so a test has 30 minutes before the next one.
 T0 = 1795248010.0

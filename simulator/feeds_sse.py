@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from streams.simulator.feeds_session import FeedSession, token_tag
+from simulator.feeds_session import FeedSession, token_tag
 
 if TYPE_CHECKING:
-    from streams.simulator.feeds import Feeds
+    from simulator.feeds import Feeds
 
 END = object()  # queued after a control event: the stream ends once it is written
 

@@ -18,8 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from streams.simulator.cxone_payloads import active_contact
-from streams.simulator.model import (
+from simulator.cxone_payloads import active_contact
+from simulator.model import (
     AgentChange,
     Change,
     ContactCentreModel,

@@ -42,13 +42,13 @@ from typing import Any
 
 import aiohttp
 
+from simulator import payloads
+from simulator.model import ContactCentreModel
+from simulator.publisher import TopicPublisher
+from simulator.records import RecordLog
+from simulator.timefmt import iso
 from streams.http_body import BodyTooLarge, read_body
 from streams.retry_after import parse_retry_after
-from streams.simulator import payloads
-from streams.simulator.model import ContactCentreModel
-from streams.simulator.publisher import TopicPublisher
-from streams.simulator.records import RecordLog
-from streams.simulator.timefmt import iso
 from streams.webhooks import signature
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from streams.simulator.model import CAMPAIGNS, IDLE, NOT_RESPONDING, Contact, ContactCentreModel, SimAgent, SimQueue
-from streams.simulator.timefmt import iso
+from simulator.model import CAMPAIGNS, IDLE, NOT_RESPONDING, Contact, ContactCentreModel, SimAgent, SimQueue
+from simulator.timefmt import iso
 
 BUSINESS_UNIT_ID = 4600001
 TEAM = (11, "Floor Team")

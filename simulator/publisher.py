@@ -13,10 +13,10 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from streams.simulator import payloads
-from streams.simulator import topics as t
-from streams.simulator.hub import Hub
-from streams.simulator.model import (
+from simulator import payloads
+from simulator import topics as t
+from simulator.hub import Hub
+from simulator.model import (
     AgentChange,
     Change,
     ContactCentreModel,
