@@ -28,6 +28,7 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer
 
+from dashboard.publisher import BoardPlan, Publisher
 from dashboard.rows import QueueConfig
 from simulator.hub import envelope
 from simulator.model import ContactCentreModel, ModelConfig
@@ -37,7 +38,6 @@ from streams.connectors.genesys_media import MediaTotals
 from streams.connectors.genesys_parsers import QueuePart, parse_frame
 from streams.events import AgentStatus, SourceSnapshot
 from streams.floor import Floor
-from streams.publisher import BoardPlan, Publisher
 from streams.snapshots import MemorySnapshotStore
 
 SOURCE = "c1"

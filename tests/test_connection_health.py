@@ -20,13 +20,13 @@ from django.db import DatabaseError
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
+from dashboard.worker import Worker
 from streams.connectors.base import ConnectionSpec
 from streams.events import QueueStats, SourceSnapshot
 from streams.health import EVENT_KINDS, LinkHealth, scrub
 from streams.leases import MemoryLeases
 from streams.models import Connection, ConnectionEvent
 from streams.snapshots import MemorySnapshotStore
-from streams.worker import Worker
 from tests.personas import CLIENT_SECRET, FAST_HASHERS, make_personas
 from tests.timing import FakeClock
 
@@ -251,7 +251,7 @@ async def test_a_database_error_is_logged_and_the_worker_goes_on(worker, persona
     with (
         mock.patch.object(Connection, "record_health", side_effect=down),
         mock.patch.object(ConnectionEvent, "prune", side_effect=down),
-        caplog.at_level(logging.WARNING, logger="streams.worker"),
+        caplog.at_level(logging.WARNING, logger="dashboard.worker"),
     ):
         health.set_state("live")
         await settled(worker)

@@ -20,13 +20,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 from dashboard import consumers, fanout, group_subscription
+from dashboard.publisher import BoardPlan, Publisher
 from dashboard.routing import websocket_urlpatterns
 from dashboard.rows import interaction_row
 from dashboard_project.asgi import application
 from streams import snapshots
 from streams.events import AgentStatus, QueueStats
 from streams.floor import Floor, InteractionState
-from streams.publisher import BoardPlan, Publisher
 from tests.socket_util import Feed, nothing_more, open_socket, parse, receive
 from tests.timing import scaled
 

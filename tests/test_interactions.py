@@ -7,11 +7,11 @@ from django.http import QueryDict
 
 from dashboard.filters import NO_DISPOSITION, RowFilter, select_rows
 from dashboard.frames import delta_frame, snapshot_frame
+from dashboard.publisher import BoardPlan, Publisher
 from dashboard.rows import QueueConfig, interaction_key, interaction_row
 from streams.events import AgentStatus, InteractionUpdate, SourceSnapshot
 from streams.floor import Floor
 from streams.mapping import FieldMapping, MappingError, RecordError, RecordFolder
-from streams.publisher import BoardPlan, Publisher
 from streams.snapshots import MemorySnapshotStore
 from tests.test_publisher import RecordingLayer
 from tests.timing import FakeClock

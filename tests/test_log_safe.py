@@ -16,7 +16,7 @@ from streams.log_safe import safe_text
 from tests.cxone_util import FAST
 from tests.timing import eventually
 
-FORGED = "invalid_grant\n2026-01-01 00:00:00,000 ERROR streams.worker forged line\r\x1b[2Jcleared\x85\u2028end"
+FORGED = "invalid_grant\n2026-01-01 00:00:00,000 ERROR dashboard.worker forged line\r\x1b[2Jcleared\x85\u2028end"
 
 
 def test_safe_text_escapes_every_control_character_and_keeps_the_rest():

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from dashboard.publisher import BoardPlan, Publisher
 from dashboard.rows import QueueConfig
 from streams.events import AgentStatus, QueueStats
 from streams.floor import Floor
 from streams.health import LinkHealth
-from streams.publisher import BoardPlan, Publisher
 from streams.snapshots import MemorySnapshotStore
 from tests.timing import scaled
 

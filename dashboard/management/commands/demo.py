@@ -91,8 +91,8 @@ class DemoRunner:
     async def start(self) -> None:
         """Start the simulator, seed the database, start the worker and print where to go."""
 
+        from dashboard.worker import Worker
         from simulator.server import SimulatorServer
-        from streams.worker import Worker
 
         try:
             self.simulator = SimulatorServer(

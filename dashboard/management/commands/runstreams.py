@@ -6,7 +6,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from streams.worker import Worker
+from dashboard.worker import Worker
 
 log = logging.getLogger(__name__)
 

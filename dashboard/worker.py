@@ -27,6 +27,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from dashboard.models import Board
+from dashboard.publisher import BoardPlan, Publisher
 from dashboard.rows import QueueConfig
 from streams.connectors.base import ConnectionSpec, Connector
 from streams.connectors.registry import connector_class
@@ -35,7 +36,6 @@ from streams.floor import Floor
 from streams.health import LinkHealth, redact
 from streams.leases import LeaseClock, Leases, MemoryLeases, RedisLeases
 from streams.models import Connection, ConnectionEvent
-from streams.publisher import BoardPlan, Publisher
 from streams.snapshots import SnapshotStore, get_snapshot_store
 
 log = logging.getLogger(__name__)
