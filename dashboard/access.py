@@ -35,15 +35,12 @@ from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 
 from dashboard.group_subscription import GroupSubscription
+from dashboard.protocol import Close
 
 log = logging.getLogger(__name__)
 
 ACCESS_GROUP = "access"
 MESSAGE_TYPE = "access.changed"
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_UNKNOWN_BOARD = 4404
 
 
 def session_tag(session_key: str) -> str:
@@ -121,11 +118,11 @@ def verdicts(grants: list[Grant]) -> dict[Grant, int]:
     for grant in grants:
         user = users.get(grant.user_id)
         if user is None or not user.is_active or not _session_holds(grant, user, alive):
-            closing[grant] = CLOSE_UNAUTHENTICATED
+            closing[grant] = Close.UNAUTHENTICATED
         elif grant.board_id not in boards:
-            closing[grant] = CLOSE_UNKNOWN_BOARD
+            closing[grant] = Close.UNKNOWN_BOARD
         elif not user.is_superuser and not (user_groups.get(user.pk, set()) & board_groups.get(grant.board_id, set())):
-            closing[grant] = CLOSE_FORBIDDEN
+            closing[grant] = Close.FORBIDDEN
     return closing
 
 
@@ -205,7 +202,7 @@ class AccessWatch:
         # A signed-out session is closed on the announcement's word: the process that signed it out may not
         # have flushed it from the store yet when this re-check would read it.
         ended = set((message or {}).get("sessions") or ())
-        revoked = [(viewer, CLOSE_UNAUTHENTICATED) for viewer, grant in held if grant.session in ended]
+        revoked = [(viewer, Close.UNAUTHENTICATED) for viewer, grant in held if grant.session in ended]
         held = [(viewer, grant) for viewer, grant in held if grant.session not in ended]
         if held:
             self.checks += 1

@@ -45,21 +45,11 @@ from dashboard.fanout import JOIN_TIMEOUT, BoardFeed, FeedUnavailable, feeds
 from dashboard.filters import RowFilter
 from dashboard.frames import delta_frame, snapshot_frame, tick_frame
 from dashboard.models import Board
+from dashboard.protocol import DELTA, TICK, Close
 from dashboard.viewer_limits import TokenBucket, UnreadFrames
 from streams.snapshots import BoardSnapshot, get_snapshot_store
 
 log = logging.getLogger(__name__)
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_UNKNOWN_BOARD = 4404
-# "Try again later": the store or the channel layer is unreachable. Not 1011: Daphne's WebSocket
-# library refuses to send it (only 1000 and 3000-4999), so the close itself would fail and the
-# socket would linger. The page reconnects after any close it does not know, with its backoff.
-CLOSE_SERVER_ERROR = 4011
-# Policy violation: a message flood, or a reader that fell too far behind. Not 1008, which Daphne's
-# WebSocket library refuses to send from an application, like 1011.
-CLOSE_POLICY = 4008
 
 MAX_CLIENT_MESSAGE = 8 * 1024
 # How long messages of a superseded epoch are ignored. Long enough to swallow an old worker's
@@ -183,13 +173,13 @@ class BoardConsumer(AsyncWebsocketConsumer):
         await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.close(code=Close.UNAUTHENTICATED)
             return
         open_sockets = sockets_per_user()
         if open_sockets[user.pk] >= settings.FLOORVIEW["SOCKETS_PER_USER"]:
             # Before any database work: one account cannot make a process hold sockets without end.
             log.info("closing a board socket: user %s already has %d open here", user.pk, open_sockets[user.pk])
-            await self.close(code=CLOSE_POLICY)
+            await self.close(code=Close.POLICY)
             return
         self.counted_user = user.pk
         open_sockets[user.pk] += 1
@@ -198,7 +188,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         board, auth_hash = await database_sync_to_async(_board_for)(user, slug, session)
         if board is None:
             self._leave()
-            await self.close(code=CLOSE_UNKNOWN_BOARD)
+            await self.close(code=Close.UNKNOWN_BOARD)
             return
         self.board_id = board.pk
         self.kinds = tuple(PANEL_KINDS[panel] for panel in board.shown_panels())
@@ -220,7 +210,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             except FeedUnavailable:
                 log.warning("board %s: the channel layer is unreachable; closing a new viewer", self.board_id)
                 self._leave()
-                await self.close(code=CLOSE_SERVER_ERROR)
+                await self.close(code=Close.TRY_LATER)
                 return
             if self.access is None:
                 self._leave()  # Revoked (and closed) while joining: leave the feed it just joined.
@@ -289,7 +279,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
                 self.unread_cap,
             )
             self._leave()
-            await self.close(code=CLOSE_POLICY)
+            await self.close(code=Close.POLICY)
             return
         await self.send(text_data=text)
 
@@ -302,7 +292,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         except Exception:
             # The store is unreachable: close so the browser reconnects and asks again.
             log.exception("reading the snapshot of board %s failed", self.board_id)
-            await self.close(code=CLOSE_SERVER_ERROR)
+            await self.close(code=Close.TRY_LATER)
             return
         frame, self.shown = snapshot_frame(snapshot, self.row_filter, self.kinds)
         epoch, self.seq = (snapshot.epoch, snapshot.seq) if snapshot else (None, 0)
@@ -375,7 +365,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             if not self.flood.take():
                 log.info("board %s: closing a viewer that floods messages", self.board_id)
                 self._leave()
-                await self.close(code=CLOSE_POLICY)
+                await self.close(code=Close.POLICY)
             return None
         if text_data is None:
             return self._drop("binary")
@@ -433,9 +423,9 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self._read_snapshot_soon()
 
     async def _handle(self, message: dict) -> None:
-        if message.get("type") == "board.delta":
+        if message.get("type") == DELTA:
             await self.board_delta(message)
-        elif message.get("type") == "board.tick":
+        elif message.get("type") == TICK:
             await self.board_tick(message)
 
     async def board_delta(self, message: dict) -> None:

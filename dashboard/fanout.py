@@ -32,12 +32,12 @@ from typing import Any, Protocol
 from channels.layers import get_channel_layer
 
 from dashboard.group_subscription import GroupSubscription
+from dashboard.protocol import MESSAGE_TYPES
 
 log = logging.getLogger(__name__)
 
 # How long a new viewer waits for the feed to join its group before giving up (the layer is down).
 JOIN_TIMEOUT = 5.0
-MESSAGE_TYPES = ("board.delta", "board.tick")
 
 
 class Viewer(Protocol):

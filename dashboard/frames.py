@@ -22,13 +22,8 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
 
+from dashboard import protocol
 from dashboard.filters import RowFilter, select_rows
-
-# What the page and the server agree on (frames, client messages, acknowledgements). Every snapshot
-# carries it; a page whose script expects another version reloads itself (static/dashboard/board.js,
-# PROTOCOL there), so pages left open across a deploy do not run an old script against a new server.
-# Raise it, here and in board.js together, whenever either side changes what the other must do.
-PROTOCOL_VERSION = 2
 
 # The table body each kind of row lives in, in page order.
 TBODY_IDS = {"queue": "queue-rows", "agent": "agent-rows", "interaction": "interaction-rows"}
@@ -97,7 +92,7 @@ def snapshot_frame(snapshot: Any, row_filter: RowFilter, kinds: tuple[str, ...])
                 server_time=None,
                 live_at=None,
                 health=None,
-                protocol=PROTOCOL_VERSION,
+                protocol=protocol.PROTOCOL_VERSION,
             )
         ]
         rows: list = []
@@ -110,7 +105,7 @@ def snapshot_frame(snapshot: Any, row_filter: RowFilter, kinds: tuple[str, ...])
                 server_time=snapshot.server_time,
                 live_at=snapshot.live_at,
                 health=snapshot.health,
-                protocol=PROTOCOL_VERSION,
+                protocol=protocol.PROTOCOL_VERSION,
             )
         ]
         rows = [row for row in snapshot.rows.values() if is_row(row, kinds)]

@@ -47,12 +47,11 @@ from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, parse_cookie
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from dashboard.protocol import Close
 from dashboard_project.login_throttle import client_ip
 
 log = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_TRY_LATER = 4011
 # Session loads running at once, and waiting: the database thread is single, so more in flight buys nothing.
 AUTH_CONCURRENCY = 4
 AUTH_WAITING = 64
@@ -177,11 +176,11 @@ class BoundedAuthMiddleware(AuthMiddleware):
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         if self._queued >= self.concurrency + self.waiting:
             refused["busy"] += 1
-            return await accept_then_close(receive, send, CLOSE_TRY_LATER)
+            return await accept_then_close(receive, send, Close.TRY_LATER)
         client = socket_client(scope) if self.per_client is not None else None
         if self.per_client is not None and self._queued_by_client[client] >= self.per_client:
             refused["busy client"] += 1
-            return await accept_then_close(receive, send, CLOSE_TRY_LATER)
+            return await accept_then_close(receive, send, Close.TRY_LATER)
         loop = asyncio.get_running_loop()
         slots = self._slots.get(loop)
         if slots is None:
@@ -221,12 +220,12 @@ class SessionGate:
         key = cookies.get(settings.SESSION_COOKIE_NAME)
         if not key:
             refused["no cookie"] += 1
-            return await accept_then_close(receive, send, CLOSE_UNAUTHENTICATED)
+            return await accept_then_close(receive, send, Close.UNAUTHENTICATED)
         sent = cookies.get(SOCKET_PASS_COOKIE)
         if sent is None:
             return await self._unvouched_stack(scope, receive, send)
         if not constant_time_compare(sent, socket_pass(key)):
             # Not made by this site for this session: a forged or mismatched cookie, refused without any I/O.
             refused["forged"] += 1
-            return await accept_then_close(receive, send, CLOSE_UNAUTHENTICATED)
+            return await accept_then_close(receive, send, Close.UNAUTHENTICATED)
         return await self._vouched_stack(scope, receive, send)

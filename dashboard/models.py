@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from dashboard import protocol
 from streams.models import Queue
 
 
@@ -52,7 +53,7 @@ class Board(models.Model):
     @property
     def group_name(self) -> str:
         """Return the Channels group that carries this board's updates."""
-        return f"board.{self.pk}"
+        return protocol.group_name(self.pk)
 
     def shown_panels(self) -> list[str]:
         """Return the panels to show, defaulting to all."""

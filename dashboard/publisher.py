@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import redis.exceptions
 
+from dashboard import protocol
 from dashboard.rows import QueueConfig, agent_row, interaction_key, interaction_row, queue_row
 from streams.floor import AgentState, Floor, InteractionState, QueueState, RowKey
 from streams.health import LinkHealth, scrub
@@ -47,7 +48,7 @@ class BoardPlan:
     @property
     def group(self) -> str:
         """Return the board's Channels group."""
-        return f"board.{self.board_id}"
+        return protocol.group_name(self.board_id)
 
     @property
     def sources(self) -> set[str]:
@@ -352,7 +353,7 @@ class Publisher:
         await self.layer.group_send(
             state.plan.group,
             {
-                "type": "board.delta",
+                "type": protocol.DELTA,
                 "board": board_id,
                 "epoch": self.epoch,
                 "seq": state.seq,
@@ -405,7 +406,7 @@ class Publisher:
             await self.layer.group_send(
                 state.plan.group,
                 {
-                    "type": "board.tick",
+                    "type": protocol.TICK,
                     "board": board_id,
                     "epoch": self.epoch,
                     "seq": state.seq,

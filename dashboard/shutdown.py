@@ -25,9 +25,10 @@ import sys
 import weakref
 from typing import Any
 
+from dashboard.protocol import Close
+
 log = logging.getLogger(__name__)
 
-CLOSE_SERVICE_RESTART = 4012
 CLOSE_GRACE = 3.0  # seconds the shutdown waits for browsers to answer the close
 
 _open: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -49,7 +50,7 @@ def forget(consumer: Any) -> None:
         _all_closed.set()
 
 
-async def close_all(code: int = CLOSE_SERVICE_RESTART) -> int:
+async def close_all(code: int = Close.RESTART) -> int:
     """Close every tracked board socket with CODE and wait until the browsers answered; return how many."""
     global _all_closed
     consumers = list(_open)

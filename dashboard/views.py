@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 
+from dashboard import protocol
 from dashboard.filters import NO_DISPOSITION, STATUS_CHOICES, RowFilter, select_rows
 from dashboard.frames import meta_div
 from dashboard.models import Board
@@ -78,6 +79,8 @@ def board_page(request: HttpRequest, slug: str) -> HttpResponse:
         **_label_choices(rows, row_filter),
         "row_filter": row_filter,
         "stale_after": settings.FLOORVIEW["STALE_AFTER"],
+        # Close codes and labels the page's script reads (dashboard.protocol is their one home).
+        "protocol": protocol.for_page(),
     }
     return render(request, "dashboard/board.html", context)
 

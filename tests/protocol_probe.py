@@ -5,6 +5,6 @@ import os
 from dashboard_project.asgi import application  # noqa: F401  (the application this module serves)
 
 if os.environ.get("FLOORVIEW_TEST_PROTOCOL"):
-    from dashboard import frames
+    from dashboard import protocol
 
-    frames.PROTOCOL_VERSION = int(os.environ["FLOORVIEW_TEST_PROTOCOL"])
+    protocol.PROTOCOL_VERSION = int(os.environ["FLOORVIEW_TEST_PROTOCOL"])

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from dashboard.frames import PROTOCOL_VERSION
+from dashboard.protocol import PROTOCOL_VERSION
 from tests.board_site import Worker, board_site, sign_in
 from tests.processes import CHROMIUM, CHROMIUM_ARGS, ROOT
 from tests.timing import scaled

@@ -36,15 +36,12 @@
   var HEALTHY_AFTER_MS = 10000;
   var FILTER_NAMES = ["queue", "status", "campaign", "disposition"];
   var HTMX_RECONNECTS = [1006, 1011, 1012, 1013];
-  // "Service restart" from servers whose WebSocket library refuses 1012 (Daphne); the extension
-  // already comes back after a real 1012 by itself.
-  var RESTARTS = [4012];
-  var REFUSALS = {
-    4401: "Signed out. Reload the page to sign in again.",
-    4403: "You no longer have access to this board.",
-    // Also a board this user may not see: the server does not say which boards exist.
-    4404: "This board does not exist, or you may not see it.",
-  };
+  // Close codes and source-health labels come from the server (dashboard/protocol.py), so the two
+  // cannot drift apart. "Service restart" (4012) is for servers whose WebSocket library refuses 1012
+  // (Daphne); the extension already comes back after a real 1012 by itself.
+  var serverProtocol = JSON.parse(document.getElementById("board-protocol").textContent);
+  var RESTARTS = serverProtocol.restarts;
+  var REFUSALS = serverProtocol.refusals;
   var STATE_TEXT = {
     connecting: "Connecting…",
     live: "Live",
@@ -52,15 +49,7 @@
     reconnecting: "Reconnecting…",
     offline: "Offline",
   };
-  var HEALTH_TEXT = {
-    live: "Live",
-    connecting: "Connecting",
-    reconnecting: "Reconnecting",
-    degraded: "Degraded",
-    auth_failed: "Sign-in failed",
-    disabled: "Disabled",
-    unknown: "Unknown",
-  };
+  var HEALTH_TEXT = serverProtocol.health;
   var storageKey = "floorview:filters:" + board.dataset.slug;
 
   var connEl = document.getElementById("connection-state");
