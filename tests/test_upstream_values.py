@@ -427,6 +427,24 @@ def test_a_record_whose_id_is_1e400_is_refused():
 # -- a webhook delivery, through the connector's loop ------------------------------------------------
 
 
+async def delivered(items: list[str]) -> tuple[Floor, WebhookConnector]:
+    """Run ITEMS through a webhook connector's own loop as one delivery; return the Floor and the connector."""
+    queue = MemoryHookQueue()
+    await queue.offer("c1", [HookItem(text) for text in items])
+    floor = Floor()
+    spec = ConnectionSpec(
+        source="c1", kind="webhook", api_base="", login_base="", client_id="", client_secret="", queue_ids=("q1",)
+    )
+    conn = WebhookConnector(spec, floor.apply, timing=Timing(backoff_first=0.01), health=LinkHealth(), queue=queue)
+    task = asyncio.create_task(conn.run())
+    try:
+        await eventually(lambda: conn.items == len(items), what="the whole delivery to be handled")
+    finally:
+        await conn.close()
+        await asyncio.gather(task, return_exceptions=True)
+    return floor, conn
+
+
 async def test_one_bad_item_in_a_webhook_delivery_costs_that_item_only():
     now = time.time()
     stamp = int(now * 1000)
@@ -453,19 +471,7 @@ async def test_one_bad_item_in_a_webhook_delivery_costs_that_item_only():
         envelope("4"),
         record(4, "future", timestamp=stamp + 60_000, state="connected"),  # a real update after the 5138 one
     ]
-    queue = MemoryHookQueue()
-    await queue.offer("c1", [HookItem(text) for text in items])
-    floor = Floor()
-    spec = ConnectionSpec(
-        source="c1", kind="webhook", api_base="", login_base="", client_id="", client_secret="", queue_ids=("q1",)
-    )
-    conn = WebhookConnector(spec, floor.apply, timing=Timing(backoff_first=0.01), health=LinkHealth(), queue=queue)
-    task = asyncio.create_task(conn.run())
-    try:
-        await eventually(lambda: conn.items == len(items), what="the whole delivery to be handled")
-    finally:
-        await conn.close()
-        await asyncio.gather(task, return_exceptions=True)
+    floor, conn = await delivered(items)
     assert floor.source_interaction_ids("c1") == {"good-1", "good-2", "future"}
     assert floor.interaction("c1", "good-2").started_at is None
     assert floor.interaction("c1", "future").state == "connected"
@@ -495,19 +501,7 @@ async def test_a_webhook_notification_from_5138_or_a_malformed_one_moves_no_topi
         envelope(iso(now - 10), "1e300"),  # malformed: it moves no cursor
         envelope(iso(now - 20), "4"),  # so this one applies
     ]
-    queue = MemoryHookQueue()
-    await queue.offer("c1", [HookItem(text) for text in items])
-    floor = Floor()
-    spec = ConnectionSpec(
-        source="c1", kind="webhook", api_base="", login_base="", client_id="", client_secret="", queue_ids=("q1",)
-    )
-    conn = WebhookConnector(spec, floor.apply, timing=Timing(backoff_first=0.01), health=LinkHealth(), queue=queue)
-    task = asyncio.create_task(conn.run())
-    try:
-        await eventually(lambda: conn.items == len(items), what="the whole delivery to be handled")
-    finally:
-        await conn.close()
-        await asyncio.gather(task, return_exceptions=True)
+    floor, conn = await delivered(items)
     assert conn.health.counters["stale"] == 0
     assert floor.queue("c1", "q1").waiting == 4
 
