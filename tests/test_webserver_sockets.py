@@ -201,7 +201,10 @@ async def test_a_client_message_over_the_cap_ends_the_socket_and_large_server_fr
         assert read_frame(sock) == (10, b"still there?")
         # 100 KiB: far more than any message of the page, within Daphne's own 1 MiB default.
         sock.sendall(client_frame(json.dumps({"type": "filter", "pad": "x" * 100 * 1024}).encode()))
-        sock.sendall(client_frame(b"still there?", opcode=9))
+        # The ping would be answered by a server that kept the socket; one that already dropped it may reset the
+        # connection under this write, which is the same outcome.
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            sock.sendall(client_frame(b"still there?", opcode=9))
         assert connection_ended(sock)
     finally:
         sock.close()
