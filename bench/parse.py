@@ -33,12 +33,12 @@ from dashboard.rows import QueueConfig
 from simulator.hub import envelope
 from simulator.model import ContactCentreModel, ModelConfig
 from simulator.publisher import TopicPublisher
-from streams.connectors.genesys import agent_topic, queue_topics
-from streams.connectors.genesys_media import MediaTotals
-from streams.connectors.genesys_parsers import QueuePart, parse_frame
 from streams.events import AgentStatus, SourceSnapshot
 from streams.floor import Floor
 from streams.snapshots import MemorySnapshotStore
+from streams.vendors.genesys.connector import agent_topic, queue_topics
+from streams.vendors.genesys.media import MediaTotals
+from streams.vendors.genesys.parsers import QueuePart, parse_frame
 
 SOURCE = "c1"
 # A fixed start keeps the frames (ids, times, sizes) the same from run to run.

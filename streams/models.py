@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from streams import crypto
-from streams.connectors.cxone_parsers import DEFAULT_API_VERSION
+from streams.vendors.cxone.parsers import DEFAULT_API_VERSION
 
 GENESYS_REGIONS = {
     "us-east-1": "mypurecloud.com",
@@ -197,14 +197,14 @@ class Connection(models.Model):
         self.webhook_secret_encrypted = crypto.encrypt(secret)
 
     def clean(self) -> None:
-        from streams.mapping import FieldMapping, MappingError
+        from streams.feeds.mapping import FieldMapping, MappingError
 
         if self.kind == self.Kind.GENESYS and not self.region and not self.base_url:
             raise ValidationError("Give either a region or a base URL.")
         if self.kind == self.Kind.CXONE and not self.access_key_id:
             raise ValidationError({"access_key_id": "CXone signs in with an access key: give its id."})
         if self.kind == self.Kind.CXONE:
-            from streams.connectors.cxone_parsers import ParseError, api_version
+            from streams.vendors.cxone.parsers import ParseError, api_version
 
             try:
                 # Stored as CXone's paths spell it ("31" and "v31" are v31.0).

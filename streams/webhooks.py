@@ -1,6 +1,6 @@
 """``POST /hooks/<slug>/``: a platform pushes records to a webhook connection (``docs/protocols/generic.md``, webhook).
 
-The view only checks and hands on; the worker applies (``streams.connectors.webhook``):
+The view only checks and hands on; the worker applies (``streams.vendors.webhook.connector``):
 
 1. the body may not exceed ``FLOORVIEW_WEBHOOK_MAX_BODY`` (413, checked on
    Content-Length and again on at most limit + 1 bytes read; the server-wide
@@ -53,9 +53,9 @@ from django.views.decorators.http import require_POST
 
 from streams.crypto import SecretUnreadable
 from streams.events import UNSET
+from streams.feeds.mapping import FieldMapping, MappingError
 from streams.hook_queue import HookItem, HookQueueError, get_hook_queue
 from streams.log_throttle import ThrottledLog
-from streams.mapping import FieldMapping, MappingError
 
 log = logging.getLogger(__name__)
 

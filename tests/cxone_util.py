@@ -11,10 +11,10 @@ from simulator import control
 from simulator.cxone import CxoneCounters
 from simulator.server import SimulatorServer
 from streams.connectors.base import ConnectionSpec, Timing
-from streams.connectors.cxone import CxoneConnector
-from streams.connectors.registry import connector_class
 from streams.floor import Floor
 from streams.health import LinkHealth
+from streams.vendors.cxone.connector import CxoneConnector
+from streams.vendors.registry import connector_class
 from tests.timing import eventually, scaled
 
 CLIENT_SECRET = "cl=ient+secret"

@@ -11,9 +11,9 @@ from typing import Any
 from simulator import control
 from simulator.server import SimulatorServer
 from streams.connectors.base import ConnectionSpec, Connector, Timing
-from streams.connectors.registry import connector_class
 from streams.floor import Floor
 from streams.health import LinkHealth
+from streams.vendors.registry import connector_class
 from tests.timing import eventually, scaled
 
 SCOPE = "feeds:read"

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from streams.connectors.cxone_poller import Breaker
 from streams.retry_after import parse_retry_after as seconds
+from streams.vendors.cxone.poller import Breaker
 from tests.cxone_util import FAST, converged, live, stamp_calls, streaming
 from tests.timing import FakeClock, eventually, scaled
 

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.connectors import cxone
 from streams.connectors.base import ConnectionSpec
-from streams.connectors.cxone import CxoneConnector, api_base
-from streams.connectors.cxone_parsers import (
+from streams.events import UNSET, AgentStatus, InteractionUpdate
+from streams.vendors.cxone import connector as cxone
+from streams.vendors.cxone.connector import CxoneConnector, api_base
+from streams.vendors.cxone.parsers import (
     ParseError,
     agent_presence,
     agent_status,
@@ -25,9 +26,8 @@ from streams.connectors.cxone_parsers import (
     parse_time,
     skill_stats,
 )
-from streams.connectors.cxone_poller import PollResult
-from streams.connectors.cxone_rest import CxoneError, Fetched
-from streams.events import UNSET, AgentStatus, InteractionUpdate
+from streams.vendors.cxone.poller import PollResult
+from streams.vendors.cxone.rest import CxoneError, Fetched
 
 WATCHED = frozenset({"11", "12"})
 

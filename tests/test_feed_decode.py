@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.connectors import feed_decode
-from streams.connectors.feed_decode import FRAME_ERROR_KINDS, FrameError, decode_frame, frame_size
+from streams.feeds import decode as feed_decode
+from streams.feeds.decode import FRAME_ERROR_KINDS, FrameError, decode_frame, frame_size
 
 LIMIT = 1 << 20
 

@@ -16,14 +16,14 @@ from aiohttp import web
 from simulator import control, hub
 from simulator.server import SimulatorServer
 from streams import sanity
-from streams.connectors import genesys
 from streams.connectors.base import ConnectionSpec, Timing
-from streams.connectors.genesys import GenesysConnector, fetch_queues
-from streams.connectors.genesys_rest import GenesysRest, RestError
-from streams.connectors.registry import connector_class
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.oauth import AuthFailed, TokenProvider, token_for
+from streams.vendors.genesys import connector as genesys
+from streams.vendors.genesys.connector import GenesysConnector, fetch_queues
+from streams.vendors.genesys.rest import GenesysRest, RestError
+from streams.vendors.registry import connector_class
 from tests.timing import eventually, scaled
 
 # -- the REST client, against a scripted server ----------------------------------------

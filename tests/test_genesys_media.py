@@ -3,9 +3,9 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.connectors.genesys_media import BY_MEDIA, MediaTotals
-from streams.connectors.genesys_parsers import QueuePart, parse_frame
 from streams.events import QueueStats, reported
+from streams.vendors.genesys.media import BY_MEDIA, MediaTotals
+from streams.vendors.genesys.parsers import QueuePart, parse_frame
 
 Q = "q1"
 

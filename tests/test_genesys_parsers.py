@@ -8,7 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams import sanity
-from streams.connectors.genesys_parsers import (
+from streams.events import UNSET, AgentStatus, QueueMembership, QueueStats, reported
+from streams.floor import Floor
+from streams.health import LinkHealth
+from streams.vendors.genesys.parsers import (
     Notice,
     ParseError,
     parse_aggregate_results,
@@ -20,9 +23,6 @@ from streams.connectors.genesys_parsers import (
     parse_time,
     system_presence,
 )
-from streams.events import UNSET, AgentStatus, QueueMembership, QueueStats, reported
-from streams.floor import Floor
-from streams.health import LinkHealth
 
 Q = "6a1b2c3d-0000-4000-8000-00000000000a"
 U = "7b1b2c3d-0000-4000-8000-00000000000b"

@@ -19,11 +19,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from streams.connectors.cxone_auth import CxoneAuth
-from streams.connectors.cxone_rest import CxoneError, CxoneRest
-from streams.connectors.genesys_rest import GenesysRest, RestError
 from streams.http_body import BodyTooLarge, read_body
 from streams.oauth import TokenProvider, TokenUnavailable
+from streams.vendors.cxone.auth import CxoneAuth
+from streams.vendors.cxone.rest import CxoneError, CxoneRest
+from streams.vendors.genesys.rest import GenesysRest, RestError
 from tests.timing import scaled
 
 MB = 1024 * 1024

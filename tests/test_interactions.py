@@ -10,8 +10,8 @@ from dashboard.frames import delta_frame, snapshot_frame
 from dashboard.publisher import BoardPlan, Publisher
 from dashboard.rows import QueueConfig, interaction_key, interaction_row
 from streams.events import AgentStatus, InteractionUpdate, SourceSnapshot
+from streams.feeds.mapping import FieldMapping, MappingError, RecordError, RecordFolder
 from streams.floor import Floor
-from streams.mapping import FieldMapping, MappingError, RecordError, RecordFolder
 from streams.snapshots import MemorySnapshotStore
 from tests.test_publisher import RecordingLayer
 from tests.timing import FakeClock

@@ -10,11 +10,11 @@ import msgpack
 import pytest
 
 from streams.connectors.base import ConnectionSpec, Timing
-from streams.connectors.feed_common import BadInputLog, sample_of
-from streams.connectors.push import PushConnector
-from streams.connectors.registry import connector_class
-from streams.connectors.sse import SseConnector
+from streams.feeds.mapped import BadInputLog, sample_of
 from streams.health import LinkHealth
+from streams.vendors.push.connector import PushConnector
+from streams.vendors.registry import connector_class
+from streams.vendors.sse.connector import SseConnector
 from tests.feed_util import CAMPAIGN_NAMES, campaign_names, converged, feed_streaming, live, records_flow
 from tests.timing import eventually, scaled, scheduled_wait
 
@@ -60,7 +60,7 @@ async def test_it_converges_to_the_simulator_truth(feed_format):
 
 
 async def test_bad_frames_are_counted_and_the_link_kept(caplog):
-    caplog.set_level(logging.WARNING, logger="streams.connectors.feed_common")
+    caplog.set_level(logging.WARNING, logger="streams.feeds.mapped")
     async with streaming(feed_format="mixed") as run:
         await live(run)
         run.control(fault="feed_malformed", feed="push", count=10)

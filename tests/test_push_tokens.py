@@ -10,9 +10,9 @@ from aiohttp import web
 
 from simulator.server import SimulatorServer
 from streams.connectors.base import ConnectionSpec
-from streams.connectors.feed_common import FeedRefused
-from streams.connectors.push import PushConnector
+from streams.feeds.mapped import FeedRefused
 from streams.oauth import AuthFailed, TokenProvider, cache_key
+from streams.vendors.push.connector import PushConnector
 from tests.feed_util import SCOPE, feed_url
 
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from streams.connectors.base import Timing
-from streams.connectors.sse import RECORD_EVENTS
+from streams.vendors.sse.connector import RECORD_EVENTS
 from tests.feed_util import CAMPAIGN_NAMES, campaign_names, converged, feed_streaming, live, records_flow
 from tests.timing import eventually, scaled, scheduled_wait
 

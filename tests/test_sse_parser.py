@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.connectors.sse_parser import SseEvent, SseParser
+from streams.vendors.sse.parser import SseEvent, SseParser
 
 
 def parse(*chunks: bytes, limit: int = 1 << 20) -> tuple[list[SseEvent], SseParser]:

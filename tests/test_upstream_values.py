@@ -20,8 +20,14 @@ from aiohttp import web
 
 from streams import sanity
 from streams.connectors.base import ConnectionSpec, Timing
-from streams.connectors.cxone_auth import CxoneAuth
-from streams.connectors.cxone_parsers import (
+from streams.events import UNSET, reported
+from streams.feeds.mapping import FieldMapping, RecordError, RecordFolder
+from streams.floor import Floor
+from streams.health import LinkHealth
+from streams.hook_queue import HookItem, MemoryHookQueue
+from streams.oauth import TokenProvider, TokenUnavailable
+from streams.vendors.cxone.auth import CxoneAuth
+from streams.vendors.cxone.parsers import (
     ParseError,
     agent_status,
     contact_update,
@@ -30,20 +36,14 @@ from streams.connectors.cxone_parsers import (
     poll_time,
     skill_stats,
 )
-from streams.connectors.genesys import GenesysConnector
-from streams.connectors.genesys_parsers import (
+from streams.vendors.genesys.connector import GenesysConnector
+from streams.vendors.genesys.parsers import (
     parse_aggregate_results,
     parse_frame,
     parse_members,
     parse_observation_results,
 )
-from streams.connectors.webhook import WebhookConnector
-from streams.events import UNSET, reported
-from streams.floor import Floor
-from streams.health import LinkHealth
-from streams.hook_queue import HookItem, MemoryHookQueue
-from streams.mapping import FieldMapping, RecordError, RecordFolder
-from streams.oauth import TokenProvider, TokenUnavailable
+from streams.vendors.webhook.connector import WebhookConnector
 from tests.timing import eventually
 
 # The cases the issue names, as JSON text: 1e400 decodes as infinity, which no json.dumps writes.

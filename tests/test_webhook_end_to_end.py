@@ -23,10 +23,10 @@ from simulator import control
 from simulator.server import SimulatorServer
 from streams import webhooks
 from streams.connectors.base import ConnectionSpec, Timing
-from streams.connectors.webhook import WebhookConnector
 from streams.floor import Floor
 from streams.hook_queue import RedisHookQueue, get_hook_queue, reset_hook_queue
 from streams.models import Connection
+from streams.vendors.webhook.connector import WebhookConnector
 from tests.processes import Daphne, free_port
 from tests.redis_util import REDIS_TEST_URL, delete_prefix, unique_prefix
 from tests.timing import eventually, scaled

@@ -52,9 +52,9 @@ from websockets.frames import CloseCode
 from streams import sanity
 from streams.backoff import Backoff
 from streams.events import Event, SourceSnapshot
+from streams.feeds.mapping import FieldMapping, MappingError
 from streams.health import LinkHealth
 from streams.log_safe import safe_text
-from streams.mapping import FieldMapping, MappingError
 from streams.oauth import AuthFailed, Token, TokenCache
 from streams.origins import origin
 

@@ -28,12 +28,12 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from streams.connectors.cxone_auth import CxoneAuth, error_code
-from streams.connectors.cxone_parsers import ParseError, parse_page
 from streams.http_body import BodyTooLarge, read_body
 from streams.oauth import AuthFailed, TokenUnavailable
 from streams.origins import origin
 from streams.retry_after import parse_retry_after
+from streams.vendors.cxone.auth import CxoneAuth, error_code
+from streams.vendors.cxone.parsers import ParseError, parse_page
 
 log = logging.getLogger(__name__)
 

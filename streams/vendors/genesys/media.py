@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.connectors.genesys_parsers import QueuePart
 from streams.events import QueueStats, reported
+from streams.vendors.genesys.parsers import QueuePart
 
 SUMMED = ("waiting", "interacting", "alerting")
 AGGREGATES = ("offered", "answered", "abandoned", "sl_numerator", "sl_denominator")

@@ -28,8 +28,8 @@ from typing import Any
 from websockets.exceptions import InvalidStatus
 
 from streams.connectors.base import Link, Socket, Timing
-from streams.connectors.feed_common import FeedRefused, MappedFeed
-from streams.connectors.feed_decode import FrameError, decode_frame
+from streams.feeds.decode import FrameError, decode_frame
+from streams.feeds.mapped import FeedRefused, MappedFeed
 from streams.retry_after import parse_retry_after
 
 # websockets holds a whole message in memory before handing it over, so its max_size is the hard memory

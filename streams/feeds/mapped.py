@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 from streams.connectors.base import ConnectionSpec, Connector, LinkLost
 from streams.events import UNSET, AgentStatus, InteractionUpdate
+from streams.feeds.mapping import MAX_TRACKED, RecordError, RecordFolder
 from streams.health import LinkHealth, scrub
-from streams.mapping import MAX_TRACKED, RecordError, RecordFolder
 from streams.oauth import AuthFailed, TokenProvider
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.connectors.base import LinkLost
-from streams.connectors.cxone_rest import Fetched
 from streams.oauth import AuthFailed
+from streams.vendors.cxone.rest import Fetched
 
 log = logging.getLogger(__name__)
 

@@ -39,12 +39,12 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from streams import sanity
-from streams.connectors.cxone_parsers import ParseError, jwt_claims
 from streams.http_body import BodyTooLarge, read_body
 from streams.log_safe import safe_text
 from streams.oauth import AuthFailed, CachedTokens, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
 from streams.origins import origin
 from streams.retry_after import parse_retry_after
+from streams.vendors.cxone.parsers import ParseError, jwt_claims
 
 log = logging.getLogger(__name__)
 

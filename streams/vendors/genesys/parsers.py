@@ -297,7 +297,7 @@ class QueuePart:
     """A queue's figures as Genesys groups them: for one media type, or (``media_type`` "") for the whole queue.
 
     Genesys reports contact counts and interval aggregates per queue *and*
-    media type, agent counts per queue; ``streams.connectors.genesys_media``
+    media type, agent counts per queue; ``streams.vendors.genesys.media``
     adds the parts up into the queue's totals.
     """
 

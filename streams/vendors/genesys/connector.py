@@ -21,8 +21,11 @@ import aiohttp
 
 from streams import sanity
 from streams.connectors.base import ConnectionSpec, Connector, Link, Socket, Timing
-from streams.connectors.genesys_media import MediaTotals
-from streams.connectors.genesys_parsers import (
+from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot, reported
+from streams.log_safe import safe_text
+from streams.oauth import TokenProvider
+from streams.vendors.genesys.media import MediaTotals
+from streams.vendors.genesys.parsers import (
     AGGREGATE_METRICS,
     OBSERVATION_METRICS,
     Member,
@@ -35,10 +38,7 @@ from streams.connectors.genesys_parsers import (
     parse_queue_entities,
     parse_time,
 )
-from streams.connectors.genesys_rest import GenesysRest, RestError
-from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot, reported
-from streams.log_safe import safe_text
-from streams.oauth import TokenProvider
+from streams.vendors.genesys.rest import GenesysRest, RestError
 
 log = logging.getLogger(__name__)
 

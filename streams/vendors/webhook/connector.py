@@ -31,12 +31,12 @@ from typing import Any
 
 from streams import sanity
 from streams.connectors.base import ConnectionSpec, Link, Socket, Timing
-from streams.connectors.feed_common import MappedFeed
-from streams.connectors.genesys_media import MediaTotals
-from streams.connectors.genesys_parsers import ParseError, QueuePart, parse_message, parse_time
 from streams.events import AgentStatus, Event, QueueMembership, reported
+from streams.feeds.mapped import MappedFeed
 from streams.hook_queue import HookQueue, get_hook_queue
 from streams.leases import new_owner_id
+from streams.vendors.genesys.media import MediaTotals
+from streams.vendors.genesys.parsers import ParseError, QueuePart, parse_message, parse_time
 from streams.webhooks import is_envelope
 
 log = logging.getLogger(__name__)

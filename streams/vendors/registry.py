@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from streams.connectors.base import Connector
-from streams.connectors.cxone import CxoneConnector
-from streams.connectors.genesys import GenesysConnector
-from streams.connectors.push import PushConnector
-from streams.connectors.sse import SseConnector
-from streams.connectors.webhook import WebhookConnector
+from streams.vendors.cxone.connector import CxoneConnector
+from streams.vendors.genesys.connector import GenesysConnector
+from streams.vendors.push.connector import PushConnector
+from streams.vendors.sse.connector import SseConnector
+from streams.vendors.webhook.connector import WebhookConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     GenesysConnector.kind: GenesysConnector,

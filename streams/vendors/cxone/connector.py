@@ -60,8 +60,11 @@ import aiohttp
 
 from streams.backoff import Backoff
 from streams.connectors.base import ConnectionSpec, Connector, Link, LinkLost, Socket, Timing
-from streams.connectors.cxone_auth import CxoneAuth
-from streams.connectors.cxone_parsers import (
+from streams.events import AgentStatus, InteractionUpdate, QueueStats, SourceSnapshot
+from streams.log_safe import safe_text
+from streams.oauth import AuthFailed
+from streams.vendors.cxone.auth import CxoneAuth
+from streams.vendors.cxone.parsers import (
     ParseError,
     agent_status,
     api_version,
@@ -70,11 +73,8 @@ from streams.connectors.cxone_parsers import (
     skill_entry,
     skill_stats,
 )
-from streams.connectors.cxone_poller import Breaker, PollResult, PollWire
-from streams.connectors.cxone_rest import EPOCH, CxoneError, CxoneRest, Fetched
-from streams.events import AgentStatus, InteractionUpdate, QueueStats, SourceSnapshot
-from streams.log_safe import safe_text
-from streams.oauth import AuthFailed
+from streams.vendors.cxone.poller import Breaker, PollResult, PollWire
+from streams.vendors.cxone.rest import EPOCH, CxoneError, CxoneRest, Fetched
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""What the generic feeds share: decoding frames, the field mapping, and the connector base they build on."""

@@ -1,0 +1,1 @@
+"""Generic WebSocket feeds: JSON or MessagePack records folded through a field mapping."""
