@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 from dashboard.models import Board
 from dashboard.publisher import BoardPlan, Publisher
 from dashboard.rows import QueueConfig
-from streams.connectors.base import ConnectionSpec, Connector
+from streams.connectors.base import Connector
 from streams.events import Event, SourceSnapshot
 from streams.floor import Floor
 from streams.health import LinkHealth, redact
@@ -37,6 +37,7 @@ from streams.leases import LeaseClock, Leases, MemoryLeases, RedisLeases
 from streams.models import Connection, ConnectionEvent
 from streams.snapshots import SnapshotStore, get_snapshot_store
 from streams.vendors.registry import connector_class
+from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
 

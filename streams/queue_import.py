@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from asgiref.sync import async_to_sync
 from django.db import transaction
 
-from streams.connectors.base import ConnectionSpec
 from streams.models import Connection, Queue
 from streams.vendors.cxone import connector as cxone
 from streams.vendors.genesys.connector import fetch_queues
+from streams.vendors.spec import ConnectionSpec
 
 
 @dataclass(frozen=True)

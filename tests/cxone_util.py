@@ -10,11 +10,12 @@ from dataclasses import dataclass, fields
 from simulator import control
 from simulator.cxone import CxoneCounters
 from simulator.server import SimulatorServer
-from streams.connectors.base import ConnectionSpec, Timing
+from streams.connectors.base import Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.vendors.cxone.connector import CxoneConnector
 from streams.vendors.registry import connector_class
+from streams.vendors.spec import ConnectionSpec
 from tests.timing import eventually, scaled
 
 CLIENT_SECRET = "cl=ient+secret"

@@ -21,12 +21,12 @@ from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from dashboard.worker import Worker
-from streams.connectors.base import ConnectionSpec
 from streams.events import QueueStats, SourceSnapshot
 from streams.health import EVENT_KINDS, LinkHealth, scrub
 from streams.leases import MemoryLeases
 from streams.models import Connection, ConnectionEvent
 from streams.snapshots import MemorySnapshotStore
+from streams.vendors.spec import ConnectionSpec
 from tests.personas import CLIENT_SECRET, FAST_HASHERS, make_personas
 from tests.timing import FakeClock
 

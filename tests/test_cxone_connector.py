@@ -16,13 +16,13 @@ from aiohttp import web
 
 from simulator.server import SimulatorServer
 from streams import sanity
-from streams.connectors.base import ConnectionSpec
 from streams.oauth import TokenUnavailable
 from streams.vendors.cxone import rest as cxone_rest
 from streams.vendors.cxone.auth import CxoneAuth
 from streams.vendors.cxone.connector import MIN_POLL_INTERVAL, CxoneConnector, fetch_queues
 from streams.vendors.cxone.rest import EPOCH, CxoneError, CxoneRest
 from streams.vendors.registry import connector_class
+from streams.vendors.spec import ConnectionSpec
 from tests.cxone_util import CLIENT_SECRET, FAST, KEY_ID, KEY_SECRET, KEYS, POLL, converged, live, streaming
 from tests.timing import FakeClock, eventually, scaled, scheduled_wait
 

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.connectors.base import ConnectionSpec
 from streams.events import UNSET, AgentStatus, InteractionUpdate
 from streams.vendors.cxone import connector as cxone
 from streams.vendors.cxone.connector import CxoneConnector, api_base
@@ -28,6 +27,7 @@ from streams.vendors.cxone.parsers import (
 )
 from streams.vendors.cxone.poller import PollResult
 from streams.vendors.cxone.rest import CxoneError, Fetched
+from streams.vendors.spec import ConnectionSpec
 
 WATCHED = frozenset({"11", "12"})
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from streams.connectors.base import ConnectionSpec
 from streams.events import AgentStatus, InteractionUpdate, QueueMembership
 from streams.floor import Floor
 from streams.vendors.push.connector import PushConnector
+from streams.vendors.spec import ConnectionSpec
 
 SPEC = ConnectionSpec("c7", "push", "", "", "", "", queue_ids=("q1",), stream_url="ws://127.0.0.1:9/feed")
 

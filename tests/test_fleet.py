@@ -9,10 +9,10 @@ import pytest
 from dashboard.publisher import BoardPlan
 from dashboard.rows import QueueConfig
 from dashboard.worker import Config, shards_of
-from streams.connectors.base import ConnectionSpec
 from streams.leases import LeaseClock, RedisLeases
 from streams.oauth import TokenProvider
 from streams.token_cache import RedisTokenCache
+from streams.vendors.spec import ConnectionSpec
 from tests.redis_util import REDIS_TEST_URL, delete_prefix, unique_prefix
 from tests.test_oauth import CLIENT_ID, SECRET, TokenEndpoint, serve
 from tests.timing import scaled

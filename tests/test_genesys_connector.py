@@ -16,7 +16,7 @@ from aiohttp import web
 from simulator import control, hub
 from simulator.server import SimulatorServer
 from streams import sanity
-from streams.connectors.base import ConnectionSpec, Timing
+from streams.connectors.base import Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.oauth import AuthFailed, TokenProvider, token_for
@@ -24,6 +24,7 @@ from streams.vendors.genesys import connector as genesys
 from streams.vendors.genesys.connector import GenesysConnector, fetch_queues
 from streams.vendors.genesys.rest import GenesysRest, RestError
 from streams.vendors.registry import connector_class
+from streams.vendors.spec import ConnectionSpec
 from tests.timing import eventually, scaled
 
 # -- the REST client, against a scripted server ----------------------------------------

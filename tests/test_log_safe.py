@@ -8,11 +8,11 @@ import sys
 
 from aiohttp import web
 
-from streams.connectors.base import ConnectionSpec
 from streams.floor import Floor
 from streams.health import LinkHealth, scrub
 from streams.log_safe import safe_text
 from streams.vendors.registry import connector_class
+from streams.vendors.spec import ConnectionSpec
 from tests.cxone_util import FAST
 from tests.timing import eventually
 

@@ -9,11 +9,12 @@ from dataclasses import replace
 import msgpack
 import pytest
 
-from streams.connectors.base import ConnectionSpec, Timing
+from streams.connectors.base import Timing
 from streams.feeds.mapped import BadInputLog, sample_of
 from streams.health import LinkHealth
 from streams.vendors.push.connector import PushConnector
 from streams.vendors.registry import connector_class
+from streams.vendors.spec import ConnectionSpec
 from streams.vendors.sse.connector import SseConnector
 from tests.feed_util import CAMPAIGN_NAMES, campaign_names, converged, feed_streaming, live, records_flow
 from tests.timing import eventually, scaled, scheduled_wait

@@ -9,10 +9,10 @@ import pytest
 from aiohttp import web
 
 from simulator.server import SimulatorServer
-from streams.connectors.base import ConnectionSpec
 from streams.feeds.mapped import FeedRefused
 from streams.oauth import AuthFailed, TokenProvider, cache_key
 from streams.vendors.push.connector import PushConnector
+from streams.vendors.spec import ConnectionSpec
 from tests.feed_util import SCOPE, feed_url
 
 

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from streams import sanity
-from streams.connectors.base import ConnectionSpec, Timing
+from streams.connectors.base import Timing
 from streams.events import UNSET, reported
 from streams.feeds.mapping import FieldMapping, RecordError, RecordFolder
 from streams.floor import Floor
@@ -43,6 +43,7 @@ from streams.vendors.genesys.parsers import (
     parse_members,
     parse_observation_results,
 )
+from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector
 from tests.timing import eventually
 

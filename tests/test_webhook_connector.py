@@ -11,11 +11,12 @@ import pytest
 from simulator import payloads
 from simulator.model import ContactCentreModel, ModelConfig
 from simulator.webhooks import eventbridge_envelope
-from streams.connectors.base import ConnectionSpec, LinkLost, Timing
+from streams.connectors.base import LinkLost, Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.hook_queue import HookItem, MemoryHookQueue, RedisHookQueue
 from streams.vendors.registry import connector_class
+from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector
 from tests.processes import free_port
 from tests.timing import eventually

@@ -22,10 +22,11 @@ from django.core.asgi import get_asgi_application
 from simulator import control
 from simulator.server import SimulatorServer
 from streams import webhooks
-from streams.connectors.base import ConnectionSpec, Timing
+from streams.connectors.base import Timing
 from streams.floor import Floor
 from streams.hook_queue import RedisHookQueue, get_hook_queue, reset_hook_queue
 from streams.models import Connection
+from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector
 from tests.processes import Daphne, free_port
 from tests.redis_util import REDIS_TEST_URL, delete_prefix, unique_prefix

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from streams.connectors.base import ConnectionSpec, Connector, Link, LinkLost, Socket, Timing
+from streams.connectors.base import Connector, Link, LinkLost, Socket, Timing
 from streams.events import InteractionUpdate
 from streams.oauth import AuthFailed
+from streams.vendors.spec import ConnectionSpec
 from tests.timing import eventually, scaled, scheduled_wait
 
 SPEC = ConnectionSpec(source="c1", kind="test", api_base="", login_base="", client_id="", client_secret="")

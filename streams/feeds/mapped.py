@@ -18,11 +18,12 @@ from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from streams.connectors.base import ConnectionSpec, Connector, LinkLost
+from streams.connectors.base import Connector, LinkLost
 from streams.events import UNSET, AgentStatus, InteractionUpdate
 from streams.feeds.mapping import MAX_TRACKED, RecordError, RecordFolder
 from streams.health import LinkHealth, scrub
 from streams.oauth import AuthFailed, TokenProvider
+from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
 

@@ -59,7 +59,7 @@ from typing import Any
 import aiohttp
 
 from streams.backoff import Backoff
-from streams.connectors.base import ConnectionSpec, Connector, Link, LinkLost, Socket, Timing
+from streams.connectors.base import Connector, Link, LinkLost, Socket, Timing
 from streams.events import AgentStatus, InteractionUpdate, QueueStats, SourceSnapshot
 from streams.log_safe import safe_text
 from streams.oauth import AuthFailed
@@ -75,6 +75,7 @@ from streams.vendors.cxone.parsers import (
 )
 from streams.vendors.cxone.poller import Breaker, PollResult, PollWire
 from streams.vendors.cxone.rest import EPOCH, CxoneError, CxoneRest, Fetched
+from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
 

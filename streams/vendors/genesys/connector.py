@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from streams import sanity
-from streams.connectors.base import ConnectionSpec, Connector, Link, Socket, Timing
+from streams.connectors.base import Connector, Link, Socket, Timing
 from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot, reported
 from streams.log_safe import safe_text
 from streams.oauth import TokenProvider
@@ -39,6 +39,7 @@ from streams.vendors.genesys.parsers import (
     parse_time,
 )
 from streams.vendors.genesys.rest import GenesysRest, RestError
+from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
 

@@ -41,12 +41,13 @@ from typing import Any
 import aiohttp
 
 from streams import sanity
-from streams.connectors.base import ConnectionSpec, Link, LinkLost, Socket, Timing
+from streams.connectors.base import Link, LinkLost, Socket, Timing
 from streams.feeds.decode import FrameError, decode_frame
 from streams.feeds.mapped import FeedRefused, MappedFeed
 from streams.health import scrub
 from streams.oauth import AuthFailed
 from streams.retry_after import parse_retry_after
+from streams.vendors.spec import ConnectionSpec
 from streams.vendors.sse.parser import SseEvent, SseParser
 
 log = logging.getLogger(__name__)

@@ -30,13 +30,14 @@ from collections import OrderedDict
 from typing import Any
 
 from streams import sanity
-from streams.connectors.base import ConnectionSpec, Link, Socket, Timing
+from streams.connectors.base import Link, Socket, Timing
 from streams.events import AgentStatus, Event, QueueMembership, reported
 from streams.feeds.mapped import MappedFeed
 from streams.hook_queue import HookQueue, get_hook_queue
 from streams.leases import new_owner_id
 from streams.vendors.genesys.media import MediaTotals
 from streams.vendors.genesys.parsers import ParseError, QueuePart, parse_message, parse_time
+from streams.vendors.spec import ConnectionSpec
 from streams.webhooks import is_envelope
 
 log = logging.getLogger(__name__)
