@@ -86,6 +86,8 @@ class Stack(ABC):
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
             "PYTHONUNBUFFERED": "1",
+            # Every viewer is the same signed-in user: lift the per-user socket cap out of the bench's way.
+            "FLOORVIEW_SOCKETS_PER_USER": "100000",
         }
 
     @property

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from bench.stacks import Demo, Fleet, Stack
+from dashboard.protocol import Close
 
 # The statuses a row may show once an agent is put back On Queue: the routing status, lower-cased.
 ON_QUEUE_STATUSES = frozenset({"idle", "interacting", "communicating", "not_responding", "on_queue"})
@@ -34,6 +36,8 @@ STARTUP_TIMEOUT = 60.0
 CHANGE_TIMEOUT = 5.0
 # Handshakes in flight at once: 200 viewers arrive quickly but not as one burst.
 CONNECT_CONCURRENCY = 20
+TRY_LATER = Close.TRY_LATER
+TRY_LATER_ATTEMPTS = 8
 
 
 def row_status(frame: str, row_id: str) -> str | None:
@@ -180,9 +184,18 @@ class Client:
 async def _viewer(index: int, url: str, headers: dict, origin: str, tracker: Tracker, gate: asyncio.Semaphore) -> None:
     """Hold one board socket: after its snapshot, hand every frame to the tracker until cancelled."""
     async with gate:
-        # No size cap: a snapshot of a big board is one large frame.
-        ws: ClientConnection = await connect(url, origin=origin, additional_headers=headers, max_size=None)
-        await asyncio.wait_for(ws.recv(), timeout=20)  # the snapshot
+        for attempt in range(TRY_LATER_ATTEMPTS):
+            # No size cap: a snapshot of a big board is one large frame.
+            ws: ClientConnection = await connect(url, origin=origin, additional_headers=headers, max_size=None)
+            try:
+                await asyncio.wait_for(ws.recv(), timeout=20)  # the snapshot
+                break
+            except ConnectionClosed as closed:
+                # A crowd of sign-ins at once is told to come back later (4011), as a page is; it retries
+                # after a jittered wait, as the page does.
+                if closed.rcvd is None or closed.rcvd.code != TRY_LATER or attempt == TRY_LATER_ATTEMPTS - 1:
+                    raise
+            await asyncio.sleep(random.uniform(0.2, 1.0) * (attempt + 1))
     tracker.open.add(index)
     try:
         async for frame in ws:
