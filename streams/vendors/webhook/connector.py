@@ -1,8 +1,8 @@
 """Webhooks: what a platform posted to ``/hooks/<slug>/``, read back from the hook queue in the worker.
 
 The web process checked each delivery and queued its new records
-(``streams.webhooks``); this connector's one "socket" is a reader of that
-queue (``streams.hook_queue``), so the shared loop gives it reconnects and
+(``streams.hooks.intake``); this connector's one "socket" is a reader of that
+queue (``streams.hooks.queue``), so the shared loop gives it reconnects and
 backoff for free. There is nothing to prove alive (``liveness = "none"``: the
 reader raises ``LinkLost`` when the queue fails) and no REST snapshot.
 
@@ -33,12 +33,13 @@ from streams import sanity
 from streams.connectors.base import Link, Socket, Timing
 from streams.events import AgentStatus, Event, QueueMembership, reported
 from streams.feeds.mapped import MappedFeed
-from streams.hook_queue import HookQueue, get_hook_queue
+from streams.hooks.bodies import is_envelope
+from streams.hooks.process_queue import get_hook_queue
+from streams.hooks.queue import HookQueue
 from streams.leases import new_owner_id
 from streams.vendors.genesys.media import MediaTotals
 from streams.vendors.genesys.parsers import ParseError, QueuePart, parse_message, parse_time
 from streams.vendors.spec import ConnectionSpec
-from streams.webhooks import is_envelope
 
 log = logging.getLogger(__name__)
 
