@@ -114,6 +114,7 @@ def _echo_validation_token(request: HttpRequest, response: HttpResponse) -> Http
 async def receive_hook(request: HttpRequest, slug: str) -> HttpResponse:
     """Take one webhook delivery for the connection at SLUG (see the module docstring)."""
     try:
+        # Looked up through its module at each delivery, so that a test can put a cache of its own there.
         target = await targets.hook_targets.get(slug)
     except DatabaseError:
         log.warning("webhook %s: the database is unreachable; asking the platform to retry", slug)

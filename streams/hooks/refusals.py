@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
+from streams.hooks.targets import LOOKUP_MAX, HookTarget
 from streams.log_throttle import ThrottledLog
-
-if TYPE_CHECKING:
-    from streams.hooks.targets import HookTarget
 
 log = logging.getLogger(__name__)
 
 REFUSAL_LOG_EVERY = 10.0  # seconds between log lines for the same slug and reason
-REFUSAL_LOG_KEYS = 1000  # slugs and reasons remembered (as many as the target cache holds)
 
 
 class Refused(Exception):
@@ -27,7 +23,7 @@ class Refused(Exception):
         self.log_reason = log_reason or reason  # for our log only: it may say more than the platform should hear
 
 
-refusal_log = ThrottledLog(log, REFUSAL_LOG_EVERY, max_keys=REFUSAL_LOG_KEYS)
+refusal_log = ThrottledLog(log, REFUSAL_LOG_EVERY, max_keys=LOOKUP_MAX)
 
 
 def log_refusal(target: HookTarget, refused: Refused) -> None:
