@@ -6,7 +6,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from streams.webhooks import receive_hook
+from streams.hooks.intake import receive_hook
 
 urlpatterns = [
     # The site's own sign-in for supervisors; the admin keeps its own, which admits staff only.

@@ -47,9 +47,9 @@ from simulator.model import ContactCentreModel
 from simulator.publisher import TopicPublisher
 from simulator.records import RecordLog
 from simulator.timefmt import iso
+from streams.hooks.signatures import signature
 from streams.http_body import BodyTooLarge, read_body
 from streams.retry_after import parse_retry_after
-from streams.webhooks import signature
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from asgiref.testing import ApplicationCommunicator
 from django.core.asgi import get_asgi_application
 
 from streams.body_limit import BodyLimit
-from streams.webhooks import signature
+from streams.hooks.signatures import signature
 from tests.processes import ROOT, Daphne, free_port, wait_until
 from tests.timing import scaled
 

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from streams import webhooks
+from streams.hooks import refusals
 from streams.log_throttle import ThrottledLog
 from tests.test_webhook_view import hook, post, record  # noqa: F401  (hook is a fixture)
 from tests.timing import FakeClock
@@ -39,13 +39,13 @@ def test_distinct_keys_cannot_grow_it_without_end():
 
 @pytest.mark.django_db
 def test_a_flood_of_forged_deliveries_and_of_made_up_slugs_logs_one_line_each(hook, caplog):  # noqa: F811
-    webhooks.refusal_log.reset()
+    refusals.refusal_log.reset()
     body = json.dumps([record(1)])
-    with caplog.at_level(logging.INFO, logger="streams.webhooks"):
+    with caplog.at_level(logging.INFO, logger="streams.hooks.refusals"):
         for n in range(50):
             assert post(body, secret="forged").status_code == 401
             assert post(body, slug=f"made-up-{n}").status_code == 401
-    lines = [r.getMessage() for r in caplog.records if r.name == "streams.webhooks"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "streams.hooks.refusals"]
     assert lines == [
         "webhook crm: refused a delivery with 401 (the signature does not match)",
         "webhook: refused a delivery to an unknown slug",

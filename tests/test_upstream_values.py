@@ -24,7 +24,8 @@ from streams.events import UNSET, reported
 from streams.feeds.mapping import FieldMapping, RecordError, RecordFolder
 from streams.floor import Floor
 from streams.health import LinkHealth
-from streams.hook_queue import HookItem, MemoryHookQueue
+from streams.hooks.memory_queue import MemoryHookQueue
+from streams.hooks.queue import HookItem
 from streams.oauth import TokenProvider, TokenUnavailable
 from streams.vendors.cxone.auth import CxoneAuth
 from streams.vendors.cxone.parsers import (

@@ -14,7 +14,9 @@ from simulator.webhooks import eventbridge_envelope
 from streams.connectors.base import LinkLost, Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
-from streams.hook_queue import HookItem, MemoryHookQueue, RedisHookQueue
+from streams.hooks.memory_queue import MemoryHookQueue
+from streams.hooks.queue import HookItem
+from streams.hooks.redis_queue import RedisHookQueue
 from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector

@@ -21,10 +21,11 @@ from django.core.asgi import get_asgi_application
 
 from simulator import control
 from simulator.server import SimulatorServer
-from streams import webhooks
 from streams.connectors.base import Timing
 from streams.floor import Floor
-from streams.hook_queue import RedisHookQueue, get_hook_queue, reset_hook_queue
+from streams.hooks import targets
+from streams.hooks.process_queue import get_hook_queue, reset_hook_queue
+from streams.hooks.redis_queue import RedisHookQueue
 from streams.models import Connection
 from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector
@@ -179,7 +180,7 @@ async def webhook_flow(settings, *, eventbridge: bool = False):
     """A simulator posting through the in-process ASGI app into the embedded queue, and a connector reading it."""
     settings.REDIS_URL = ""
     reset_hook_queue()
-    webhooks.targets.clear()
+    targets.hook_targets.clear()
     connection = await sync_to_async(make_connection)()
     sim = SimulatorServer(port=0, queues=3, agents=12, rate=12.0, seed=5, tick=0.05, analytics_min_interval=0.2)
     await sim.start()
@@ -201,7 +202,7 @@ async def webhook_flow(settings, *, eventbridge: bool = False):
         await sim.stop()
         await front.stop()
         reset_hook_queue()
-        webhooks.targets.clear()
+        targets.hook_targets.clear()
 
 
 async def test_the_floor_converges_to_the_simulator_through_the_webhook(settings):

@@ -10,19 +10,14 @@ import time
 import pytest
 import redis.asyncio as redis
 
-from streams import webhooks
 from streams.connectors.base import LinkLost
-from streams.hook_queue import (
-    SEEN_TTL,
-    HookItem,
-    HookQueueFull,
-    HookQueueUnavailable,
-    MemoryHookQueue,
-    RedisHookQueue,
-    reset_hook_queue,
-)
+from streams.hooks import targets
+from streams.hooks.memory_queue import MemoryHookQueue
+from streams.hooks.process_queue import reset_hook_queue
+from streams.hooks.queue import SEEN_TTL, HookItem, HookQueueFull, HookQueueUnavailable
+from streams.hooks.redis_queue import RedisHookQueue
+from streams.hooks.signatures import signature
 from streams.models import Connection
-from streams.webhooks import signature
 from tests.processes import free_port
 from tests.redis_util import REDIS_TEST_URL, delete_prefix, unique_prefix
 from tests.timing import scaled
@@ -173,12 +168,12 @@ def redis_hook(settings):
     settings.REDIS_URL = REDIS_TEST_URL
     settings.REDIS_PREFIX = prefix
     reset_hook_queue()
-    webhooks.targets.clear()
+    targets.hook_targets.clear()
     connection = Connection(name="CRM", kind=Connection.Kind.WEBHOOK, slug="crm")
     connection.set_webhook_secret("s3cret")
     connection.save()
     yield connection, prefix
-    webhooks.targets.clear()
+    targets.hook_targets.clear()
     reset_hook_queue()
 
 

@@ -19,10 +19,14 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams import webhooks
-from streams.hook_queue import MemoryHookQueue, get_hook_queue, reset_hook_queue
+from streams.hooks import intake, targets
+from streams.hooks.bodies import BodyError, parse_body
+from streams.hooks.memory_queue import MemoryHookQueue
+from streams.hooks.process_queue import get_hook_queue, reset_hook_queue
+from streams.hooks.refusals import Refused
+from streams.hooks.signatures import signature
+from streams.hooks.targets import HookTargets
 from streams.models import Connection
-from streams.webhooks import HookTargets, parse_body, signature
 
 SECRET = "whsec-test-7d1f0c"
 pytestmark = pytest.mark.django_db
@@ -33,12 +37,12 @@ def hook(settings):
     """An enabled webhook connection at /hooks/crm/ (2 KiB limit), the embedded queue, and a fresh lookup cache."""
     settings.REDIS_URL = ""
     reset_hook_queue()
-    webhooks.targets.clear()
+    targets.hook_targets.clear()
     connection = Connection(name="CRM", kind=Connection.Kind.WEBHOOK, slug="crm", max_frame_bytes=2048)
     connection.set_webhook_secret(SECRET)
     connection.save()
     yield connection
-    webhooks.targets.clear()
+    targets.hook_targets.clear()
     reset_hook_queue()
 
 
@@ -147,7 +151,7 @@ def test_a_timestamp_within_five_minutes_is_accepted(hook, offset):
 def test_a_connection_without_a_secret_refuses_everything(hook):
     hook.webhook_secret_encrypted = ""
     hook.save()
-    webhooks.targets.clear()
+    targets.hook_targets.clear()
     assert post(json.dumps([record(1)]), secret="").status_code == 401
     assert queued(hook) == []
 
@@ -173,7 +177,7 @@ def test_records_without_an_id_are_never_taken_for_duplicates(hook):
 def test_the_id_is_found_where_the_mapping_says(hook):
     hook.field_mapping = {"id": "meta.uid"}
     hook.save()
-    webhooks.targets.clear()
+    targets.hook_targets.clear()
     first = {"meta": {"uid": "u-1"}, "interaction_id": "i1", "queue_id": "q1", "id": "same"}
     second = {"meta": {"uid": "u-2"}, "interaction_id": "i2", "queue_id": "q1", "id": "same"}
     assert post(json.dumps([first, second])).status_code == 204
@@ -209,8 +213,8 @@ def test_a_body_without_a_content_length_is_read_only_to_the_limit():
     # Chunked uploads declare no length: the view reads limit + 1 bytes, sees too many, and stops there.
     request = HttpRequest()
     request._stream = io.BytesIO(b"[" + b" " * 100_000 + b"]")
-    with pytest.raises(webhooks.Refused) as refused:
-        webhooks._read_body(request, 2048)
+    with pytest.raises(Refused) as refused:
+        intake._read_body(request, 2048)
     assert refused.value.status == 413
     assert request._stream.tell() == 2049
 
@@ -315,7 +319,7 @@ def test_only_post_is_allowed(hook):
 def test_a_flood_of_posts_looks_the_connection_up_once_and_a_disabled_one_stops_within_the_ttl(hook, monkeypatch):
     now = [1000.0]
     cache = HookTargets(clock=lambda: now[0])
-    monkeypatch.setattr(webhooks, "targets", cache)
+    monkeypatch.setattr(targets, "hook_targets", cache)
     for n in range(20):
         assert post(json.dumps([record(n)])).status_code == 204
     assert cache.loads == 1
@@ -413,7 +417,7 @@ def test_the_signature_is_hmac_sha256_of_the_raw_body_as_openssl_computes_it():
 def test_the_body_parser_raises_only_its_own_error(body):
     try:
         items = parse_body(body)
-    except webhooks.BodyError as exc:
+    except BodyError as exc:
         assert str(exc)
     else:
         assert all(isinstance(item, dict) for item in items)

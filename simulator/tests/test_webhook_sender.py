@@ -12,7 +12,8 @@ from aiohttp import web
 from simulator import control
 from simulator.server import SimulatorServer
 from simulator.webhooks import EVENTBRIDGE_SOURCE
-from streams.webhooks import is_envelope, parse_body, signature
+from streams.hooks.bodies import is_envelope, parse_body
+from streams.hooks.signatures import signature
 from tests.timing import eventually
 
 SECRET = "sender-secret"
