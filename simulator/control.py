@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from simulator.hub import envelope
+from simulator.genesys.sockets import envelope
 from simulator.presence import canonical
 
 if TYPE_CHECKING:

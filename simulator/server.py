@@ -30,10 +30,11 @@ from simulator import control
 from simulator.cxone import CxoneApi
 from simulator.faults import Faults
 from simulator.feeds import FeedOptions, Feeds
-from simulator.genesys import GenesysApi
-from simulator.hub import SOCKET_CLOSING_DELAY, Hub
+from simulator.genesys.api import GenesysApi
+from simulator.genesys.channels import Hub
+from simulator.genesys.socket_control import SOCKET_CLOSING_DELAY
+from simulator.genesys.topic_publisher import TopicPublisher
 from simulator.model import ContactCentreModel, ModelConfig
-from simulator.publisher import TopicPublisher
 from simulator.records import RecordLog
 from simulator.tokens import RateLimiter, TokenStore
 from simulator.webhooks import WebhookSender
