@@ -12,7 +12,7 @@
 Both check the bearer token before anything else (401, and no upgrade for
 the push feed). Each connection is logged (when, which token by a short hash,
 what it asked for), so tests can measure reconnects from the server's side.
-Faults act on the open sessions (``control.py`` names them ``feed_*``).
+Faults act on the open sessions (``control/feed_faults.py`` names them ``feed_*``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the Genesys API and the CXone API (``cxone.py``) into one aiohttp application,
 ticks the model, and adds two local endpoints without auth:
 ``GET /simulator/truth`` (the ground truth, compared field by field with the
 Floor by the convergence tests) and ``/simulator/control`` (actions and
-faults, see ``control.py``).
+faults, see ``control/``).
 
 The generic push and SSE feeds (``feeds.py``) share the port, fed by one
 ``RecordLog`` (``self.records``) that every generic feed uses.

@@ -20,7 +20,7 @@ destination): queue observation, queue membership and user activity topics
 as the notification publisher (``genesys/topic_publisher.py``) builds them, each wrapped in
 an EventBridge envelope.
 
-Faults (``control.py``) post odd deliveries beside the real stream, once
+Faults (``control/webhook_actions.py``) post odd deliveries beside the real stream, once
 each: a duplicate of the last delivered batch, a forged signature, a stale
 timestamp, an oversized body, a garbage body. Their replies are kept in
 ``describe()["probes"]``.
