@@ -1,7 +1,7 @@
 """SimulatorServer: every vendor's stand-in on one port, inside any running asyncio loop.
 
 It wires the contact-centre model, the notification hub, the topic publisher,
-the Genesys API and the CXone API (``cxone.py``) into one aiohttp application,
+the Genesys API and the CXone API (``cxone/``) into one aiohttp application,
 ticks the model, and adds two local endpoints without auth:
 ``GET /simulator/truth`` (the ground truth, compared field by field with the
 Floor by the convergence tests) and ``/simulator/control`` (actions and
@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from simulator import control
-from simulator.cxone import CxoneApi
+from simulator.cxone.api import CxoneApi
 from simulator.faults import Faults
 from simulator.feeds import FeedOptions, Feeds
 from simulator.genesys.api import GenesysApi
