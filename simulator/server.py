@@ -7,7 +7,7 @@ ticks the model, and adds two local endpoints without auth:
 Floor by the convergence tests) and ``/simulator/control`` (actions and
 faults, see ``control/``).
 
-The generic push and SSE feeds (``feeds.py``) share the port, fed by one
+The generic push and SSE feeds (``feeds/``) share the port, fed by one
 ``RecordLog`` (``self.records``) that every generic feed uses.
 """
 
@@ -29,7 +29,7 @@ from aiohttp import web
 from simulator import control
 from simulator.cxone.api import CxoneApi
 from simulator.faults import Faults
-from simulator.feeds import FeedOptions, Feeds
+from simulator.feeds.servers import FeedOptions, FeedServers
 from simulator.genesys.api import GenesysApi
 from simulator.genesys.channels import Hub
 from simulator.genesys.socket_control import SOCKET_CLOSING_DELAY
@@ -113,7 +113,7 @@ class SimulatorServer:
         self.records = RecordLog(self.model)
         # The push and SSE feeds (FEED_* options: push frame format, SSE keepalive, retry and line ends).
         feed_options = FeedOptions(feed_format, feed_health_every, feed_keepalive, feed_retry_ms, feed_line_end)
-        self.feeds = Feeds(self.records, self.tokens, self.faults, feed_options)
+        self.feeds = FeedServers(self.records, self.tokens, self.faults, feed_options)
         # The webhook sender posts the same records to Floorview (to webhook_url, signed with webhook_secret;
         # with webhook_eventbridge, Genesys notifications too); the control action webhook_target moves it.
         self.webhooks = WebhookSender(self.records, tick=tick, analytics_min_interval=analytics_min_interval)
