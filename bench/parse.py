@@ -30,9 +30,9 @@ from channels.layers import InMemoryChannelLayer
 
 from dashboard.publisher import BoardPlan, Publisher
 from dashboard.rows import QueueConfig
-from simulator.hub import envelope
+from simulator.genesys.sockets import envelope
+from simulator.genesys.topic_publisher import TopicPublisher
 from simulator.model import ContactCentreModel, ModelConfig
-from simulator.publisher import TopicPublisher
 from streams.events import AgentStatus, SourceSnapshot
 from streams.floor import Floor
 from streams.snapshots import MemorySnapshotStore

@@ -3,7 +3,7 @@
 HTTP faults live here: errors for the next calls under a path (``/api/v2/``
 for REST, ``/oauth/token`` for the token endpoint), refused credentials, and
 a whole-simulator outage. Socket faults (stalls, closes, odd frames) act on
-the hub's sessions directly; see ``control.py``.
+the hub's sessions directly; see ``control/genesys_faults.py``.
 """
 
 from __future__ import annotations

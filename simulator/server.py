@@ -1,13 +1,13 @@
 """SimulatorServer: every vendor's stand-in on one port, inside any running asyncio loop.
 
 It wires the contact-centre model, the notification hub, the topic publisher,
-the Genesys API and the CXone API (``cxone.py``) into one aiohttp application,
+the Genesys API and the CXone API (``cxone/``) into one aiohttp application,
 ticks the model, and adds two local endpoints without auth:
 ``GET /simulator/truth`` (the ground truth, compared field by field with the
 Floor by the convergence tests) and ``/simulator/control`` (actions and
-faults, see ``control.py``).
+faults, see ``control/``).
 
-The generic push and SSE feeds (``feeds.py``) share the port, fed by one
+The generic push and SSE feeds (``feeds/``) share the port, fed by one
 ``RecordLog`` (``self.records``) that every generic feed uses.
 """
 
@@ -27,13 +27,14 @@ import aiohttp
 from aiohttp import web
 
 from simulator import control
-from simulator.cxone import CxoneApi
+from simulator.cxone.api import CxoneApi
 from simulator.faults import Faults
-from simulator.feeds import FeedOptions, Feeds
-from simulator.genesys import GenesysApi
-from simulator.hub import SOCKET_CLOSING_DELAY, Hub
+from simulator.feeds.servers import FeedOptions, FeedServers
+from simulator.genesys.api import GenesysApi
+from simulator.genesys.channels import Hub
+from simulator.genesys.socket_control import SOCKET_CLOSING_DELAY
+from simulator.genesys.topic_publisher import TopicPublisher
 from simulator.model import ContactCentreModel, ModelConfig
-from simulator.publisher import TopicPublisher
 from simulator.records import RecordLog
 from simulator.tokens import RateLimiter, TokenStore
 from simulator.webhooks import WebhookSender
@@ -112,7 +113,7 @@ class SimulatorServer:
         self.records = RecordLog(self.model)
         # The push and SSE feeds (FEED_* options: push frame format, SSE keepalive, retry and line ends).
         feed_options = FeedOptions(feed_format, feed_health_every, feed_keepalive, feed_retry_ms, feed_line_end)
-        self.feeds = Feeds(self.records, self.tokens, self.faults, feed_options)
+        self.feeds = FeedServers(self.records, self.tokens, self.faults, feed_options)
         # The webhook sender posts the same records to Floorview (to webhook_url, signed with webhook_secret;
         # with webhook_eventbridge, Genesys notifications too); the control action webhook_target moves it.
         self.webhooks = WebhookSender(self.records, tick=tick, analytics_min_interval=analytics_min_interval)

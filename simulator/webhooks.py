@@ -17,10 +17,10 @@ URL, batched per tick, as a real platform would:
 With ``eventbridge`` on, it also forwards Genesys notifications the way
 Genesys' server-side integration does (through Amazon EventBridge and an API
 destination): queue observation, queue membership and user activity topics
-as the notification publisher (``publisher.py``) builds them, each wrapped in
+as the notification publisher (``genesys/topic_publisher.py``) builds them, each wrapped in
 an EventBridge envelope.
 
-Faults (``control.py``) post odd deliveries beside the real stream, once
+Faults (``control/webhook_actions.py``) post odd deliveries beside the real stream, once
 each: a duplicate of the last delivered batch, a forged signature, a stale
 timestamp, an oversized body, a garbage body. Their replies are kept in
 ``describe()["probes"]``.
@@ -42,9 +42,9 @@ from typing import Any
 
 import aiohttp
 
-from simulator import payloads
+from simulator.genesys import payloads
+from simulator.genesys.topic_publisher import TopicPublisher
 from simulator.model import ContactCentreModel
-from simulator.publisher import TopicPublisher
 from simulator.records import RecordLog
 from simulator.timefmt import iso
 from streams.hooks.signatures import signature

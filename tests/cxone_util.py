@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 
 from simulator import control
-from simulator.cxone import CxoneCounters
+from simulator.cxone.api import CxoneCounters
 from simulator.server import SimulatorServer
 from streams.connectors.base import Timing
 from streams.floor import Floor

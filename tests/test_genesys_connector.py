@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from simulator import control, hub
+from simulator import control
+from simulator.genesys import channels as genesys_channels
 from simulator.server import SimulatorServer
 from streams import sanity
 from streams.connectors.base import Timing
@@ -401,7 +402,7 @@ async def test_a_failed_rollover_keeps_the_link_and_its_backoff():
 
 async def test_it_rolls_channels_over_before_they_expire(monkeypatch):
     # Channels that live 2 s: each is replaced halfway through its life, without a gap.
-    monkeypatch.setattr(hub, "CHANNEL_LIFETIME", scaled(2.0))
+    monkeypatch.setattr(genesys_channels, "CHANNEL_LIFETIME", scaled(2.0))
     async with streaming() as run:
         await live(run)
         await eventually(lambda: run.connector.rollovers >= 2, what="two rollovers")

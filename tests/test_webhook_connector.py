@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from simulator import payloads
+from simulator.genesys import payloads
 from simulator.model import ContactCentreModel, ModelConfig
 from simulator.webhooks import eventbridge_envelope
 from streams.connectors.base import LinkLost, Timing

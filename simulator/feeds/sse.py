@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from simulator.feeds_session import FeedSession, token_tag
+from simulator.feeds.session import FeedSession, token_tag
 
 if TYPE_CHECKING:
-    from simulator.feeds import Feeds
+    from simulator.feeds.servers import FeedServers
 
 END = object()  # queued after a control event: the stream ends once it is written
 
@@ -121,7 +121,7 @@ def _ids(request: web.Request, *names: str) -> set[str]:
     return {value for name in names for value in request.query.getall(name, []) if value}
 
 
-async def serve_sse(feeds: Feeds, request: web.Request) -> web.StreamResponse:
+async def serve_sse(feeds: FeedServers, request: web.Request) -> web.StreamResponse:
     """Check the bearer token, then replay or state the picture, then stream records until the client goes."""
     token = feeds.bearer(request)
     if token is None:
@@ -179,7 +179,7 @@ async def serve_sse(feeds: Feeds, request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _replay(feeds: Feeds, last_id: str | None) -> list[tuple[int, dict[str, Any]]] | None:
+def _replay(feeds: FeedServers, last_id: str | None) -> list[tuple[int, dict[str, Any]]] | None:
     """Return the records after LAST_ID, or None when the picture must be sent instead."""
     if last_id is None or not last_id.isascii() or not last_id.isdigit() or len(last_id) > 18:
         return None

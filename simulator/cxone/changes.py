@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from simulator.cxone_payloads import active_contact
+from simulator.cxone.payloads import active_contact
 from simulator.model import (
     AgentChange,
     Change,

@@ -13,9 +13,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from simulator import payloads
-from simulator import topics as t
-from simulator.hub import Hub
+from simulator.genesys import payloads
+from simulator.genesys import topics as t
+from simulator.genesys.channels import Hub
 from simulator.model import (
     AgentChange,
     Change,

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 from aiohttp import WSMsgType, web
 
-from simulator.feeds_session import FeedSession
+from simulator.feeds.session import FeedSession
 
 if TYPE_CHECKING:
-    from simulator.feeds import Feeds
+    from simulator.feeds.servers import FeedServers
 
 PUSH_FORMATS = ("json", "msgpack", "mixed")
 PICTURE_BATCH = 100
@@ -91,7 +91,7 @@ class PushSession(FeedSession):
                 self.put(_json(check).encode())
 
 
-async def serve_push(feeds: Feeds, request: web.Request) -> web.StreamResponse:
+async def serve_push(feeds: FeedServers, request: web.Request) -> web.StreamResponse:
     """Check the bearer token, upgrade, state the picture, then stream records until the client goes."""
     token = feeds.bearer(request)
     if token is None:

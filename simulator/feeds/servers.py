@@ -6,13 +6,13 @@
   ``invalid_scope`` for a scope it does not grant. Tokens are the simulator's
   own (one ``TokenStore``), so ``revoke_tokens`` and ``token_lifetime`` apply,
   and so does ``refuse_credentials``.
-- ``GET /feeds/push``: the WebSocket push feed (``feeds_push.py``);
-- ``GET /feeds/sse``: the Server-Sent Events feed (``feeds_sse.py``).
+- ``GET /feeds/push``: the WebSocket push feed (``push.py``);
+- ``GET /feeds/sse``: the Server-Sent Events feed (``sse.py``).
 
 Both check the bearer token before anything else (401, and no upgrade for
 the push feed). Each connection is logged (when, which token by a short hash,
 what it asked for), so tests can measure reconnects from the server's side.
-Faults act on the open sessions (``control.py`` names them ``feed_*``).
+Faults act on the open sessions (``control/feed_faults.py`` names them ``feed_*``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 from aiohttp import web
 
 from simulator.faults import Faults
-from simulator.feeds_push import PUSH_FORMATS, PushSession, serve_push
-from simulator.feeds_session import token_tag
-from simulator.feeds_sse import SseSession, serve_sse
+from simulator.feeds.push import PUSH_FORMATS, PushSession, serve_push
+from simulator.feeds.session import token_tag
+from simulator.feeds.sse import SseSession, serve_sse
 from simulator.records import RecordLog
 from simulator.tokens import TokenStore, bearer_token
 
@@ -70,7 +70,7 @@ class FeedCounters:
     pings_ignored: int = 0  # while stalled
 
 
-class Feeds:
+class FeedServers:
     """Serve the push and SSE feeds and the feed token endpoint; hold their sessions and faults."""
 
     def __init__(
