@@ -174,8 +174,7 @@ def redis_hook(settings):
     settings.REDIS_PREFIX = prefix
     reset_hook_queue()
     webhooks.targets.clear()
-    connection = Connection(name="CRM", kind=Connection.Kind.WEBHOOK, slug="crm")
-    connection.set_webhook_secret("s3cret")
+    connection = Connection.of("webhook", name="CRM", slug="crm", webhook_secret="s3cret")
     connection.save()
     yield connection, prefix
     webhooks.targets.clear()
