@@ -121,6 +121,16 @@ class ConnectionKindsAdminTests(TestCase):
         assert self.add(kind="webhook", slug="crm", webhook_secret="k3y").status_code == 302
         assert Connection.objects.get(settings__slug="crm").secret("webhook_secret") == "k3y"
 
+    def test_the_form_shows_the_fields_of_its_kind_only(self):
+        page = self.client.get("/admin/streams/connection/add/?kind=webhook").content.decode()
+        assert 'name="slug"' in page and 'name="webhook_secret"' in page and 'name="field_mapping"' in page
+        assert 'name="region"' not in page and 'name="access_key_id"' not in page and 'name="stream_url"' not in page
+        page = self.client.get("/admin/streams/connection/add/").content.decode()  # the default kind: Genesys
+        assert 'name="region"' in page and 'name="client_secret"' in page and 'name="slug"' not in page
+        # A kind chosen on the form shows its own fields when the form comes back.
+        page = self.errors(self.add(kind="cxone"))
+        assert 'name="access_key_id"' in page and 'name="poll_interval"' in page and 'name="region"' not in page
+
     def test_an_unusable_field_mapping_is_refused_with_the_reason(self):
         html = self.errors(
             self.add(kind="webhook", slug="crm", webhook_secret="k", field_mapping='{"queue": "payload.queue"}')
