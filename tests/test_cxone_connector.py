@@ -19,7 +19,8 @@ from streams import sanity
 from streams.oauth import TokenUnavailable
 from streams.vendors.cxone import rest as cxone_rest
 from streams.vendors.cxone.auth import CxoneAuth
-from streams.vendors.cxone.connector import MIN_POLL_INTERVAL, CxoneConnector, fetch_queues
+from streams.vendors.cxone.connector import MIN_POLL_INTERVAL, CxoneConnector
+from streams.vendors.cxone.queues import fetch_queues
 from streams.vendors.cxone.rest import EPOCH, CxoneError, CxoneRest
 from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec

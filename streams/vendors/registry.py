@@ -65,7 +65,7 @@ VENDORS: dict[str, Vendor] = {
             "NICE CXone",
             CxoneSettings,
             f"{_V}.cxone.connector.CxoneConnector",
-            f"{_V}.cxone.connector.fetch_queues",
+            f"{_V}.cxone.queues.fetch_queues",
             # The real-time API has no ringing count and no interval totals (those live in historical reports).
             frozenset({"alerting", "offered", "answered", "abandoned"}),
         ),

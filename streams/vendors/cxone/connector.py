@@ -70,7 +70,6 @@ from streams.vendors.cxone.parsers import (
     api_version,
     contact_id,
     contact_update,
-    skill_entry,
     skill_stats,
 )
 from streams.vendors.cxone.poller import Breaker, PollResult, PollWire
@@ -471,22 +470,3 @@ def auth_for(spec: ConnectionSpec, session: aiohttp.ClientSession, timing: Timin
         timeout=timing.rest_timeout,
         **options,
     )
-
-
-async def fetch_queues(spec: ConnectionSpec) -> list[dict]:
-    """Return every skill of the tenant as [{"id", "name"}] (all pages), for the admin's import action."""
-    timing = Timing()
-    async with aiohttp.ClientSession(trust_env=True) as session:
-        auth = auth_for(spec, session, timing)
-        endpoint = await auth.discover()
-        rest = CxoneRest(api_base(endpoint, spec.settings.api_version), auth, session, timeout=timing.rest_timeout)
-        path, root = ENDPOINTS["skills"]
-        fetched = await rest.fetch(path, root, EPOCH, top=PAGE_SIZE)
-    skills: dict[str, dict[str, str]] = {}
-    for item in fetched.items:
-        try:
-            entry = skill_entry(item)
-        except ParseError:
-            continue
-        skills.setdefault(entry["id"], entry)
-    return list(skills.values())
