@@ -131,6 +131,15 @@ class ConnectionKindsAdminTests(TestCase):
         page = self.errors(self.add(kind="cxone"))
         assert 'name="access_key_id"' in page and 'name="poll_interval"' in page and 'name="region"' not in page
 
+    def test_every_registered_kind_gets_its_form_from_its_settings_class(self):
+        from streams.vendors.registry import VENDORS
+
+        for kind, entry in VENDORS.items():
+            page = self.client.get(f"/admin/streams/connection/add/?kind={kind}").content.decode()
+            assert all(f'name="{name}"' in page for name in entry.settings.names()), kind
+            others = {n for e in VENDORS.values() for n in e.settings.names()} - set(entry.settings.names())
+            assert not any(f'name="{name}"' in page for name in others), kind
+
     def test_an_unusable_field_mapping_is_refused_with_the_reason(self):
         html = self.errors(
             self.add(kind="webhook", slug="crm", webhook_secret="k", field_mapping='{"queue": "payload.queue"}')

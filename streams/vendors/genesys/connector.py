@@ -384,6 +384,7 @@ class GenesysConnector(Connector):
 def rest_client(
     spec: ConnectionSpec, tokens: TokenProvider, session: aiohttp.ClientSession, timing: Timing
 ) -> GenesysRest:
+    """Return the REST client of SPEC's org, signed in by TOKENS, with TIMING's timeouts and waits."""
     return GenesysRest(
         spec.settings.api_base,
         tokens,
