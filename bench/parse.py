@@ -36,9 +36,9 @@ from simulator.model import ContactCentreModel, ModelConfig
 from streams.events import AgentStatus, SourceSnapshot
 from streams.floor import Floor
 from streams.snapshots import MemorySnapshotStore
-from streams.vendors.genesys.connector import agent_topic, queue_topics
 from streams.vendors.genesys.media import MediaTotals
 from streams.vendors.genesys.parsers import QueuePart, parse_frame
+from streams.vendors.genesys.subscriptions import agent_topic, queue_topics
 
 SOURCE = "c1"
 # A fixed start keeps the frames (ids, times, sizes) the same from run to run.

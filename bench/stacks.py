@@ -37,9 +37,8 @@ from streams.queue_import import import_queues
 user = User.objects.create_superuser("admin", "admin@example.com", os.environ["BENCH_PASSWORD"])
 group = Group.objects.create(name="Supervisors")
 user.groups.add(group)
-connection = Connection(name="Genesys (simulator)", base_url=os.environ["BENCH_SIM_URL"], region="",
-                        client_id="floorview-bench")
-connection.set_client_secret(os.environ["BENCH_SIM_SECRET"])
+connection = Connection.of(name="Genesys (simulator)", base_url=os.environ["BENCH_SIM_URL"],
+                           client_id="floorview-bench", client_secret=os.environ["BENCH_SIM_SECRET"])
 connection.save()
 import_queues(connection)
 board = Board.objects.create(slug=os.environ["BENCH_BOARD"], title="Contact centre", coalesce_ms=250)

@@ -94,7 +94,7 @@ class QueueConfig:
     waiting_alert: int = 10
     longest_wait_warning: int = 60
     longest_wait_alert: int = 180
-    # Figures the queue's vendor never reports (see Connector.unreported_queue_fields): shown as "–".
+    # Figures the queue's vendor never reports (see Vendor.unreported_queue_fields): shown as "–".
     unreported: frozenset[str] = frozenset()
 
     @classmethod

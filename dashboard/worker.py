@@ -36,7 +36,7 @@ from streams.health import LinkHealth, redact
 from streams.leases import LeaseClock, Leases, MemoryLeases, RedisLeases
 from streams.models import Connection, ConnectionEvent
 from streams.snapshots import SnapshotStore, get_snapshot_store
-from streams.vendors.registry import connector_class
+from streams.vendors.registry import connector_class, vendor
 from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def load_config() -> Config:
                 disabled.add(queue.connection.source_key)
                 continue
             watched[queue.connection_id].add(queue.vendor_id)
-            unreported = connector_class(queue.connection.kind).unreported_queue_fields
+            unreported = vendor(queue.connection.kind).unreported_queue_fields
             queues[(queue.connection.source_key, queue.vendor_id)] = QueueConfig.from_queue(queue, unreported)
         window = board.coalesce_ms / 1000.0
         plans.append(
@@ -208,10 +208,10 @@ class Worker:
     def _save_health_of(self, source: str, health: LinkHealth, *, state_changed: bool) -> asyncio.Future:
         """Save SOURCE's health snapshot and the events noted since, off the event loop; the latest save wins."""
         connector = self.connectors.get(source)
-        # Error texts should never quote the secret; if one does, it stops here.
-        secret = connector.spec.client_secret if connector is not None else ""
-        snapshot = redact(health.as_dict(), secret)
-        events = redact(health.take_events(), secret)
+        # Error texts should never quote a secret; if one does, it stops here.
+        secrets = connector.spec.settings.secret_values() if connector is not None else ()
+        snapshot = redact(health.as_dict(), *secrets)
+        events = redact(health.take_events(), *secrets)
         record = Connection(pk=int(source[1:])).record_health
         what = f"saving the health of {source}"
         task = asyncio.ensure_future(self._off_loop(what, record, snapshot, events, state_changed=state_changed))

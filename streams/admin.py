@@ -1,9 +1,11 @@
 """Admin for vendor connections and their queues.
 
-Secrets (the OAuth client secret, CXone's access key secret, a webhook's
-signing secret) are write-only here: the form offers an empty password field,
-a blank submission keeps the stored secret, and the encrypted columns are
-never displayed. ``Connection.clean`` checks what each kind needs.
+A connection's form shows the common columns and its kind's own settings
+(declared once, by the kind's settings class). Secrets (the OAuth client
+secret, CXone's access key secret, a webhook's signing secret) are write-only
+here: the form offers an empty password field, a blank submission keeps the
+stored secret, and the encrypted values are never displayed.
+``Connection.clean`` checks what each kind needs.
 
 A connection's health (state, message age, ping, heartbeats, reconnects, last
 error) and its recent events are what the worker saved; the admin only shows
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,85 +31,62 @@ from django.utils.safestring import SafeString
 
 from streams.log_safe import safe_text
 from streams.models import Connection, ConnectionEvent, Queue
+from streams.vendors.registry import VENDORS, vendor
 
 log = logging.getLogger(__name__)
 
 
-def _secret_field(label: str, help_text: str) -> forms.CharField:
-    return forms.CharField(
-        label=label,
-        required=False,
-        strip=False,
-        # render_value=False: the stored secret is never sent back to a browser, not even after an error.
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=help_text + " Stored encrypted and never shown again. Leave blank to keep the current one.",
-    )
+# The columns every kind has; the kind's own settings join them in the form.
+COMMON_FIELDS = ["name", "kind", "enabled", "backoff_cap"]
 
 
-# Write-only secrets: form field → (model column holding it encrypted, setter, kinds that need it).
-SECRETS = {
-    "client_secret": ("client_secret_encrypted", "set_client_secret", ("genesys", "cxone")),
-    "access_key_secret": ("access_key_secret_encrypted", "set_access_key_secret", ("cxone",)),
-    "webhook_secret": ("webhook_secret_encrypted", "set_webhook_secret", ("webhook",)),
-}
+def chosen_kind(data: Any, initial: dict, instance: Connection) -> str:
+    """Return the kind a connection form is about: the one posted, else asked for (``?kind=``), else stored."""
+    kind = data.get("kind") if data is not None else None
+    return kind or initial.get("kind") or instance.kind
 
 
 class ConnectionForm(forms.ModelForm):
-    """The connection form, with write-only secrets and the fields each kind needs checked."""
+    """The connection form: the common columns and its kind's settings, secrets write-only.
 
-    client_secret = _secret_field("OAuth client secret", "The secret of the OAuth client above.")
-    access_key_secret = _secret_field("access key secret", "CXone only: the access key's secret.")
-    webhook_secret = _secret_field(
-        "webhook secret", "Webhooks only: the shared secret the platform signs each body with (HMAC-SHA256)."
-    )
+    The kind's fields come from its settings class (``streams.vendors.<kind>.settings``);
+    ``Connection.clean`` checks them with it, so a save outside the admin is checked alike.
+    """
 
     class Meta:
         model = Connection
-        fields = [
-            "name",
-            "kind",
-            "enabled",
-            "region",
-            "base_url",
-            "client_id",
-            "access_key_id",
-            "api_version",
-            "poll_interval",
-            "stream_url",
-            "token_url",
-            "scope",
-            "slug",
-            "field_mapping",
-            "max_frame_bytes",
-            "keepalive_seconds",
-            "backoff_cap",
-        ]
-        labels = {"base_url": "Base URL"}
+        fields = COMMON_FIELDS
         help_texts = {
             "name": "A name for people, e.g. “Genesys EU production”.",
-            "base_url": "Genesys: overrides the region. CXone: the sign-in host (default the commercial cloud; "
-            "the government cloud is https://cxone-gov.niceincontact.com). The built-in simulator: its address.",
+            "kind": "Each kind has its own settings: after choosing another kind, save to see and fill in its fields.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kind = chosen_kind(self.data if self.is_bound else None, self.initial, self.instance)
+        self.settings_class = vendor(kind).settings if kind in VENDORS else None
+        if self.settings_class is None:
+            return
+        stored = self.instance.settings if self.instance.kind == kind else {}
+        defaults = self.settings_class.from_values(stored).plain()
+        for name, field in self.settings_class.form_fields().items():
+            self.fields[name] = field
+            if name in defaults:
+                self.initial.setdefault(name, defaults[name])
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        kind = cleaned.get("kind")
-        for name, (column, _, kinds) in SECRETS.items():
-            needed = kind in kinds or (name == "client_secret" and kind in ("push", "sse") and cleaned.get("token_url"))
-            has_stored = bool(self.instance.pk and getattr(self.instance, column))
-            if needed and not cleaned.get(name) and not has_stored:
-                self.add_error(name, "Give this secret: the connection cannot sign in without it.")
-        if kind in ("genesys", "cxone") and not cleaned.get("client_id"):
-            self.add_error("client_id", "Give the OAuth client id.")
+        if self.settings_class is None:
+            return cleaned
+        # Handed to the instance now: Connection.clean (run next, by the model form) checks them.
+        stored = self.instance.settings if self.instance.kind == cleaned.get("kind") else {}
+        self.instance.settings = {
+            name: cleaned[name] if name in cleaned else stored.get(name) for name in self.settings_class.plain_names()
+        }
+        for name in self.settings_class.secret_names():
+            if cleaned.get(name):
+                self.instance.set_secret(name, cleaned[name])
         return cleaned
-
-    def save(self, commit: bool = True) -> Connection:
-        """Save the connection, encrypting any newly given secret."""
-        for name, (_, setter, _) in SECRETS.items():
-            secret = self.cleaned_data.get(name)
-            if secret:
-                getattr(self.instance, setter)(secret)
-        return super().save(commit=commit)
 
 
 class QueueInline(admin.TabularInline):
@@ -182,61 +162,37 @@ class ConnectionAdmin(admin.ModelAdmin):
         "queue_count",
     )
     list_filter = ("status", "kind", "enabled")
-    search_fields = ("name", "client_id")
+    search_fields = ("name",)
     status_fields = ("status", "status_detail", "status_changed_at", "created_at", "updated_at")
     health_fields = ("health_report", "recent_events")
     readonly_fields = status_fields + health_fields
     actions = ["import_queues"]
-    fieldsets = (
-        (None, {"fields": ("name", "kind", "enabled")}),
-        (
-            "Where and how to connect",
-            {
-                "fields": ("region", "base_url", "client_id", "client_secret"),
-                "description": "Genesys: a region, or a base URL for the built-in simulator or a proxy. "
-                "CXone: the API application's client. Feeds: the client-credentials client, if the feed wants a token.",
-            },
-        ),
-        (
-            "NICE CXone",
-            {
-                "fields": ("access_key_id", "access_key_secret", "api_version", "poll_interval"),
-                "classes": ("collapse",),
-            },
-        ),
-        (
-            "Feeds: push, SSE and webhooks",
-            {
-                "fields": (
-                    "stream_url",
-                    "token_url",
-                    "scope",
-                    "slug",
-                    "webhook_secret",
-                    "field_mapping",
-                    "max_frame_bytes",
-                    "keepalive_seconds",
-                ),
-                "classes": ("collapse",),
-                "description": "How the feed's records map onto interactions: see the README's field mapping section.",
-            },
-        ),
-        ("Reconnecting", {"fields": ("backoff_cap",), "classes": ("collapse",)}),
-        ("Status (reported by the worker)", {"fields": status_fields}),
-        ("Health (reported by the worker)", {"fields": health_fields}),
-    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Connection | None = None) -> list:
+        """Return the common fields, the fields of the connection's kind only, then what the worker reported."""
+        kind = chosen_kind(request.POST or None, request.GET.dict(), obj or Connection())
+        entry = VENDORS.get(kind)
+        own = [(f"{entry.label}: settings", {"fields": entry.settings.names()})] if entry else []
+        return [
+            (None, {"fields": ("name", "kind", "enabled")}),
+            *own,
+            ("Reconnecting", {"fields": ("backoff_cap",), "classes": ("collapse",)}),
+            ("Status (reported by the worker)", {"fields": self.status_fields}),
+            ("Health (reported by the worker)", {"fields": self.health_fields}),
+        ]
+
+    def get_form(self, request: HttpRequest, obj: Connection | None = None, change: bool = False, **kwargs: Any):
+        # The kind's fields are the form's own (added per kind), not model columns for the factory to look up.
+        kwargs["fields"] = COMMON_FIELDS
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(queue_total=Count("queues"))
 
-    @admin.display(description="Where", ordering="region")
+    @admin.display(description="Where")
     def endpoint(self, obj: Connection) -> str:
         """Show where the connection points (never a secret: URLs are shown without query strings)."""
-        if obj.kind == Connection.Kind.WEBHOOK:
-            return f"/hooks/{obj.slug}/" if obj.slug else "—"
-        if obj.kind in (Connection.Kind.PUSH, Connection.Kind.SSE):
-            return obj.stream_url.split("?", 1)[0]
-        return obj.base_url or obj.get_region_display() or "—"
+        return obj.endpoint()
 
     @admin.display(description="Status", ordering="status")
     def status_with_time(self, obj: Connection) -> str:
@@ -329,10 +285,10 @@ class ConnectionAdmin(admin.ModelAdmin):
                 continue
             except Exception as exc:
                 known = []
-                for name in ("client_secret", "access_key_secret"):
+                for name in connection.vendor().settings.secret_names():
                     # A secret that cannot be decrypted cannot be quoted either: nothing to blank out.
                     with contextlib.suppress(Exception):
-                        known.append(getattr(connection, name))
+                        known.append(connection.secret(name))
                 reason = _redacted(str(exc) or exc.__class__.__name__, *known)
                 log.warning("importing queues for connection %s failed: %s", connection.pk, safe_text(reason, 300))
                 failure = f"{connection.name}: the import failed ({exc.__class__.__name__}: {reason})"

@@ -6,49 +6,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from streams import crypto
-from streams.vendors.cxone.parsers import DEFAULT_API_VERSION
-
-GENESYS_REGIONS = {
-    "us-east-1": "mypurecloud.com",
-    "us-east-2": "use2.us-gov-pure.cloud",
-    "us-west-2": "usw2.pure.cloud",
-    "ca-central-1": "cac1.pure.cloud",
-    "eu-west-1": "mypurecloud.ie",
-    "eu-west-2": "euw2.pure.cloud",
-    "eu-central-1": "mypurecloud.de",
-    "eu-central-2": "euc2.pure.cloud",
-    "ap-southeast-2": "mypurecloud.com.au",
-    "ap-northeast-1": "mypurecloud.jp",
-    "ap-northeast-2": "apne2.pure.cloud",
-    "ap-south-1": "aps1.pure.cloud",
-    "sa-east-1": "sae1.pure.cloud",
-    "me-central-1": "mec1.pure.cloud",
-}
-
-
-# NICE CXone's commercial sign-in host; the government cloud is given as a base URL instead.
-CXONE_AUTH_BASE = "https://cxone.niceincontact.com"
-
-_stream_url = URLValidator(schemes=["ws", "wss", "http", "https"])
+from streams.vendors.registry import Vendor, kind_choices, vendor
+from streams.vendors.settings import NEEDS_SECRET, KindSettings, SettingsInvalid
 
 
 class Connection(models.Model):
-    """A connection to one vendor platform or feed (one set of credentials)."""
+    """A connection to one vendor platform or feed (one set of credentials).
 
-    class Kind(models.TextChoices):
-        GENESYS = "genesys", "Genesys Cloud CX"
-        CXONE = "cxone", "NICE CXone"
-        PUSH = "push", "WebSocket push feed (JSON or MessagePack)"
-        SSE = "sse", "Server-Sent Events feed"
-        WEBHOOK = "webhook", "Webhook (the platform posts to us)"
-
-    # Kinds whose records are mapped onto Floorview's fields by ``field_mapping``.
-    MAPPED_KINDS = (Kind.PUSH, Kind.SSE, Kind.WEBHOOK)
+    The columns are what every kind has; ``settings`` holds the kind's own
+    (declared by ``streams.vendors.<kind>.settings``, checked by ``clean``), and
+    ``encrypted_secrets`` its secrets, each encrypted on its own: read them
+    with ``secret()`` or ``kind_settings()``, write them with ``set_secret()``.
+    """
 
     class Status(models.TextChoices):
         UNKNOWN = "unknown", "Unknown"
@@ -60,77 +35,10 @@ class Connection(models.Model):
         DISABLED = "disabled", "Disabled"
 
     name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GENESYS)
-    region = models.CharField(
-        max_length=30,
-        blank=True,
-        choices=sorted((r, f"{r} ({d})") for r, d in GENESYS_REGIONS.items()),
-        help_text="The vendor region. Leave blank when a base URL is given.",
-    )
-    base_url = models.URLField(
-        blank=True,
-        help_text="Overrides the region: one URL serving login, API and streaming "
-        "(the built-in simulator, or a proxy), e.g. http://127.0.0.1:8765",
-    )
-    client_id = models.CharField(
-        "OAuth client id",
-        max_length=200,
-        blank=True,
-        help_text="Genesys and CXone: the API application's client id. Feeds: the client-credentials client "
-        "(blank when the feed needs no token).",
-    )
-    client_secret_encrypted = models.TextField(blank=True, editable=False)
-    # NICE CXone signs in with an access key (password grant) on top of the application's client.
-    access_key_id = models.CharField(
-        "access key id", max_length=200, blank=True, help_text="CXone only: the access key id of the API user."
-    )
-    access_key_secret_encrypted = models.TextField(blank=True, editable=False)
-    api_version = models.CharField(
-        "API version",
-        max_length=10,
-        blank=True,
-        default=DEFAULT_API_VERSION,
-        help_text="CXone only: the inContactAPI version, e.g. v31.0.",
-    )
-    poll_interval = models.FloatField(
-        "poll interval (s)",
-        default=5.0,
-        validators=[MinValueValidator(1.0), MaxValueValidator(300.0)],
-        help_text="CXone only: how often the real-time API is polled (at least 1 s; NICE polls every 5 s).",
-    )
-    stream_url = models.CharField(
-        "stream URL",
-        max_length=500,
-        blank=True,
-        validators=[_stream_url],
-        help_text="Push feeds: the ws:// or wss:// address. SSE feeds: the event-stream address.",
-    )
-    token_url = models.URLField(
-        "token URL",
-        max_length=500,
-        blank=True,
-        help_text="Push and SSE feeds: the OAuth client-credentials token endpoint (blank: no token).",
-    )
-    scope = models.CharField(max_length=200, blank=True, help_text="Push and SSE feeds: the OAuth scope to ask for.")
-    field_mapping = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="Feeds: which record field holds what, as dotted paths, e.g. "
-        '{"queue_id": "payload.queue.id", "terminal_types": ["interaction.ended"]}. '
-        "Blank fields use the standard names.",
-    )
-    max_frame_bytes = models.PositiveIntegerField(
-        "size limit (bytes)",
-        default=1024 * 1024,
-        validators=[MinValueValidator(1024), MaxValueValidator(64 * 1024 * 1024)],
-        help_text="Feeds: frames and webhook bodies above this size are refused without being decoded.",
-    )
-    keepalive_seconds = models.FloatField(
-        "keepalive period (s)",
-        default=15.0,
-        validators=[MinValueValidator(1.0), MaxValueValidator(600.0)],
-        help_text="SSE feeds: how often the server sends a keepalive; twice this without a byte ends the stream.",
-    )
+    kind = models.CharField(max_length=20, choices=kind_choices, default="genesys")
+    settings = models.JSONField(default=dict, blank=True, help_text="The kind's own settings (secrets aside).")
+    # Setting name → its value encrypted (streams.crypto): never displayed, written only through set_secret().
+    encrypted_secrets = models.JSONField(default=dict, blank=True, editable=False)
     backoff_cap = models.FloatField(
         "longest reconnect wait (s)",
         null=True,
@@ -138,15 +46,6 @@ class Connection(models.Model):
         validators=[MinValueValidator(1.0), MaxValueValidator(600.0)],
         help_text="Blank: the kind's default (SSE 5 s, push 30 s, CXone and Genesys 60 s).",
     )
-    slug = models.SlugField(
-        "webhook slug",
-        max_length=100,
-        unique=True,
-        null=True,
-        blank=True,
-        help_text="Webhooks only: the platform posts to /hooks/<slug>/.",
-    )
-    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
     enabled = models.BooleanField(default=True, help_text="Disabled connections are not streamed.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN, editable=False)
     status_detail = models.CharField(max_length=300, blank=True, editable=False)
@@ -160,91 +59,84 @@ class Connection(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # A slug is an address on this site (a webhook's /hooks/<slug>/): no two connections share one.
+            models.UniqueConstraint(
+                KT("settings__slug"),
+                name="unique_connection_slug",
+                violation_error_message="Another connection already uses this slug.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def of(cls, kind: str = "genesys", *, name: str = "", **values: Any) -> Connection:
+        """Return an unsaved connection of KIND: VALUES are common columns or the kind's settings (secrets too)."""
+        columns = {f.name for f in cls._meta.concrete_fields}
+        known = vendor(kind).settings.names()
+        unknown = set(values) - columns - set(known)
+        if unknown:
+            raise TypeError(f"{kind} connections have no {', '.join(sorted(unknown))}")
+        connection = cls(kind=kind, name=name, **{k: v for k, v in values.items() if k in columns})
+        given = {k: v for k, v in values.items() if k in known}
+        secrets = vendor(kind).settings.secret_names()
+        connection.settings = vendor(kind).settings.from_values(given).plain()
+        for key in secrets:
+            if given.get(key):
+                connection.set_secret(key, given[key])
+        return connection
 
     @property
     def source_key(self) -> str:
         """Return the key that names this connection's data on the Floor."""
         return f"c{self.pk}"
 
-    @property
-    def client_secret(self) -> str:
-        """Return the decrypted OAuth client secret."""
-        return crypto.decrypt(self.client_secret_encrypted)
+    def vendor(self) -> Vendor:
+        """Return the registry's entry for this connection's kind."""
+        return vendor(self.kind)
 
-    def set_client_secret(self, secret: str) -> None:
-        """Store SECRET encrypted; the plaintext is never saved."""
-        self.client_secret_encrypted = crypto.encrypt(secret)
+    def secret(self, name: str) -> str:
+        """Return the secret NAME decrypted ("" when unset); raise ``crypto.SecretUnreadable`` if it cannot be."""
+        return crypto.decrypt(self.encrypted_secrets.get(name, ""))
 
-    @property
-    def access_key_secret(self) -> str:
-        """Return the decrypted CXone access key secret."""
-        return crypto.decrypt(self.access_key_secret_encrypted) if self.access_key_secret_encrypted else ""
+    def set_secret(self, name: str, value: str) -> None:
+        """Store the secret NAME encrypted; the plaintext is never saved."""
+        self.encrypted_secrets = {**self.encrypted_secrets, name: crypto.encrypt(value)}
 
-    def set_access_key_secret(self, secret: str) -> None:
-        """Store the CXone access key SECRET encrypted."""
-        self.access_key_secret_encrypted = crypto.encrypt(secret)
+    def has_secret(self, name: str) -> bool:
+        """Return whether a secret NAME is stored."""
+        return bool(self.encrypted_secrets.get(name))
 
-    @property
-    def webhook_secret(self) -> str:
-        """Return the decrypted webhook signing secret."""
-        return crypto.decrypt(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
+    def kind_settings(self) -> KindSettings:
+        """Return the kind's settings with the secrets decrypted (for the worker's spec)."""
+        secrets = {name: self.secret(name) for name in self.vendor().settings.secret_names()}
+        return self.vendor().settings.from_values({**self.settings, **secrets})
 
-    def set_webhook_secret(self, secret: str) -> None:
-        """Store the webhook signing SECRET encrypted."""
-        self.webhook_secret_encrypted = crypto.encrypt(secret)
+    def endpoint(self) -> str:
+        """Return where the connection points, for the admin's list (never a secret)."""
+        try:
+            return self.vendor().settings.from_values(self.settings).endpoint()
+        except ValueError:  # a kind nobody speaks any more
+            return "—"
 
     def clean(self) -> None:
-        from streams.feeds.mapping import FieldMapping, MappingError
-
-        if self.kind == self.Kind.GENESYS and not self.region and not self.base_url:
-            raise ValidationError("Give either a region or a base URL.")
-        if self.kind == self.Kind.CXONE and not self.access_key_id:
-            raise ValidationError({"access_key_id": "CXone signs in with an access key: give its id."})
-        if self.kind == self.Kind.CXONE:
-            from streams.vendors.cxone.parsers import ParseError, api_version
-
-            try:
-                # Stored as CXone's paths spell it ("31" and "v31" are v31.0).
-                self.api_version = api_version(self.api_version)
-            except ParseError:
-                raise ValidationError({"api_version": "Give an API version such as v31.0."}) from None
-        if self.kind in (self.Kind.PUSH, self.Kind.SSE):
-            if not self.stream_url:
-                raise ValidationError({"stream_url": "Give the feed's address."})
-            scheme = self.stream_url.split(":", 1)[0].lower()
-            wanted = ("ws", "wss") if self.kind == self.Kind.PUSH else ("http", "https")
-            if scheme not in wanted:
-                raise ValidationError({"stream_url": f"This kind of feed needs a {' or '.join(wanted)} address."})
-        if self.kind == self.Kind.WEBHOOK and not self.slug:
-            raise ValidationError({"slug": "Give the slug the platform posts to."})
-        if self.kind in self.MAPPED_KINDS:
-            try:
-                FieldMapping.parse(self.field_mapping)
-            except MappingError as exc:
-                raise ValidationError({"field_mapping": str(exc)}) from None
-
-    def api_base(self) -> str:
-        """Return the REST API base URL (no trailing slash); CXone discovers its own at sign-in."""
-        if self.base_url:
-            return self.base_url.rstrip("/")
-        if self.kind == self.Kind.CXONE:
-            return CXONE_AUTH_BASE
-        if self.kind in self.MAPPED_KINDS:
-            return self.stream_url
-        return f"https://api.{GENESYS_REGIONS[self.region]}"
-
-    def login_base(self) -> str:
-        """Return the OAuth login base URL (no trailing slash)."""
-        if self.base_url:
-            return self.base_url.rstrip("/")
-        if self.kind == self.Kind.CXONE:
-            return CXONE_AUTH_BASE
-        if self.kind in self.MAPPED_KINDS:
-            return self.token_url
-        return f"https://login.{GENESYS_REGIONS[self.region]}"
+        try:
+            settings_class = self.vendor().settings
+        except ValueError as exc:
+            raise ValidationError({"kind": str(exc)}) from None
+        try:
+            checked = settings_class.from_values(self.settings).check()
+        except SettingsInvalid as exc:
+            raise ValidationError(exc.errors) from None
+        self.settings = checked.plain()  # normalised, and without other kinds' names
+        missing = {name: NEEDS_SECRET for name in checked.needed_secrets() if not self.has_secret(name)}
+        if missing:
+            raise ValidationError(missing)
+        # Secrets another kind left behind go: nothing would ever read or replace them.
+        kept = settings_class.secret_names()
+        self.encrypted_secrets = {k: v for k, v in self.encrypted_secrets.items() if k in kept}
 
     def record_status(self, status: str, detail: str = "") -> None:
         """Save a new status (called by the worker)."""

@@ -8,8 +8,6 @@ from asgiref.sync import async_to_sync
 from django.db import transaction
 
 from streams.models import Connection, Queue
-from streams.vendors.cxone import connector as cxone
-from streams.vendors.genesys.connector import fetch_queues
 from streams.vendors.spec import ConnectionSpec
 
 
@@ -45,13 +43,11 @@ class NothingToImport(Exception):
 
 
 async def fetch_vendor_queues(connection: Connection) -> list[dict]:
-    """Return every queue the vendor lists for CONNECTION (all pages; CXone: its skills)."""
-    if connection.kind in Connection.MAPPED_KINDS:
+    """Return every queue the vendor lists for CONNECTION (all pages; CXone: its skills), by the kind's import."""
+    fetch_queues = connection.vendor().queue_import()
+    if fetch_queues is None:
         raise NothingToImport("a feed has no list of queues to import: add its queues by the ids its records use")
-    spec = ConnectionSpec.from_connection(connection, ())
-    if connection.kind == Connection.Kind.CXONE:
-        return await cxone.fetch_queues(spec)
-    return await fetch_queues(spec)
+    return await fetch_queues(ConnectionSpec.from_connection(connection, ()))
 
 
 def import_queues(connection: Connection) -> ImportResult:

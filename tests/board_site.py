@@ -40,8 +40,7 @@ import json
 from dashboard.models import Board
 from streams.models import Connection, Queue
 
-connection = Connection(name="Genesys", base_url="http://127.0.0.1:9", client_id="id")
-connection.set_client_secret("secret")
+connection = Connection.of(name="Genesys", base_url="http://127.0.0.1:9", client_id="id", client_secret="secret")
 connection.save()
 sales = Queue.objects.create(connection=connection, vendor_id="q-sales", name="Sales")
 support = Queue.objects.create(connection=connection, vendor_id="q-support", name="Support")

@@ -209,11 +209,9 @@ async def streaming(
     )
     base = await sim.start()
     skills = sorted(str(q.number) for q in sim.model.queues.values())[:watch]
-    spec = ConnectionSpec(
-        source="c1",
-        kind="cxone",
-        api_base=base,
-        login_base=base,
+    spec = ConnectionSpec.of(
+        "cxone",
+        base_url=base,
         client_id=sim.client_id,
         client_secret=CLIENT_SECRET,
         queue_ids=tuple(skills),

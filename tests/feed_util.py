@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -57,7 +56,7 @@ class FeedRun:
 
     def expected(self) -> dict[str, dict]:
         """Return the live interactions of the watched queues, as the Floor should hold them."""
-        names = json.loads(self.connector.spec.mapping_json).get("campaign") == "payload.campaign_name"
+        names = self.connector.spec.settings.field_mapping.get("campaign") == "payload.campaign_name"
         expected = {}
         for interaction_id, truth in self.sim.truth()["interactions"].items():
             if truth["queue_id"] not in self.watched():
@@ -137,18 +136,16 @@ async def feed_streaming(
         for _ in range(prefill):
             sim.model.arrive(queue_id)
     url = feed_url(sim, kind)
-    spec = ConnectionSpec(
-        source="feed1",
-        kind=kind,
-        api_base=url,
-        login_base="",
+    spec = ConnectionSpec.of(
+        kind,
+        "feed1",
         client_id=sim.client_id,
         client_secret=secret or sim.client_secret,
         queue_ids=queue_ids,
         stream_url=url,
         token_url=f"{base}/feeds/oauth/token" if token else "",
         scope=SCOPE,
-        mapping_json=json.dumps(mapping or {}, sort_keys=True),
+        field_mapping=mapping or {},
         **(spec_options or {}),
     )
     floor = Floor()

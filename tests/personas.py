@@ -42,8 +42,9 @@ class Personas:
 
 def make_personas() -> Personas:
     """Create the personas in the database and return them."""
-    connection = Connection(name="Genesys test", base_url="http://127.0.0.1:9", client_id="floorview-client")
-    connection.set_client_secret(CLIENT_SECRET)
+    connection = Connection.of(
+        name="Genesys test", base_url="http://127.0.0.1:9", client_id="floorview-client", client_secret=CLIENT_SECRET
+    )
     connection.save()
     sales = Queue.objects.create(connection=connection, vendor_id="q-sales", name="Sales", waiting_warning=3)
     support = Queue.objects.create(connection=connection, vendor_id="q-support", name="Support")

@@ -113,8 +113,7 @@ from dashboard.models import Board
 from streams.models import Connection, Queue
 
 truth = json.load(urllib.request.urlopen(%(sim)r + "/simulator/truth"))
-connection = Connection(name="Genesys", base_url=%(sim)r, client_id="floorview-demo")
-connection.set_client_secret(%(secret)r)
+connection = Connection.of(name="Genesys", base_url=%(sim)r, client_id="floorview-demo", client_secret=%(secret)r)
 connection.save()
 queues = [
     Queue.objects.create(connection=connection, vendor_id=qid, name=q["name"]) for qid, q in truth["queues"].items()

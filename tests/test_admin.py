@@ -47,19 +47,20 @@ class SimulatorInThread:
 
 
 def connection_form(connection: Connection, **changes) -> dict:
+    settings = connection.settings
     data = {
         "name": connection.name,
         "kind": connection.kind,
-        "region": connection.region,
-        "base_url": connection.base_url,
-        "client_id": connection.client_id,
+        "region": settings.get("region", ""),
+        "base_url": settings.get("base_url", ""),
+        "client_id": settings.get("client_id", ""),
         "client_secret": "",
         "enabled": "on",
         # What the admin's form shows for the other kinds' fields, left as they are.
-        "api_version": connection.api_version,
-        "poll_interval": str(connection.poll_interval),
-        "max_frame_bytes": str(connection.max_frame_bytes),
-        "keepalive_seconds": str(connection.keepalive_seconds),
+        "api_version": "v31.0",
+        "poll_interval": "5.0",
+        "max_frame_bytes": str(1024 * 1024),
+        "keepalive_seconds": "15.0",
         "field_mapping": "{}",
         "queues-TOTAL_FORMS": "0",
         "queues-INITIAL_FORMS": "0",
@@ -96,11 +97,12 @@ class ConnectionKindsAdminTests(TestCase):
         response = self.add(**key, access_key_secret="s=cr=t", api_version="31")
         assert response.status_code == 302
         connection = Connection.objects.get(name="New feed")
-        assert connection.api_version == "v31.0"  # as CXone's paths spell it
-        assert connection.access_key_secret == "s=cr=t"
-        assert "s=cr=t" not in connection.access_key_secret_encrypted
+        assert connection.settings["api_version"] == "v31.0"  # as CXone's paths spell it
+        assert connection.secret("access_key_secret") == "s=cr=t"
+        encrypted = connection.encrypted_secrets["access_key_secret"]
+        assert "s=cr=t" not in encrypted
         page = self.client.get(f"/admin/streams/connection/{connection.pk}/change/").content.decode()
-        assert "s=cr=t" not in page and connection.access_key_secret_encrypted not in page
+        assert "s=cr=t" not in page and encrypted not in page
 
     def test_a_push_feed_needs_a_websocket_address(self):
         assert "Give the feed" in self.errors(self.add(kind="push"))
@@ -117,14 +119,33 @@ class ConnectionKindsAdminTests(TestCase):
         assert "Give the slug" in self.errors(self.add(kind="webhook", webhook_secret="k"))
         assert "cannot sign in without it" in self.errors(self.add(kind="webhook", slug="crm"))
         assert self.add(kind="webhook", slug="crm", webhook_secret="k3y").status_code == 302
-        assert Connection.objects.get(slug="crm").webhook_secret == "k3y"
+        assert Connection.objects.get(settings__slug="crm").secret("webhook_secret") == "k3y"
+
+    def test_the_form_shows_the_fields_of_its_kind_only(self):
+        page = self.client.get("/admin/streams/connection/add/?kind=webhook").content.decode()
+        assert 'name="slug"' in page and 'name="webhook_secret"' in page and 'name="field_mapping"' in page
+        assert 'name="region"' not in page and 'name="access_key_id"' not in page and 'name="stream_url"' not in page
+        page = self.client.get("/admin/streams/connection/add/").content.decode()  # the default kind: Genesys
+        assert 'name="region"' in page and 'name="client_secret"' in page and 'name="slug"' not in page
+        # A kind chosen on the form shows its own fields when the form comes back.
+        page = self.errors(self.add(kind="cxone"))
+        assert 'name="access_key_id"' in page and 'name="poll_interval"' in page and 'name="region"' not in page
+
+    def test_every_registered_kind_gets_its_form_from_its_settings_class(self):
+        from streams.vendors.registry import VENDORS
+
+        for kind, entry in VENDORS.items():
+            page = self.client.get(f"/admin/streams/connection/add/?kind={kind}").content.decode()
+            assert all(f'name="{name}"' in page for name in entry.settings.names()), kind
+            others = {n for e in VENDORS.values() for n in e.settings.names()} - set(entry.settings.names())
+            assert not any(f'name="{name}"' in page for name in others), kind
 
     def test_an_unusable_field_mapping_is_refused_with_the_reason(self):
         html = self.errors(
             self.add(kind="webhook", slug="crm", webhook_secret="k", field_mapping='{"queue": "payload.queue"}')
         )
         assert "unknown field" in html
-        assert not Connection.objects.filter(slug="crm").exists()
+        assert not Connection.objects.filter(settings__slug="crm").exists()
 
 
 @override_settings(PASSWORD_HASHERS=FAST_HASHERS)
@@ -144,24 +165,24 @@ class ConnectionAdminTests(TestCase):
         html = self.client.get(self.url).content.decode()
         assert 'name="client_secret"' in html
         assert CLIENT_SECRET not in html
-        assert self.p.connection.client_secret_encrypted not in html
-        assert "client_secret_encrypted" not in html
+        assert self.p.connection.encrypted_secrets["client_secret"] not in html
+        assert "encrypted_secrets" not in html
 
     def test_it_keeps_the_secret_when_the_field_is_left_blank(self):
-        before = self.p.connection.client_secret_encrypted
+        before = self.p.connection.encrypted_secrets["client_secret"]
         response = self.client.post(self.url, connection_form(self.p.connection, name="Renamed"))
         assert response.status_code == 302
         connection = Connection.objects.get(pk=self.p.connection.pk)
         assert connection.name == "Renamed"
-        assert connection.client_secret_encrypted == before
-        assert connection.client_secret == CLIENT_SECRET
+        assert connection.encrypted_secrets["client_secret"] == before
+        assert connection.secret("client_secret") == CLIENT_SECRET
 
     def test_it_stores_a_new_secret_encrypted(self):
         response = self.client.post(self.url, connection_form(self.p.connection, client_secret="brand-new-secret"))
         assert response.status_code == 302
-        stored = Connection.objects.values_list("client_secret_encrypted", flat=True).get(pk=self.p.connection.pk)
-        assert "brand-new-secret" not in stored
-        assert Connection.objects.get(pk=self.p.connection.pk).client_secret == "brand-new-secret"
+        stored = Connection.objects.values_list("encrypted_secrets", flat=True).get(pk=self.p.connection.pk)
+        assert "brand-new-secret" not in str(stored)
+        assert Connection.objects.get(pk=self.p.connection.pk).secret("client_secret") == "brand-new-secret"
 
     def test_it_does_not_echo_a_typed_secret_when_the_form_has_errors(self):
         data = connection_form(self.p.connection, client_secret="typed-secret-xyz", base_url="", region="")
@@ -171,14 +192,14 @@ class ConnectionAdminTests(TestCase):
         assert "typed-secret-xyz" not in response.content.decode()
 
     def test_it_requires_a_secret_for_a_new_connection(self):
-        blank = Connection(name="New", base_url="http://127.0.0.1:9", client_id="c")
+        blank = Connection.of(name="New", base_url="http://127.0.0.1:9", client_id="c")
         data = connection_form(blank)
         response = self.client.post("/admin/streams/connection/add/", data)
         assert response.status_code == 200
         assert not Connection.objects.filter(name="New").exists()
         response = self.client.post("/admin/streams/connection/add/", data | {"client_secret": "first-secret"})
         assert response.status_code == 302
-        assert Connection.objects.get(name="New").client_secret == "first-secret"
+        assert Connection.objects.get(name="New").secret("client_secret") == "first-secret"
 
     def test_it_lists_connections_with_status_and_queue_count(self):
         self.p.connection.record_status("live")
@@ -190,8 +211,12 @@ class ConnectionAdminTests(TestCase):
 
     def test_it_imports_queues_from_the_vendor(self):
         with SimulatorInThread(queues=3, agents=2) as sim:
-            connection = Connection(name="Simulated", base_url=sim.base_url, client_id=sim.sim.client_id)
-            connection.set_client_secret(sim.sim.client_secret)
+            connection = Connection.of(
+                name="Simulated",
+                base_url=sim.base_url,
+                client_id=sim.sim.client_id,
+                client_secret=sim.sim.client_secret,
+            )
             connection.save()
             Queue.objects.create(connection=connection, vendor_id=next(iter(sim.sim.model.queues)), name="Old name")
             vendor_names = {qid: queue.name for qid, queue in sim.sim.model.queues.items()}
@@ -208,15 +233,15 @@ class ConnectionAdminTests(TestCase):
 
     def test_it_imports_a_cxone_connections_skills_as_queues(self):
         with SimulatorInThread(queues=3, agents=2) as sim:
-            connection = Connection(
+            connection = Connection.of(
+                "cxone",
                 name="CXone",
-                kind="cxone",
                 base_url=sim.base_url,
                 client_id=sim.sim.client_id,
                 access_key_id=sim.sim.cxone_access_key_id,
+                client_secret=sim.sim.client_secret,
+                access_key_secret=sim.sim.cxone_access_key_secret,
             )
-            connection.set_client_secret(sim.sim.client_secret)
-            connection.set_access_key_secret(sim.sim.cxone_access_key_secret)
             connection.save()
             skills = {str(queue.number): queue.name for queue in sim.sim.model.queues.values()}
             response = self.client.post(
@@ -229,7 +254,8 @@ class ConnectionAdminTests(TestCase):
         assert message == "CXone: 3 queues at the vendor; 3 added, 0 renamed."
 
     def test_it_says_a_feed_has_no_queue_list_instead_of_calling_anything(self):
-        connection = Connection.objects.create(name="Push", kind="push", stream_url="ws://127.0.0.1:9/feed")
+        connection = Connection.of("push", name="Push", stream_url="ws://127.0.0.1:9/feed")
+        connection.save()
         response = self.client.post(
             "/admin/streams/connection/",
             {"action": "import_queues", "_selected_action": [connection.pk]},
@@ -241,8 +267,12 @@ class ConnectionAdminTests(TestCase):
 
     def test_it_reports_a_failed_import_without_the_secret(self):
         with SimulatorInThread(queues=1, agents=1) as sim:
-            connection = Connection(name="Wrong secret", base_url=sim.base_url, client_id=sim.sim.client_id)
-            connection.set_client_secret("not-the-secret-123")
+            connection = Connection.of(
+                name="Wrong secret",
+                base_url=sim.base_url,
+                client_id=sim.sim.client_id,
+                client_secret="not-the-secret-123",
+            )
             connection.save()
             response = self.client.post(
                 "/admin/streams/connection/",
@@ -257,12 +287,12 @@ class ConnectionAdminTests(TestCase):
 
     def test_it_blanks_the_secret_out_of_error_texts(self):
         # An error text quoting the secret (a proxy echoing a request, say) must not reach the page.
-        from streams import queue_import
+        from streams.vendors.genesys import queues
 
         async def leaky(spec):
-            raise RuntimeError(f"upstream refused client {spec.client_id} with {spec.client_secret}")
+            raise RuntimeError(f"upstream refused client {spec.settings.client_id} with {spec.settings.client_secret}")
 
-        with mock.patch.object(queue_import, "fetch_queues", leaky):
+        with mock.patch.object(queues, "fetch_queues", leaky):
             response = self.client.post(
                 "/admin/streams/connection/",
                 {"action": "import_queues", "_selected_action": [self.p.connection.pk]},

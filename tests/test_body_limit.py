@@ -86,8 +86,7 @@ ADMIN_PASSWORD = "body-limit-admin-pw-81"
 SEED = """
 from django.contrib.auth.models import User
 from streams.models import Connection
-c = Connection(name="CRM webhook", kind="webhook", slug="crm")
-c.set_webhook_secret(%(secret)r)
+c = Connection.of("webhook", name="CRM webhook", slug="crm", webhook_secret=%(secret)r)
 c.save()
 User.objects.create_superuser("admin", "admin@example.com", %(password)r)
 """

@@ -294,7 +294,8 @@ class RetentionTests(TestCase):
     @classmethod
     def setUpTestData(cls):
         cls.p = make_personas()
-        cls.other = Connection.objects.create(name="Other", base_url="http://127.0.0.1:8", client_id="x")
+        cls.other = Connection.of(name="Other", base_url="http://127.0.0.1:8", client_id="x")
+        cls.other.save()
 
     def add(self, connection: Connection, age: timedelta, detail: str) -> None:
         ConnectionEvent.objects.create(connection=connection, at=timezone.now() - age, kind="error", detail=detail)
@@ -361,8 +362,9 @@ class HealthAdminTests(TestCase):
             ],
             state_changed=True,
         )
-        cls.broken = Connection(name="Broken", base_url="http://127.0.0.1:7", client_id="b")
-        cls.broken.set_client_secret("another-secret")
+        cls.broken = Connection.of(
+            name="Broken", base_url="http://127.0.0.1:7", client_id="b", client_secret="another-secret"
+        )
         cls.broken.save()
         cls.broken.record_health(snapshot(state="auth_failed", detail="401"), [], state_changed=True)
 

@@ -19,7 +19,8 @@ from streams import sanity
 from streams.oauth import TokenUnavailable
 from streams.vendors.cxone import rest as cxone_rest
 from streams.vendors.cxone.auth import CxoneAuth
-from streams.vendors.cxone.connector import MIN_POLL_INTERVAL, CxoneConnector, fetch_queues
+from streams.vendors.cxone.connector import MIN_POLL_INTERVAL, CxoneConnector
+from streams.vendors.cxone.queues import fetch_queues
 from streams.vendors.cxone.rest import EPOCH, CxoneError, CxoneRest
 from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec
@@ -464,13 +465,11 @@ async def test_fetch_queues_lists_every_skill():
     )
     base = await sim.start()
     try:
-        spec = ConnectionSpec(
-            "c1",
+        spec = ConnectionSpec.of(
             "cxone",
-            base,
-            base,
-            sim.client_id,
-            CLIENT_SECRET,
+            base_url=base,
+            client_id=sim.client_id,
+            client_secret=CLIENT_SECRET,
             access_key_id=sim.cxone_access_key_id,
             access_key_secret=KEY_SECRET,
             api_version="31",  # as an admin might write it: the paths say v31.0
@@ -494,10 +493,11 @@ async def test_it_closes_cleanly_and_idempotently():
 
 
 def test_it_never_polls_faster_than_once_a_second():
-    spec = ConnectionSpec("c1", "cxone", "https://x", "https://x", "id", "s", poll_interval=0.01)
+    spec = ConnectionSpec.of("cxone", base_url="https://x", client_id="id", client_secret="s", poll_interval=0.01)
     connector = CxoneConnector(spec, lambda e: None)
     assert connector.interval == MIN_POLL_INTERVAL == 1.0
-    assert CxoneConnector(replace(spec, poll_interval=7.5), lambda e: None).interval == 7.5
+    slower = replace(spec, settings=replace(spec.settings, poll_interval=7.5))
+    assert CxoneConnector(slower, lambda e: None).interval == 7.5
 
 
 def test_the_registry_knows_cxone():
@@ -511,11 +511,15 @@ async def test_the_queue_import_lists_cxone_skills():
     sim = SimulatorServer(port=0, queues=3, agents=2, rate=0, cxone_access_key_secret=KEY_SECRET)
     base = await sim.start()
     try:
-        connection = Connection(
-            name="cx", kind="cxone", base_url=base, client_id=sim.client_id, access_key_id=sim.cxone_access_key_id
+        connection = Connection.of(
+            "cxone",
+            name="cx",
+            base_url=base,
+            client_id=sim.client_id,
+            access_key_id=sim.cxone_access_key_id,
+            client_secret=sim.client_secret,
+            access_key_secret=KEY_SECRET,
         )
-        connection.set_client_secret(sim.client_secret)
-        connection.set_access_key_secret(KEY_SECRET)
         skills = await fetch_vendor_queues(connection)
     finally:
         await sim.stop()

@@ -274,7 +274,7 @@ def test_the_jwt_reader_raises_nothing_but_parse_error(token):
 @given(st.lists(records, max_size=6), st.lists(records, max_size=6), st.lists(records, max_size=6), st.booleans())
 def test_the_connector_counts_and_skips_whatever_a_poll_brings(agents, skills, contacts, full):
     events = []
-    spec = ConnectionSpec("c1", "cxone", "http://x", "http://x", "id", "secret", queue_ids=tuple(WATCHED))
+    spec = ConnectionSpec.of("cxone", base_url="http://x", client_id="id", queue_ids=tuple(WATCHED))
     connector = CxoneConnector(spec, events.append)
     result = PollResult(
         seq=1,
@@ -289,7 +289,7 @@ def test_the_connector_counts_and_skips_whatever_a_poll_brings(agents, skills, c
 
 
 def make_connector(events: list) -> CxoneConnector:
-    spec = ConnectionSpec("c1", "cxone", "http://x", "http://x", "id", "secret", queue_ids=("11",))
+    spec = ConnectionSpec.of("cxone", base_url="http://x", client_id="id", client_secret="secret", queue_ids=("11",))
     return CxoneConnector(spec, events.append)
 
 

@@ -7,7 +7,7 @@ from streams.floor import Floor
 from streams.vendors.push.connector import PushConnector
 from streams.vendors.spec import ConnectionSpec
 
-SPEC = ConnectionSpec("c7", "push", "", "", "", "", queue_ids=("q1",), stream_url="ws://127.0.0.1:9/feed")
+SPEC = ConnectionSpec.of("push", "c7", queue_ids=("q1",), stream_url="ws://127.0.0.1:9/feed")
 
 
 def record(ident: str, agent: str | None, name: str | None, **extra) -> dict:

@@ -131,7 +131,7 @@ async def test_the_token_cache_falls_back_to_the_process_while_redis_is_away():
 
 
 def _spec(source: str) -> ConnectionSpec:
-    return ConnectionSpec(source, "genesys", "http://x", "http://x", "id", "secret", ("q",))
+    return ConnectionSpec.of("genesys", source, queue_ids=("q",), base_url="http://x", client_id="id")
 
 
 def _plan(board_id: int, *sources: str) -> BoardPlan:

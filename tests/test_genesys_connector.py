@@ -21,8 +21,9 @@ from streams.connectors.base import Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.oauth import AuthFailed, TokenProvider, token_for
-from streams.vendors.genesys import connector as genesys
-from streams.vendors.genesys.connector import GenesysConnector, fetch_queues
+from streams.vendors.genesys import reads, subscriptions
+from streams.vendors.genesys.connector import GenesysConnector
+from streams.vendors.genesys.queues import fetch_queues
 from streams.vendors.genesys.rest import GenesysRest, RestError
 from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec
@@ -287,11 +288,9 @@ async def streaming(
     )
     base = await sim.start()
     queue_ids = tuple(sorted(sim.truth()["queues"]))[:watch]
-    spec = ConnectionSpec(
-        source="c1",
-        kind="genesys",
-        api_base=api_base or base,
-        login_base=api_base or base,
+    spec = ConnectionSpec.of(
+        "genesys",
+        base_url=api_base or base,
         client_id=sim.client_id,
         client_secret=secret or sim.client_secret,
         queue_ids=queue_ids,
@@ -603,7 +602,7 @@ async def test_fetch_queues_lists_every_page():
     sim = SimulatorServer(port=0, queues=60, agents=5, rate=0)
     base = await sim.start()
     try:
-        spec = ConnectionSpec("c1", "genesys", base, base, sim.client_id, sim.client_secret)
+        spec = ConnectionSpec.of("genesys", base_url=base, client_id=sim.client_id, client_secret=sim.client_secret)
         queues = await fetch_queues(spec)
     finally:
         await sim.stop()
@@ -612,7 +611,7 @@ async def test_fetch_queues_lists_every_page():
 
 
 def test_the_spec_never_shows_its_secret():
-    spec = ConnectionSpec("c1", "genesys", "https://api.x", "https://login.x", "id", "hunter2")
+    spec = ConnectionSpec.of("genesys", base_url="https://api.x", client_id="id", client_secret="hunter2")
     assert "hunter2" not in repr(spec)
 
 
@@ -679,7 +678,7 @@ class StallProxy:
 
 
 async def test_a_bad_time_read_while_welcoming_a_new_member_is_counted_on_the_link(monkeypatch):
-    real = genesys.parse_members
+    real = reads.parse_members
 
     def garbled(source, page):
         # Every member's presence dated "garbage": the member is kept, the date left out and counted.
@@ -693,7 +692,7 @@ async def test_a_bad_time_read_while_welcoming_a_new_member_is_counted_on_the_li
         (queue_id,) = run.watched()
         newcomer = next(a for a, t in run.sim.truth()["agents"].items() if queue_id not in t["queue_ids"])
         before = run.connector.health.counters[sanity.BAD_TIME]
-        monkeypatch.setattr(genesys, "parse_members", garbled)
+        monkeypatch.setattr(reads, "parse_members", garbled)
         run.control(action="set_membership", user_id=newcomer, queue_id=queue_id, joined=True)
         await eventually(lambda: run.floor.agent("c1", newcomer) is not None, what="the newcomer")
         await eventually(lambda: run.floor.agent("c1", newcomer).presence is not None, what="the newcomer's state")
@@ -723,9 +722,7 @@ def _iso(epoch: float) -> str:
     ids=["an-hour", "47-hours", "past", "a-month", "garbage"],
 )
 async def test_a_channel_expiry_outside_the_next_48_hours_is_taken_as_24_hours(ahead, kept):
-    spec = ConnectionSpec(
-        source="c1", kind="genesys", api_base="", login_base="", client_id="", client_secret="", queue_ids=()
-    )
+    spec = ConnectionSpec.of("genesys")
     connector = GenesysConnector(spec, lambda event: None, health=LinkHealth())
     before = time.time()
     connector.rest = ChannelApi("garbage" if ahead is None else _iso(round(before) + ahead))
@@ -742,7 +739,8 @@ async def test_a_channel_expiry_outside_the_next_48_hours_is_taken_as_24_hours(a
         assert opened["expires_at"] == round(before) + ahead
     else:
         # Neither due at once (a loop of channels and snapshots) nor never: the usual 24 hours.
-        assert before + genesys.CHANNEL_LIFETIME <= opened["expires_at"] <= after + genesys.CHANNEL_LIFETIME
+        lifetime = subscriptions.CHANNEL_LIFETIME
+        assert before + lifetime <= opened["expires_at"] <= after + lifetime
     assert connector.health.counters[sanity.BAD_TIME] == (0 if kept else 1)
 
 

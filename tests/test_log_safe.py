@@ -58,11 +58,9 @@ async def test_a_newline_in_an_upstream_error_body_does_not_make_a_log_line(capl
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    spec = ConnectionSpec(
-        source="c1",
-        kind="cxone",
-        api_base=base,
-        login_base=base,
+    spec = ConnectionSpec.of(
+        "cxone",
+        base_url=base,
         client_id="app",
         client_secret="secret",
         queue_ids=("1",),

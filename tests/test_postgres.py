@@ -23,9 +23,16 @@ from dashboard.models import Board
 from streams.models import Connection, Queue
 from dashboard.worker import load_config
 
-conn = Connection.objects.create(name="G", base_url="http://127.0.0.1:9", client_id="cid")
-conn.set_client_secret("s3cret")
+conn = Connection.of(name="G", base_url="http://127.0.0.1:9", client_id="cid", client_secret="s3cret")
 conn.save()
+Connection.of("webhook", name="W", slug="crm", webhook_secret="k").save()
+assert Connection.objects.get(settings__slug="crm").secret("webhook_secret") == "k"
+try:
+    with transaction.atomic():
+        Connection.of("webhook", name="W2", slug="crm", webhook_secret="k").save()
+    raise SystemExit("duplicate webhook slug accepted")
+except IntegrityError:
+    pass
 q = Queue.objects.create(connection=conn, vendor_id="q-1", name="Sales")
 try:
     with transaction.atomic():
@@ -39,8 +46,8 @@ board.groups.add(Group.objects.create(name="Team"))
 config = load_config()
 spec = config.specs[conn.source_key]
 assert spec.queue_ids == ("q-1",), spec.queue_ids
-assert spec.client_secret == "s3cret"
-assert "s3cret" not in Connection.objects.values_list("client_secret_encrypted", flat=True)[0]
+assert spec.settings.client_secret == "s3cret"
+assert "s3cret" not in str(Connection.objects.values_list("encrypted_secrets", flat=True).get(pk=conn.pk))
 assert [p.slug for p in config.boards] == ["b"]
 print("ok")
 """

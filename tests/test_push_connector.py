@@ -173,11 +173,8 @@ async def test_queues_added_and_removed_take_effect_on_a_new_link():
 # -- frames by hand ------------------------------------------------------------------------
 
 
-def spec(**overrides) -> ConnectionSpec:
-    base = ConnectionSpec(
-        source="feed1", kind="push", api_base="", login_base="", client_id="", client_secret="", queue_ids=("q1",)
-    )
-    return replace(base, **overrides)
+def spec(kind: str = "push", backoff_cap: float | None = None, **settings) -> ConnectionSpec:
+    return ConnectionSpec.of(kind, "feed1", queue_ids=("q1",), backoff_cap=backoff_cap, **settings)
 
 
 def record(interaction_id="i1", queue_id="q1", **more) -> dict:
@@ -222,7 +219,7 @@ def test_an_interaction_moving_to_an_unwatched_queue_leaves_the_board():
 def test_a_custom_mapping_reads_its_own_paths():
     mapping = {"interaction_id": "data.key", "queue_id": "data.queue.id", "states": {"ACW": "wrapup"}}
     events = []
-    connector = PushConnector(spec(mapping_json=json.dumps(mapping)), events.append)
+    connector = PushConnector(spec(field_mapping=mapping), events.append)
     connector.handle(None, json.dumps({"data": {"key": "k1", "queue": {"id": "q1"}}, "state": "ACW"}))
     assert [(e.interaction_id, e.queue_id, e.state) for e in events] == [("k1", "q1", "wrapup")]
 

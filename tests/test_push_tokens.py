@@ -120,7 +120,9 @@ class StubTokens:
 
 
 def connector() -> PushConnector:
-    spec = ConnectionSpec("feed1", "push", "", "", "id", "secret", token_url="http://127.0.0.1:9/token")
+    spec = ConnectionSpec.of(
+        "push", "feed1", client_id="id", client_secret="secret", token_url="http://127.0.0.1:9/token"
+    )
     feed = PushConnector(spec, lambda e: None)
     feed.tokens = StubTokens()
     return feed

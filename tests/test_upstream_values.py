@@ -340,11 +340,9 @@ class StubGenesysRest:
 
 
 async def test_a_genesys_snapshot_with_one_bad_queue_and_one_bad_member_succeeds():
-    spec = ConnectionSpec(
-        source="c1",
-        kind="genesys",
-        api_base="http://genesys.invalid",
-        login_base="http://genesys.invalid",
+    spec = ConnectionSpec.of(
+        "genesys",
+        base_url="http://genesys.invalid",
         client_id="id",
         client_secret="secret",
         queue_ids=("bad", "good"),
@@ -434,9 +432,7 @@ async def delivered(items: list[str]) -> tuple[Floor, WebhookConnector]:
     queue = MemoryHookQueue()
     await queue.offer("c1", [HookItem(text) for text in items])
     floor = Floor()
-    spec = ConnectionSpec(
-        source="c1", kind="webhook", api_base="", login_base="", client_id="", client_secret="", queue_ids=("q1",)
-    )
+    spec = ConnectionSpec.of("webhook", queue_ids=("q1",))
     conn = WebhookConnector(spec, floor.apply, timing=Timing(backoff_first=0.01), health=LinkHealth(), queue=queue)
     task = asyncio.create_task(conn.run())
     try:

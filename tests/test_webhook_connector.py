@@ -27,17 +27,7 @@ FAST = Timing(backoff_first=0.01, backoff_min=0.02, backoff_cap=0.1, healthy_aft
 
 
 def spec(queue_ids, mapping: dict | None = None) -> ConnectionSpec:
-    return ConnectionSpec(
-        source="c1",
-        kind="webhook",
-        api_base="",
-        login_base="",
-        client_id="",
-        client_secret="",
-        queue_ids=tuple(queue_ids),
-        mapping_json=json.dumps(mapping or {}, sort_keys=True),
-        slug="crm",
-    )
+    return ConnectionSpec.of("webhook", queue_ids=tuple(queue_ids), field_mapping=mapping or {}, slug="crm")
 
 
 def connector(queue_ids, floor: Floor, **options) -> WebhookConnector:

@@ -10,7 +10,6 @@ The last test runs the production path: a real Daphne process and Redis.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from contextlib import asynccontextmanager
 
@@ -101,8 +100,7 @@ class AsgiFront:
 
 
 def make_connection(slug: str = "crm") -> Connection:
-    connection = Connection(name="CRM webhook", kind=Connection.Kind.WEBHOOK, slug=slug, field_mapping=MAPPING)
-    connection.set_webhook_secret(SECRET)
+    connection = Connection.of("webhook", name="CRM webhook", slug=slug, field_mapping=MAPPING, webhook_secret=SECRET)
     connection.save()
     return connection
 
@@ -268,8 +266,7 @@ async def test_eventbridge_notifications_bring_queues_and_agents_to_the_truth(se
 
 SEED = """
 from streams.models import Connection
-c = Connection(name="CRM webhook", kind="webhook", slug="crm", field_mapping=%(mapping)r)
-c.set_webhook_secret(%(secret)r)
+c = Connection.of("webhook", name="CRM webhook", slug="crm", field_mapping=%(mapping)r, webhook_secret=%(secret)r)
 c.save()
 print(c.source_key)
 """
@@ -316,17 +313,7 @@ async def test_through_a_real_daphne_and_redis_the_floor_converges(tmp_path):
         await asyncio.to_thread(daphne.start)
         await sim.start()
         queue_ids = tuple(sorted(sim.truth()["queues"]))
-        spec = ConnectionSpec(
-            source=source,
-            kind="webhook",
-            api_base="",
-            login_base="",
-            client_id="",
-            client_secret="",
-            queue_ids=queue_ids,
-            mapping_json=json.dumps(MAPPING, sort_keys=True),
-            slug="crm",
-        )
+        spec = ConnectionSpec.of("webhook", source, queue_ids=queue_ids, field_mapping=MAPPING, slug="crm")
         floor = Floor()
         connector = WebhookConnector(spec, floor.apply, timing=FAST, queue=queue)
         task = asyncio.create_task(connector.run())

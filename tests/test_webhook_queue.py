@@ -169,8 +169,7 @@ def redis_hook(settings):
     settings.REDIS_PREFIX = prefix
     reset_hook_queue()
     targets.hook_targets.clear()
-    connection = Connection(name="CRM", kind=Connection.Kind.WEBHOOK, slug="crm")
-    connection.set_webhook_secret("s3cret")
+    connection = Connection.of("webhook", name="CRM", slug="crm", webhook_secret="s3cret")
     connection.save()
     yield connection, prefix
     targets.hook_targets.clear()

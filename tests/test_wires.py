@@ -7,10 +7,11 @@ import asyncio
 from streams.connectors.base import Connector, Link, LinkLost, Socket, Timing
 from streams.events import InteractionUpdate
 from streams.oauth import AuthFailed
+from streams.vendors.settings import KindSettings
 from streams.vendors.spec import ConnectionSpec
 from tests.timing import eventually, scaled, scheduled_wait
 
-SPEC = ConnectionSpec(source="c1", kind="test", api_base="", login_base="", client_id="", client_secret="")
+SPEC = ConnectionSpec(source="c1", kind="test", settings=KindSettings())
 TIMING = Timing(backoff_first=0.01, backoff_min=0.01, backoff_cap=0.02, healthy_after=60)
 
 

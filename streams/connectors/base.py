@@ -157,8 +157,6 @@ class Connector(ABC):
     # "protocol_ping" (RFC 6455 pings every ``ping_interval``) or "none" (the wire reports its own failure).
     liveness: ClassVar[str] = "heartbeat"
     default_timing: ClassVar[Timing] = Timing()
-    # QueueStats fields this vendor never reports: boards show "–" there rather than a zero that reads as fact.
-    unreported_queue_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,

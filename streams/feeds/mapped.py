@@ -87,7 +87,7 @@ class MappedFeed(Connector):
 
     def __init__(self, spec: ConnectionSpec, *args: Any, **kwargs: Any) -> None:
         super().__init__(spec, *args, **kwargs)
-        self.folder = RecordFolder(spec.source, spec.mapping())
+        self.folder = RecordFolder(spec.source, spec.settings.mapping())
         self.bad = BadInputLog(repr(self), self.health)
         self.tokens: TokenProvider | None = None
         self._watched = frozenset(spec.queue_ids)
@@ -103,17 +103,17 @@ class MappedFeed(Connector):
     async def start(self) -> None:
         """Create the HTTP session and, when a token URL is configured, the token provider."""
         self.open_session()
-        if self.spec.token_url:
+        if self.spec.settings.token_url:
             self.tokens = TokenProvider(
                 "",
-                self.spec.client_id,
-                self.spec.client_secret,
+                self.spec.settings.client_id,
+                self.spec.settings.client_secret,
                 session=self.session,
                 cache=self.token_cache,
                 timeout=self.timing.rest_timeout,
                 on_refresh=self.token_refreshed,
-                token_url=self.spec.token_url,
-                scope=self.spec.scope,
+                token_url=self.spec.settings.token_url,
+                scope=self.spec.settings.scope,
             )
 
     async def authorised(self, attempt: Callable[[dict[str, str]], Awaitable[T]]) -> T:

@@ -19,7 +19,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from streams.crypto import SecretUnreadable
-from streams.feeds.mapping import FieldMapping, MappingError
+from streams.feeds.mapping import FieldMapping
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +49,17 @@ def decoy_target(slug: str) -> HookTarget:
 def _load_target(slug: str) -> HookTarget | None:
     from streams.models import Connection
 
-    connection = Connection.objects.filter(slug=slug, kind=Connection.Kind.WEBHOOK, enabled=True).first()
+    connection = Connection.objects.filter(settings__slug=slug, kind="webhook", enabled=True).first()
     if connection is None:
         return None
     try:
-        secret = connection.webhook_secret
+        secret = connection.secret("webhook_secret")
     except SecretUnreadable:
         # Every delivery is refused (401) until an admin sets the secret again.
         log.error("webhook %s: the stored secret cannot be decrypted; refusing deliveries", slug)
         secret = ""
-    try:
-        mapping = FieldMapping.parse(connection.field_mapping)
-    except MappingError:
-        mapping = FieldMapping()
-    return HookTarget(connection.source_key, slug, secret, connection.max_frame_bytes, mapping)
+    hook = connection.vendor().settings.from_values(connection.settings)
+    return HookTarget(connection.source_key, slug, secret, hook.max_frame_bytes, hook.mapping())
 
 
 class HookTargets:

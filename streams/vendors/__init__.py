@@ -1,1 +1,1 @@
-"""The sources Floorview speaks, one package per kind (connector, parsers, REST client), and their registry."""
+"""The sources Floorview speaks, one package per kind (connector, parsers, REST, settings, queues), and a registry."""

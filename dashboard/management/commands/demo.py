@@ -172,7 +172,7 @@ async def seed_demo(simulator, base_url: str, own_url: str) -> list[tuple[str, s
     from streams.queue_import import fetch_vendor_queues, save_imported_queues
 
     connections = await sync_to_async(_demo_connections)(simulator, base_url)
-    webhook_secret = await sync_to_async(lambda: connections["webhook"].webhook_secret)()
+    webhook_secret = await sync_to_async(lambda: connections["webhook"].secret("webhook_secret"))()
     for kind in ("genesys", "cxone"):
         vendor_queues = await fetch_vendor_queues(connections[kind])
         await sync_to_async(save_imported_queues)(connections[kind], vendor_queues)
@@ -214,18 +214,17 @@ def _demo_connections(simulator, base_url: str) -> dict:
     }
     connections = {}
     for kind, fields in settings.items():
-        connection = Connection.objects.filter(kind=kind, name=fields["name"]).first() or Connection(kind=kind)
-        for name, value in fields.items():
-            setattr(connection, name, value)
-        connection.region = ""
+        name = fields.pop("name")
+        connection = Connection.objects.filter(kind=kind, name=name).first() or Connection(kind=kind, name=name)
+        connection.settings = {**connection.settings, **fields}
         connection.enabled = True
         if kind != "webhook":
-            connection.client_id = simulator.client_id
-            connection.set_client_secret(simulator.client_secret)
+            connection.settings["client_id"] = simulator.client_id
+            connection.set_secret("client_secret", simulator.client_secret)
         if kind == "cxone":
-            connection.set_access_key_secret(simulator.cxone_access_key_secret)
-        if kind == "webhook" and not connection.webhook_secret_encrypted:
-            connection.set_webhook_secret(secrets.token_urlsafe(24))
+            connection.set_secret("access_key_secret", simulator.cxone_access_key_secret)
+        if kind == "webhook" and not connection.has_secret("webhook_secret"):
+            connection.set_secret("webhook_secret", secrets.token_urlsafe(24))
         connection.full_clean()
         connection.save()
         connections[kind] = connection

@@ -70,7 +70,6 @@ from streams.vendors.cxone.parsers import (
     api_version,
     contact_id,
     contact_update,
-    skill_entry,
     skill_stats,
 )
 from streams.vendors.cxone.poller import Breaker, PollResult, PollWire
@@ -110,8 +109,6 @@ class CxoneConnector(Connector):
     kind = "cxone"
     liveness = "none"
     default_timing = Timing(default_retry_after=5.0)
-    # The real-time API has no ringing count and no interval totals (those live in historical reports).
-    unreported_queue_fields = frozenset({"alerting", "offered", "answered", "abandoned"})
 
     def __init__(
         self,
@@ -148,7 +145,7 @@ class CxoneConnector(Connector):
     @property
     def interval(self) -> float:
         """Return the polling period: the admin's, never under the minimum."""
-        return max(float(self.spec.poll_interval or 0.0), self.min_poll_interval)
+        return max(float(self.spec.settings.poll_interval or 0.0), self.min_poll_interval)
 
     # -- resources -----------------------------------------------------------------------
 
@@ -175,7 +172,10 @@ class CxoneConnector(Connector):
             raise RuntimeError("the connector is not running")
         endpoint = await self.auth.discover()
         self.rest = CxoneRest(
-            api_base(endpoint, self.spec.api_version), self.auth, self.session, timeout=self.timing.rest_timeout
+            api_base(endpoint, self.spec.settings.api_version),
+            self.auth,
+            self.session,
+            timeout=self.timing.rest_timeout,
         )
         # Until a snapshot sets the cursors, the poller waits.
         self._ready.clear()
@@ -461,31 +461,12 @@ class CxoneConnector(Connector):
 def auth_for(spec: ConnectionSpec, session: aiohttp.ClientSession, timing: Timing, **options: Any) -> CxoneAuth:
     """Return the sign-in of SPEC's application and access key over SESSION (OPTIONS: cache, on_refresh)."""
     return CxoneAuth(
-        spec.login_base,
-        spec.client_id,
-        spec.client_secret,
-        spec.access_key_id,
-        spec.access_key_secret,
+        spec.settings.login_base,
+        spec.settings.client_id,
+        spec.settings.client_secret,
+        spec.settings.access_key_id,
+        spec.settings.access_key_secret,
         session=session,
         timeout=timing.rest_timeout,
         **options,
     )
-
-
-async def fetch_queues(spec: ConnectionSpec) -> list[dict]:
-    """Return every skill of the tenant as [{"id", "name"}] (all pages), for the admin's import action."""
-    timing = Timing()
-    async with aiohttp.ClientSession(trust_env=True) as session:
-        auth = auth_for(spec, session, timing)
-        endpoint = await auth.discover()
-        rest = CxoneRest(api_base(endpoint, spec.api_version), auth, session, timeout=timing.rest_timeout)
-        path, root = ENDPOINTS["skills"]
-        fetched = await rest.fetch(path, root, EPOCH, top=PAGE_SIZE)
-    skills: dict[str, dict[str, str]] = {}
-    for item in fetched.items:
-        try:
-            entry = skill_entry(item)
-        except ParseError:
-            continue
-        skills.setdefault(entry["id"], entry)
-    return list(skills.values())

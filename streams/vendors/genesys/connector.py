@@ -12,78 +12,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
-from streams import sanity
 from streams.connectors.base import Connector, Link, Socket, Timing
-from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot, reported
+from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot
 from streams.log_safe import safe_text
 from streams.oauth import TokenProvider
+from streams.vendors.genesys import reads
 from streams.vendors.genesys.media import MediaTotals
-from streams.vendors.genesys.parsers import (
-    AGGREGATE_METRICS,
-    OBSERVATION_METRICS,
-    Member,
-    ParseError,
-    QueuePart,
-    parse_aggregate_results,
-    parse_frame,
-    parse_members,
-    parse_observation_results,
-    parse_queue_entities,
-    parse_time,
-)
+from streams.vendors.genesys.parsers import Member, ParseError, QueuePart, parse_frame
 from streams.vendors.genesys.rest import GenesysRest, RestError
+from streams.vendors.genesys.subscriptions import (
+    TOPIC_LIMIT,
+    Channel,
+    agent_topic,
+    batches,
+    channel_expiry,
+    queue_topics,
+)
 from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
-
-TOPIC_LIMIT = 1000  # topics one channel accepts
-QUERY_BATCH = 100  # queues per analytics query or queue lookup
-INTERVAL = 1800.0  # Genesys' analytics interval: 30 minutes
-CHANNEL_LIFETIME = 86_400.0  # a notification channel lives 24 hours
-MAX_CHANNEL_LIFETIME = 2 * 86_400.0  # an "expires" further ahead than this is no channel's
-
-
-def queue_topics(queue_id: str) -> list[str]:
-    """Return the topics one watched queue needs."""
-    return [f"v2.analytics.queues.{queue_id}.observations", f"v2.routing.queues.{queue_id}.users"]
-
-
-def agent_topic(agent_id: str) -> str:
-    """Return the topic that carries one agent's presence and routing status."""
-    return f"v2.users.{agent_id}.activity"
-
-
-@dataclass
-class Channel:
-    """One notification channel and the topics it carries."""
-
-    id: str
-    topics: list[str] = field(default_factory=list)
-
-
-def current_interval(now: float) -> str:
-    """Return the ISO-8601 interval of the 30-minute analytics interval holding NOW."""
-    start = now - now % INTERVAL
-    return f"{_iso(start)}/{_iso(start + INTERVAL)}"
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def _queue_filter(queue_ids: Iterable[str]) -> dict[str, Any]:
-    return {"type": "or", "predicates": [{"dimension": "queueId", "value": q} for q in queue_ids]}
-
-
-def _batches(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class GenesysConnector(Connector):
@@ -110,15 +61,15 @@ class GenesysConnector(Connector):
         """Create the HTTP session, token provider and REST client."""
         self.open_session()
         self.tokens = TokenProvider(
-            self.spec.login_base,
-            self.spec.client_id,
-            self.spec.client_secret,
+            self.spec.settings.login_base,
+            self.spec.settings.client_id,
+            self.spec.settings.client_secret,
             session=self.session,
             cache=self.token_cache,
             timeout=self.timing.rest_timeout,
             on_refresh=self.token_refreshed,
         )
-        self.rest = _rest_client(self.spec, self.tokens, self.session, self.timing)
+        self.rest = rest_client(self.spec, self.tokens, self.session, self.timing)
 
     def _api(self) -> GenesysRest:
         if self.rest is None:
@@ -144,7 +95,7 @@ class GenesysConnector(Connector):
         topics = self.desired_topics()
         link = Link()
         try:
-            for chunk in _batches(topics, TOPIC_LIMIT) or [[]]:
+            for chunk in batches(topics, TOPIC_LIMIT) or [[]]:
                 link.sockets.append(await self._open_channel(chunk))
         except BaseException:
             await asyncio.gather(*(s.ws.close() for s in link.sockets), return_exceptions=True)
@@ -161,7 +112,7 @@ class GenesysConnector(Connector):
                 raise ParseError("channel reply lacks id or connectUri")
         except ParseError as exc:
             raise RestError(f"unusable channel reply: {exc}") from None
-        expires = _channel_expiry(reply.get("expires"), time.time())
+        expires = channel_expiry(reply.get("expires"), time.time())
         channel = Channel(channel_id)
         if topics:
             await self._put_topics(channel, topics)
@@ -232,7 +183,7 @@ class GenesysConnector(Connector):
                 await self._post_topics(channel, added)
             else:
                 await self._put_topics(channel, keep)
-        for chunk in _batches(remaining, TOPIC_LIMIT):
+        for chunk in batches(remaining, TOPIC_LIMIT):
             self.add_socket(await self._open_channel(chunk))
 
     async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
@@ -362,7 +313,7 @@ class GenesysConnector(Connector):
                     self.request_resync("a new member left again")
         for agent_id, status in found.items():
             queue_ids = frozenset(q for q, agents in self.members.items() if agent_id in agents)
-            self.emit(_with_queues(status, queue_ids))
+            self.emit(reads.with_queues(status, queue_ids))
 
     # -- the snapshot --------------------------------------------------------------------
 
@@ -370,11 +321,12 @@ class GenesysConnector(Connector):
         """Return queues (names, observations, interval numbers) and member agents, over REST."""
         source = self.spec.source
         queue_ids = list(self.spec.queue_ids)
-        names = await self._queue_names(queue_ids)
+        names = await reads.queue_names(self._api(), queue_ids)
         now = time.time()
         parts: dict[str, list[QueuePart]] = {queue_id: [] for queue_id in queue_ids}
-        for batch in _batches(queue_ids, QUERY_BATCH):
-            for part in [*await self._observations(batch, now), *await self._aggregates(batch, now)]:
+        for batch in batches(queue_ids, reads.QUERY_BATCH):
+            observed = await reads.observations(self._api(), source, batch, now)
+            for part in [*observed, *await reads.aggregates(self._api(), source, batch, now)]:
                 if part.stats.queue_id in parts:
                     parts[part.stats.queue_id].append(part)
         members: dict[str, set[str]] = {}
@@ -387,7 +339,7 @@ class GenesysConnector(Connector):
                     continue
                 members[queue_id].add(member.agent_id)
                 memberships.setdefault(member.agent_id, set()).add(queue_id)
-                agents[member.agent_id] = _merge(agents.get(member.agent_id), member.status)
+                agents[member.agent_id] = reads.merge(agents.get(member.agent_id), member.status)
         # Joins and leaves that arrived while REST was read are newer than it: replay them in order.
         for item in self.buffered():
             if isinstance(item, QueueMembership) and item.queue_id in members:
@@ -408,41 +360,12 @@ class GenesysConnector(Connector):
         return SourceSnapshot(
             source=source,
             queues=queues,
-            agents={a: _with_queues(s, frozenset(memberships[a])) for a, s in agents.items()},
+            agents={a: reads.with_queues(s, frozenset(memberships[a])) for a, s in agents.items()},
         )
 
-    async def _queue_names(self, queue_ids: list[str]) -> dict[str, str]:
-        names: dict[str, str] = {}
-        wanted = set(queue_ids)
-        for batch in _batches(queue_ids, QUERY_BATCH):
-            params = [("pageSize", 100), *(("id", q) for q in batch)]
-            async for page in self._api().pages("/api/v2/routing/queues", params):
-                for queue in _parsed(parse_queue_entities, page):
-                    if queue["id"] in wanted:
-                        names[queue["id"]] = queue["name"]
-        return names
-
-    async def _observations(self, queue_ids: list[str], now: float) -> list[QueuePart]:
-        body = {"filter": _queue_filter(queue_ids), "metrics": list(OBSERVATION_METRICS), "detailMetrics": ["oWaiting"]}
-        reply = await self._api().request("POST", "/api/v2/analytics/queues/observations/query", json=body)
-        return _parsed(parse_observation_results, self.spec.source, reply, now)
-
-    async def _aggregates(self, queue_ids: list[str], now: float) -> list[QueuePart]:
-        body = {
-            "interval": current_interval(now),
-            "groupBy": ["queueId"],
-            "metrics": list(AGGREGATE_METRICS),
-            "filter": _queue_filter(queue_ids),
-        }
-        reply = await self._api().request("POST", "/api/v2/analytics/queues/aggregates/query", json=body)
-        return _parsed(parse_aggregate_results, self.spec.source, reply)
-
     async def _members_of(self, queue_id: str) -> list[Member]:
-        members: list[Member] = []
-        params = {"pageSize": 100, "expand": "routingStatus,presence"}
         try:
-            async for page in self._api().pages(f"/api/v2/routing/queues/{queue_id}/members", params):
-                members.extend(_parsed(parse_members, self.spec.source, page))
+            return await reads.members(self._api(), self.spec.source, queue_id)
         except RestError as exc:
             if exc.status != 404:
                 raise
@@ -451,7 +374,6 @@ class GenesysConnector(Connector):
             self.health.record_error(f"queue {queue_id} not found")
             log.warning("%s: queue %s not found at the vendor", self, queue_id)
             return []
-        return members
 
     async def _load_members(self, queue_ids: list[str]) -> None:
         """Learn who the members of QUEUE_IDS are, so their topics can be subscribed."""
@@ -459,58 +381,15 @@ class GenesysConnector(Connector):
             self.members[queue_id] = {m.agent_id for m in await self._members_of(queue_id) if m.joined}
 
 
-def _channel_expiry(value: Any, now: float) -> float:
-    """Return when a channel created NOW expires: its ``expires`` if sane, else the usual 24 hours.
-
-    A date already past would make a rollover due at once (a loop of new channels and snapshots); one far
-    ahead, or none, would never roll the channel over before Genesys ends it.
-    """
-    try:
-        expires = sanity.deadline(parse_time(value), within=MAX_CHANNEL_LIFETIME, now=now)
-    except ParseError:
-        sanity.refuse(sanity.BAD_TIME)
-        expires = None
-    return now + CHANNEL_LIFETIME if expires is None else expires
-
-
-def _parsed(parser: Any, *args: Any) -> Any:
-    """Call a REST-reply parser; a reply of the wrong shape becomes a RestError (counted upstream)."""
-    try:
-        return parser(*args)
-    except ParseError as exc:
-        raise RestError(f"unexpected reply: {exc}") from None
-
-
-def _merge(current: AgentStatus | None, new: AgentStatus) -> AgentStatus:
-    if current is None:
-        return new
-    return AgentStatus(source=new.source, agent_id=new.agent_id, **(reported(current) | reported(new)))
-
-
-def _with_queues(status: AgentStatus, queue_ids: frozenset[str]) -> AgentStatus:
-    return AgentStatus(source=status.source, agent_id=status.agent_id, **(reported(status) | {"queue_ids": queue_ids}))
-
-
-def _rest_client(
+def rest_client(
     spec: ConnectionSpec, tokens: TokenProvider, session: aiohttp.ClientSession, timing: Timing
 ) -> GenesysRest:
+    """Return the REST client of SPEC's org, signed in by TOKENS, with TIMING's timeouts and waits."""
     return GenesysRest(
-        spec.api_base,
+        spec.settings.api_base,
         tokens,
         session,
         timeout=timing.rest_timeout,
         default_retry_after=timing.default_retry_after,
         max_retry_after=timing.max_retry_after,
     )
-
-
-async def fetch_queues(spec: ConnectionSpec) -> list[dict]:
-    """Return every queue of the org as [{"id", "name"}] (all pages), for the admin's import action."""
-    timing = Timing()
-    async with aiohttp.ClientSession(trust_env=True) as session:
-        tokens = TokenProvider(spec.login_base, spec.client_id, spec.client_secret, session=session)
-        rest = _rest_client(spec, tokens, session, timing)
-        queues: list[dict] = []
-        async for page in rest.pages("/api/v2/routing/queues", {"pageSize": 100}):
-            queues.extend(_parsed(parse_queue_entities, page))
-    return queues

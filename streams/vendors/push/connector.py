@@ -1,6 +1,6 @@
 """The generic WebSocket push feed (``docs/protocols/generic.md``, push): JSON or MessagePack records.
 
-The worker dials ``spec.stream_url`` with ``Authorization: Bearer <token>`` on
+The worker dials ``spec.settings.stream_url`` with ``Authorization: Bearer <token>`` on
 the upgrade request when a token URL is configured (client-credentials grant;
 a 401 on the upgrade gets one new token, a second 401 is an auth failure).
 Liveness is RFC 6455: a ping every 20 s, and no pong within 20 s fails the
@@ -63,7 +63,7 @@ class PushConnector(MappedFeed):
 
     def memory_cap(self) -> int:
         """Return websockets' max_size: the largest message held in memory before the link is cut."""
-        return self.spec.max_frame_bytes * MEMORY_CAP_FACTOR
+        return self.spec.settings.max_frame_bytes * MEMORY_CAP_FACTOR
 
     async def open_link(self) -> Link:
         """Dial the feed (with the bearer token on the upgrade request)."""
@@ -71,7 +71,11 @@ class PushConnector(MappedFeed):
         async def dial(headers: dict[str, str]) -> Socket:
             try:
                 return await self.connect_socket(
-                    self.spec.stream_url, name="push", expires_at=None, headers=headers, max_size=self.memory_cap()
+                    self.spec.settings.stream_url,
+                    name="push",
+                    expires_at=None,
+                    headers=headers,
+                    max_size=self.memory_cap(),
                 )
             except InvalidStatus as exc:
                 response = exc.response
@@ -83,7 +87,7 @@ class PushConnector(MappedFeed):
     def handle(self, socket: Socket, frame: Any) -> None:
         """Decode one frame and map its records; a bad frame is counted and dropped."""
         try:
-            records = decode_frame(frame, self.spec.max_frame_bytes)
+            records = decode_frame(frame, self.spec.settings.max_frame_bytes)
         except FrameError as exc:
             # An oversized frame is not sampled: what the limit was is worth a log line, its bytes are not.
             self.bad.note(exc.kind, str(exc) if exc.kind == "oversized_frame" else frame)

@@ -116,7 +116,7 @@ class SseConnector(MappedFeed):
         super().__init__(spec, *args, timing=timing, **kwargs)
         if timing is None:
             # The admin says how often the server sends keepalives; twice that in silence ends the stream.
-            self.timing = dataclasses.replace(self.timing, heartbeat_period=spec.keepalive_seconds)
+            self.timing = dataclasses.replace(self.timing, heartbeat_period=spec.settings.keepalive_seconds)
         self.stream: StreamState | None = None  # the newest stream's state
         self.retry_ms: int | None = None  # the server's ``retry:``, kept across reconnects as EventSource does
         self._not_before: float | None = None  # monotonic: a reconnect event's "come back at"
@@ -140,7 +140,7 @@ class SseConnector(MappedFeed):
         previous = self.stream
         resume = previous.last_event_id if previous is not None and previous.queue_ids == queue_ids else ""
         state = StreamState(queue_ids, last_event_id=resume)
-        parser = SseParser(max_event_chars=self.spec.max_frame_bytes, last_event_id=resume)
+        parser = SseParser(max_event_chars=self.spec.settings.max_frame_bytes, last_event_id=resume)
 
         async def get(headers: dict[str, str]) -> aiohttp.ClientResponse:
             state.token = headers.get("Authorization", "").removeprefix("Bearer ") or None
@@ -166,7 +166,7 @@ class SseConnector(MappedFeed):
         params = [("queueId", q) for q in self.spec.queue_ids]
         async with asyncio.timeout(self.timing.open_timeout):
             response = await self.session.get(
-                self.spec.stream_url,
+                self.spec.settings.stream_url,
                 params=params,
                 headers=headers,
                 # The token goes to the configured host only; a redirect is an error to fix in the admin.
@@ -216,12 +216,12 @@ class SseConnector(MappedFeed):
         """Act on one event: map a record, obey ``reconnect`` and ``error``; count the odd ones."""
         event: SseEvent = frame
         if event.oversized:
-            self.bad.note("oversized_frame", f"an event above {self.spec.max_frame_bytes} bytes")
+            self.bad.note("oversized_frame", f"an event above {self.spec.settings.max_frame_bytes} bytes")
         elif event.type in RECORD_EVENTS:
             if event.data:
                 try:
                     # An event's data is text: decoded as a text frame is (JSON, the same size limit).
-                    records = decode_frame(event.data, self.spec.max_frame_bytes)
+                    records = decode_frame(event.data, self.spec.settings.max_frame_bytes)
                 except FrameError as exc:
                     self.bad.note(exc.kind, event.data)
                 else:
