@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable
 
 # How long messages of a superseded epoch are ignored. Long enough to swallow an old worker's
 # last flushes; short enough that an epoch that really returns is picked up again.
@@ -43,7 +44,7 @@ class Next(enum.Enum):
 class FrameOrder:
     """The epoch and seq of what one viewer's page shows, and the epochs it has left behind."""
 
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.epoch: str | None = None
         self.seq = 0
         self.clock = clock

@@ -37,6 +37,11 @@ DELTA_FRAME = "delta"
 TICK_FRAME = "tick"
 
 
+# Access announcements, from any process that changed who may see what to every web process.
+ACCESS_GROUP = "access"
+ACCESS_CHANGED = "access.changed"  # boards, users and session tags whose sockets must be checked again
+
+
 def group_name(board_id: int) -> str:
     """Return the channel-layer group a board's messages go to."""
     return f"board.{board_id}"
