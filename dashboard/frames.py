@@ -154,7 +154,7 @@ def snapshot_frame(snapshot: Any, row_filter: RowFilter, kinds: tuple[str, ...])
     SNAPSHOT is a streams.snapshots.BoardSnapshot, or None when the worker has written nothing yet.
     """
     head = frame_head(
-        "snapshot",
+        protocol.SNAPSHOT_FRAME,
         epoch=snapshot.epoch if snapshot else None,
         seq=snapshot.seq if snapshot else 0,
         server_time=snapshot.server_time if snapshot else None,
@@ -201,7 +201,7 @@ def delta_frame(message: Mapping[str, Any], row_filter: RowFilter, shown: set[st
         if isinstance(key, str) and key in shown:
             deleted.append(key)
             shown.discard(key)
-    parts = [message_head("delta", message), "\n"]
+    parts = [message_head(protocol.DELTA_FRAME, message), "\n"]
     if deleted or replaced:
         parts.append("<template>")
         parts.extend(f'<tr id="{escape(key)}" hx-swap-oob="delete"></tr>' for key in deleted)
@@ -218,4 +218,4 @@ def delta_frame(message: Mapping[str, Any], row_filter: RowFilter, shown: set[st
 
 def tick_frame(message: Mapping[str, Any]) -> str:
     """Return a frame that only refreshes the meta (data age and upstream health)."""
-    return message_head("tick", message)
+    return message_head(protocol.TICK_FRAME, message)

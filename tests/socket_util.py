@@ -17,6 +17,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from dashboard import protocol
 from dashboard.protocol import PROTOCOL_VERSION, VERSION_PARAM
 from dashboard.routing import websocket_urlpatterns
 from dashboard.rows import agent_row, queue_row
@@ -146,17 +147,16 @@ class Feed:
             # A worker's first write of its epoch is a reset, as the publisher's is.
             reset=reset or self.seq == 1,
         )
-        return {
-            "type": "board.delta",
-            "board": self.p.board.pk,
-            "epoch": self.epoch,
-            "seq": self.seq,
-            "server_time": now,
-            "live_at": now,
-            "rows": list(rows),
-            "removed": list(removed),
-            "health": {"state": "live", "detail": ""},
-        }
+        return protocol.delta_message(
+            self.p.board.pk,
+            epoch=self.epoch,
+            seq=self.seq,
+            server_time=now,
+            live_at=now,
+            health={"state": "live", "detail": ""},
+            rows=list(rows),
+            removed=list(removed),
+        )
 
     async def push(self, rows=(), removed=(), *, reset=False) -> dict:
         message = await self.store_only(rows, removed, reset=reset)
@@ -167,16 +167,16 @@ class Feed:
         await self.layer.group_send(self.p.board.group_name, message)
 
     async def tick(self, seq: int | None = None, epoch: str | None = None) -> None:
+        now = time.time()
         await self.send(
-            {
-                "type": "board.tick",
-                "board": self.p.board.pk,
-                "epoch": epoch or self.epoch,
-                "seq": self.seq if seq is None else seq,
-                "server_time": time.time(),
-                "live_at": time.time(),
-                "health": {"state": "live", "detail": ""},
-            }
+            protocol.tick_message(
+                self.p.board.pk,
+                epoch=epoch or self.epoch,
+                seq=self.seq if seq is None else seq,
+                server_time=now,
+                live_at=now,
+                health={"state": "live", "detail": ""},
+            )
         )
 
 
