@@ -11,6 +11,7 @@ nothing; ``tests/test_socket_processes.py`` holds the small, asserted version.
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from bench.stacks import Demo
 from bench.viewers import Client, _poll, _returning, percentile
+from dashboard.protocol import PROTOCOL_VERSION, VERSION_PARAM
 
 
 async def _anonymous(url: str, origin: str, gate: asyncio.Semaphore, started: asyncio.Event) -> tuple[str, float]:
@@ -49,7 +51,7 @@ async def _measure(stack: Demo, burst: int, concurrency: int) -> dict:
         await _poll("/healthz", client.healthy, stack)
         board = await _poll("the board", _returning(stack.board_slug), stack)
         session = await client.login()
-    url = f"ws://127.0.0.1:{stack.port}/ws/boards/{board}/"
+    url = f"ws://127.0.0.1:{stack.port}/ws/boards/{board}/?{VERSION_PARAM}={PROTOCOL_VERSION}"
     gate, started = asyncio.Semaphore(concurrency), asyncio.Event()
     began = time.perf_counter()
     tasks = [asyncio.create_task(_anonymous(url, stack.url, gate, started)) for _ in range(burst)]
@@ -60,7 +62,7 @@ async def _measure(stack: Demo, burst: int, concurrency: int) -> dict:
         async with connect(url, origin=stack.url, additional_headers={"Cookie": f"sessionid={session}"}) as ws:
             async with asyncio.timeout(60):
                 frame = await ws.recv()
-            if 'data-kind="snapshot"' not in frame:
+            if json.loads(frame.partition("\n")[0]).get("type") != "snapshot":
                 viewer = "no snapshot"
     except Exception as error:
         viewer = f"failed: {error!r}"

@@ -28,7 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.stacks import Demo, Fleet, Stack
-from dashboard.protocol import Close
+from dashboard.protocol import PROTOCOL_VERSION, VERSION_PARAM, Close
 
 # The statuses a row may show once an agent is put back On Queue: the routing status, lower-cased.
 ON_QUEUE_STATUSES = frozenset({"idle", "interacting", "communicating", "not_responding", "on_queue"})
@@ -243,7 +243,7 @@ async def _measure(stack: Stack, viewers: int, changes: int, seed: int) -> tuple
         await client.control({"action": "set_rate", "rate": 0})
 
         tracker = Tracker(viewers)
-        url = f"ws://127.0.0.1:{stack.port}/ws/boards/{board}/"
+        url = f"ws://127.0.0.1:{stack.port}/ws/boards/{board}/?{VERSION_PARAM}={PROTOCOL_VERSION}"
         headers = {"Cookie": f"sessionid={session}"}
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
         opened = time.perf_counter()

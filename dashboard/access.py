@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Protocol
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -35,12 +36,9 @@ from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 
 from dashboard.group_subscription import GroupSubscription
-from dashboard.protocol import Close
+from dashboard.protocol import ACCESS_CHANGED, ACCESS_GROUP, Close
 
 log = logging.getLogger(__name__)
-
-ACCESS_GROUP = "access"
-MESSAGE_TYPE = "access.changed"
 
 
 def session_tag(session_key: str) -> str:
@@ -218,8 +216,13 @@ class AccessWatch:
         return len(revoked)
 
     async def _announced(self, message: Any) -> None:
-        if isinstance(message, dict) and message.get("type") == MESSAGE_TYPE:
-            await self._recheck_safely(message)
+        # As Channels dispatches: a handler named after the type, for the one type this group carries.
+        if isinstance(message, dict) and message.get("type") == ACCESS_CHANGED:
+            await getattr(self, get_handler_name(message))(message)
+
+    async def access_changed(self, message: dict) -> None:
+        """Re-check the viewers an announcement concerns."""
+        await self._recheck_safely(message)
 
     async def _sweep(self) -> None:
         while True:

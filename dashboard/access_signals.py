@@ -20,8 +20,9 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from dashboard.access import ACCESS_GROUP, MESSAGE_TYPE, session_tag
+from dashboard.access import session_tag
 from dashboard.models import Board
+from dashboard.protocol import ACCESS_CHANGED, ACCESS_GROUP
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ ANNOUNCE_TIMEOUT = 3.0  # seconds
 def announce(*, boards=(), users=(), sessions=(), everyone: bool = False) -> None:
     """Tell every web process, once the current transaction commits, to re-check the viewers concerned."""
     message = {
-        "type": MESSAGE_TYPE,
+        "type": ACCESS_CHANGED,
         "boards": sorted(boards),
         "users": sorted(users),
         "sessions": sorted(sessions),

@@ -2,12 +2,18 @@
 
 After the permission check (the only database work) the consumer does string
 work only: rows arrive rendered from the worker, and the consumer picks the
-ones this viewer's filter lets through and wraps them in htmx swap frames.
+ones this viewer's filter lets through and wraps them in frames
+(dashboard.frames).
 
 Board messages do not come through the consumer's own channel: the process's
 feed for the board (dashboard.fanout) hands them over, one call per viewer.
 While a viewer reads a snapshot, messages wait in its queue, and those the
-snapshot already covers are dropped when the queue is worked off.
+snapshot already covers are dropped when the queue is worked off; whether a
+message follows what the page shows is decided in dashboard.frame_order, and
+nowhere else. Board messages and the page's messages are each handled by the
+method Channels would name after their type (``board.delta`` →
+``board_delta``, the page's ``resync`` → ``page_resync``), from the types
+dashboard.protocol names; the page's are taken apart in dashboard.page_messages.
 
 What one viewer can make the process hold is bounded (dashboard.viewer_limits):
 client messages pass a token bucket and cost no database work, snapshots the
@@ -25,93 +31,31 @@ calls disconnect().
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
-import weakref
-from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 
-from dashboard import shutdown
+from dashboard import page_messages, shutdown
 from dashboard.access import AccessWatch, Grant, verdicts, watches
-from dashboard.fanout import JOIN_TIMEOUT, BoardFeed, FeedUnavailable, feeds
+from dashboard.fanout import JOIN_TIMEOUT, BoardFeed, FeedUnavailable, board_feeds
 from dashboard.filters import RowFilter
-from dashboard.frames import delta_frame, snapshot_frame, tick_frame
+from dashboard.frame_order import FrameOrder, Next
+from dashboard.frames import delta_frame, legacy_reload_frame, snapshot_frame, tick_frame
 from dashboard.models import Board
-from dashboard.protocol import DELTA, TICK, Close
-from dashboard.viewer_limits import TokenBucket, UnreadFrames
-from streams.snapshots import BoardSnapshot, get_snapshot_store
+from dashboard.protocol import VERSION_PARAM, Close
+from dashboard.snapshot_reads import snapshot_reads
+from dashboard.viewer_limits import TokenBucket, UnreadFrames, sockets_per_user
 
 log = logging.getLogger(__name__)
 
-MAX_CLIENT_MESSAGE = 8 * 1024
-# How long messages of a superseded epoch are ignored. Long enough to swallow an old worker's
-# last flushes; short enough that an epoch that really returns is picked up again.
-RETIRE_EPOCH_FOR = 10.0
 PANEL_KINDS = {"queues": "queue", "agents": "agent", "interactions": "interaction"}
-# Client messages a viewer may send: the page sends a filter change now and then, a resync at most
-# every few seconds and an acknowledgement every few frames. Excess is dropped and counted.
-MESSAGE_RATE = 10.0
-MESSAGE_BURST = 30
-# A sustained flood ends the socket: past this many dropped messages (refilled at the same rate) it closes.
-FLOOD_BURST = 100
-# Snapshots the page may ask for (resync, filter change): it asks at most every few seconds. Asks beyond
-# this wait for their turn (coalesced into one), so a looping client costs one store read a second.
-SNAPSHOT_RATE = 1.0
-SNAPSHOT_BURST = 3
-
-# Client messages dropped in this process, by reason (for operators; a bad client never ends a socket).
-dropped_messages: Counter[str] = Counter()
-# Open board sockets in this process, by event loop and user id (FLOORVIEW["SOCKETS_PER_USER"] bounds each).
-_sockets_per_user: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Counter[int]] = weakref.WeakKeyDictionary()
-
-
-def sockets_per_user() -> Counter[int]:
-    """Return the open board sockets of the running event loop, by user id."""
-    return _sockets_per_user.setdefault(asyncio.get_running_loop(), Counter())
-
-
-class SharedSnapshotReads:
-    """Share one store read among the viewers of a board who ask at the same moment.
-
-    A thousand browsers reconnecting together then cost one read per board
-    per process rather than a thousand.
-    """
-
-    def __init__(self) -> None:
-        self._inflight: dict[int, asyncio.Task] = {}
-
-    async def read(self, board_id: int, *, newer_than: tuple[str, int] | None = None) -> BoardSnapshot | None:
-        """Return the board's snapshot; with NEWER_THAN (epoch, seq), one at least that recent."""
-        loop = asyncio.get_running_loop()
-        task = self._inflight.get(board_id)
-        if task is None or task.get_loop() is not loop:
-            task = loop.create_task(get_snapshot_store().read(board_id))
-            self._inflight[board_id] = task
-            task.add_done_callback(lambda done: self._forget(board_id, done))
-        # Shielded: one viewer leaving must not cancel the read the others wait for.
-        snapshot = await asyncio.shield(task)
-        if newer_than and snapshot is not None and snapshot.epoch == newer_than[0] and snapshot.seq < newer_than[1]:
-            # The shared read started before the delta this viewer saw was stored.
-            snapshot = await get_snapshot_store().read(board_id)
-        return snapshot
-
-    def _forget(self, board_id: int, task: asyncio.Task) -> None:
-        if self._inflight.get(board_id) is task:
-            del self._inflight[board_id]
-        if not task.cancelled():
-            # Retrieve the exception so an unawaited failure is not reported twice.
-            task.exception()
-
-
-snapshot_reads = SharedSnapshotReads()
 
 
 def _board_for(user: Any, slug: str, session: Any = None) -> tuple[Board | None, str | None]:
@@ -135,8 +79,6 @@ class BoardConsumer(AsyncWebsocketConsumer):
     access: AccessWatch | None = None
     grant: Grant | None = None
     kinds: tuple[str, ...] = ()
-    epoch: str | None = None
-    seq: int = 0
     counted_user: int | None = None  # the user this socket counts against in sockets_per_user
 
     async def dispatch(self, message: dict) -> None:
@@ -156,15 +98,15 @@ class BoardConsumer(AsyncWebsocketConsumer):
         """Check the viewer, join the board's feed, then send the snapshot."""
         self.shown: set[str] = set()
         self.row_filter = RowFilter()
-        self.retired_epochs: dict[str, float] = {}
+        self.order = FrameOrder()
         self.dropped = 0
         # Board messages that arrive while a snapshot is being read wait here, in order.
         self.waiting: list[dict] = []
         self.reading = 0
         self.tasks: set[asyncio.Task] = set()
-        self.messages = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
-        self.flood = TokenBucket(MESSAGE_RATE, FLOOD_BURST)
-        self.snapshot_asks = TokenBucket(SNAPSHOT_RATE, SNAPSHOT_BURST)
+        self.messages = TokenBucket(page_messages.MESSAGE_RATE, page_messages.MESSAGE_BURST)
+        self.flood = TokenBucket(page_messages.MESSAGE_RATE, page_messages.FLOOD_BURST)
+        self.snapshot_asks = TokenBucket(page_messages.SNAPSHOT_RATE, page_messages.SNAPSHOT_BURST)
         self.unread = UnreadFrames()
         self.unread_cap = settings.FLOORVIEW["SOCKET_UNREAD_CAP"]
         self.asked: asyncio.Task | None = None  # the snapshot the page asked for, in flight
@@ -206,7 +148,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             # Join before reading: a delta stored after the read is then already queued for us.
             self.reading += 1
             try:
-                self.feed = await feeds.join(board.group_name, self)
+                self.feed = await board_feeds.join(board.group_name, self)
             except FeedUnavailable:
                 log.warning("board %s: the channel layer is unreachable; closing a new viewer", self.board_id)
                 self._leave()
@@ -226,6 +168,9 @@ class BoardConsumer(AsyncWebsocketConsumer):
                 await self.revoke(code)
             if self.group is None:
                 return  # Revoked while connecting: no snapshot.
+            if VERSION_PARAM not in query:
+                # A page whose script predates frames with a JSON head: have it reload to fetch the current one.
+                await self._send_frame(legacy_reload_frame())
             await self._snapshot_then_catch_up()
         except asyncio.CancelledError:
             self._leave()
@@ -295,10 +240,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.close(code=Close.TRY_LATER)
             return
         frame, self.shown = snapshot_frame(snapshot, self.row_filter, self.kinds)
-        epoch, self.seq = (snapshot.epoch, snapshot.seq) if snapshot else (None, 0)
-        if self.epoch is not None and epoch != self.epoch:
-            self._retire(self.epoch)
-        self.epoch = epoch
+        self.order.start(*((snapshot.epoch, snapshot.seq) if snapshot else (None, 0)))
         await self._send_frame(frame, snapshot=True)
 
     async def _snapshot_then_catch_up(
@@ -307,10 +249,10 @@ class BoardConsumer(AsyncWebsocketConsumer):
         """Send a snapshot (the caller counted it in READING), then the board messages that waited for it."""
         try:
             await self.send_snapshot(newer_than=newer_than)
-            if retire is not None and self.epoch is not None and self.epoch != retire:
+            if retire is not None and self.order.epoch is not None and self.order.epoch != retire:
                 # The store has moved past that epoch (an old worker still flushing): ignore it for a while,
                 # otherwise each of its messages would cost this viewer another snapshot.
-                self._retire(retire)
+                self.order.retire(retire)
         finally:
             self.reading -= 1
         while self.waiting and not self.reading and self.group is not None:
@@ -345,7 +287,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
     async def _asked_snapshots(self) -> None:
         while self.group is not None:
             if not self.snapshot_asks.take():
-                # Asks past SNAPSHOT_RATE wait their turn; those made meanwhile coalesce into this one.
+                # Asks past the snapshot rate wait their turn; those made meanwhile coalesce into this one.
                 await asyncio.sleep(self.snapshot_asks.wait())
                 self.snapshot_asks.take()
             self.ask_again = False
@@ -357,7 +299,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
     # -- from the browser ------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Handle a filter change or a resync request; anything else is dropped and counted."""
+        """Hand a client message to its handler (``page_<type>``); anything else is dropped and counted."""
         if self.group is None:
             return self._drop("refused")  # Arrived while a refused socket was closing.
         if not self.messages.take():
@@ -367,39 +309,38 @@ class BoardConsumer(AsyncWebsocketConsumer):
                 self._leave()
                 await self.close(code=Close.POLICY)
             return None
-        if text_data is None:
-            return self._drop("binary")
-        if len(text_data) > MAX_CLIENT_MESSAGE or len(text_data.encode("utf-8", "replace")) > MAX_CLIENT_MESSAGE:
-            return self._drop("oversized")
         try:
-            message = json.loads(text_data)
+            handler, message = page_messages.parse(text_data)
+        except page_messages.Dropped as dropped:
+            return self._drop(dropped.reason)
+        await getattr(self, handler)(message)
+        return None
+
+    async def page_ack(self, message: dict) -> None:
+        """Take the page's word for how many frames it has read."""
+        frames = message.get("frames")
+        if not isinstance(frames, int) or isinstance(frames, bool) or not self.unread.ack(frames):
+            self._drop("bad ack")
+
+    async def page_resync(self, message: dict) -> None:
+        """Send the whole picture again (the page was hidden, its timers throttled)."""
+        self._ask_for_snapshot()
+
+    async def page_filter(self, message: dict) -> None:
+        """Show the rows the new filter lets through, from a fresh snapshot."""
+        # htmx's ws-send adds a HEADERS key; only the filter values matter.
+        try:
+            self.row_filter = RowFilter.parse(
+                message.get("queue"), message.get("status"), message.get("campaign"), message.get("disposition")
+            )
         except ValueError:
-            return self._drop("malformed")
-        if not isinstance(message, dict):
-            return self._drop("malformed")
-        kind = message.get("type")
-        if kind == "ack":
-            frames = message.get("frames")
-            if not isinstance(frames, int) or isinstance(frames, bool) or not self.unread.ack(frames):
-                return self._drop("bad ack")
-        elif kind == "resync":
-            self._ask_for_snapshot()
-        elif kind == "filter":
-            # htmx's ws-send adds a HEADERS key; only the filter values matter.
-            try:
-                self.row_filter = RowFilter.parse(
-                    message.get("queue"), message.get("status"), message.get("campaign"), message.get("disposition")
-                )
-            except ValueError:
-                return self._drop("bad filter")
-            self._ask_for_snapshot()
-        else:
-            self._drop("unknown type")
+            self._drop("bad filter")
+            return
+        self._ask_for_snapshot()
 
     def _drop(self, reason: str) -> None:
         self.dropped += 1
-        dropped_messages[reason] += 1
-        log.debug("dropped a client message on board %s: %s", self.board_id, reason)
+        page_messages.count_drop(reason, self.board_id)
 
     # -- from the worker, through the board feed ---------------------------------
 
@@ -423,42 +364,25 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self._read_snapshot_soon()
 
     async def _handle(self, message: dict) -> None:
-        if message.get("type") == DELTA:
-            await self.board_delta(message)
-        elif message.get("type") == TICK:
-            await self.board_tick(message)
+        # As Channels dispatches: the feed passes only the types dashboard.protocol names.
+        await getattr(self, get_handler_name(message))(message)
 
     async def board_delta(self, message: dict) -> None:
         """Forward a delta that follows what the viewer has; resync on a gap or a new epoch."""
-        epoch, seq = message.get("epoch"), message.get("seq")
-        if not isinstance(epoch, str) or not isinstance(seq, int) or self._is_retired(epoch):
-            return
-        if epoch == self.epoch and seq <= self.seq:
-            return  # Already covered by the snapshot (or a duplicate).
-        if epoch != self.epoch or seq != self.seq + 1:
-            self._resync_for(epoch, seq)
-            return
-        self.seq = seq
-        await self._send_frame(delta_frame(message, self.row_filter, self.shown, self.kinds))
+        step = self.order.delta(message.get("epoch"), message.get("seq"))
+        if step is Next.SEND:
+            await self._send_frame(delta_frame(message, self.row_filter, self.shown, self.kinds))
+        elif step is Next.RESYNC:
+            self._resync_for(message)
 
     async def board_tick(self, message: dict) -> None:
         """Refresh the viewer's data age; a tick ahead of us means a delta was lost, so resync."""
-        epoch, seq = message.get("epoch"), message.get("seq")
-        if not isinstance(epoch, str) or not isinstance(seq, int) or self._is_retired(epoch):
-            return
-        if epoch != self.epoch or seq > self.seq:
-            self._resync_for(epoch, seq)
-        elif seq == self.seq:
+        step = self.order.tick(message.get("epoch"), message.get("seq"))
+        if step is Next.SEND:
             await self._send_frame(tick_frame(message))
+        elif step is Next.RESYNC:
+            self._resync_for(message)
 
-    def _resync_for(self, epoch: str, seq: int) -> None:
-        self._read_snapshot_soon(newer_than=(epoch, seq), retire=epoch)
-
-    def _retire(self, epoch: str) -> None:
-        now = time.monotonic()
-        self.retired_epochs = {e: until for e, until in self.retired_epochs.items() if until > now}
-        self.retired_epochs[epoch] = now + RETIRE_EPOCH_FOR
-
-    def _is_retired(self, epoch: str) -> bool:
-        until = self.retired_epochs.get(epoch)
-        return until is not None and until > time.monotonic()
+    def _resync_for(self, message: dict) -> None:
+        epoch = message["epoch"]
+        self._read_snapshot_soon(newer_than=(epoch, message["seq"]), retire=epoch)

@@ -116,7 +116,7 @@ class BoardFeed:
                 self.discard(viewer)
 
 
-class Feeds:
+class BoardFeeds:
     """The board feeds of this process, one per event loop, channel layer and group."""
 
     def __init__(self) -> None:
@@ -146,4 +146,4 @@ class Feeds:
         return list(self._feeds.get(asyncio.get_running_loop(), {}).values())
 
 
-feeds = Feeds()
+board_feeds = BoardFeeds()

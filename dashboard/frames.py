@@ -1,23 +1,28 @@
-"""The HTML frames a board socket sends: htmx 2 out-of-band swaps.
+"""The frames a board socket sends: a JSON head, then htmx 2 out-of-band swaps.
 
-Every frame opens with the ``#board-meta`` element (kind, epoch, seq, times
-and upstream health) that the page's script reads; the rest are out-of-band
-swaps by id. A snapshot replaces whole table bodies; a delta replaces rows
-the viewer has, appends rows that entered its filter and deletes rows that
-left it.
+Every frame opens with one line of JSON, its head (``type``, ``epoch``,
+``seq``, server time, live-at and upstream health; a snapshot's also the
+protocol version), which the page's script reads with ``JSON.parse``; after
+the line's end come the out-of-band swaps by id, if any (a tick has none).
+A snapshot replaces whole table bodies; a delta replaces rows the viewer
+has, appends rows that entered its filter and deletes rows that left it.
+JSON text never holds a raw line break, so the first one ends the head.
 
 Table parts travel inside ``<template>`` elements, as htmx documents for
-out-of-band table rows: after the meta ``<div>`` the HTML parser would drop
-bare ``<tbody>`` and ``<tr>`` tags (and inside one template a ``<tbody>``
+out-of-band table rows: at the top level the HTML parser would drop bare
+``<tbody>`` and ``<tr>`` tags (and inside one template a ``<tbody>``
 after a ``<tr>``), so rows and bodies get a template each. htmx 2's ws
 extension hands each top-level element to ``oobSwap`` by itself and does not
 open templates, so the page applies frames with ``htmx.swap`` (see
 static/dashboard/board.js), which does. Building a frame is string work only:
-rows arrive rendered.
+rows arrive rendered, and a board message's head is encoded once for all the
+viewers it is handed to.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
@@ -35,6 +40,77 @@ def _number(value: Any) -> str:
     return repr(value)
 
 
+def _finite(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return value
+
+
+def frame_head(
+    kind: str,
+    *,
+    epoch: str | None,
+    seq: Any,
+    server_time: Any,
+    live_at: Any,
+    health: Any,
+    protocol: int | None = None,
+) -> str:
+    """Return the JSON line that opens every frame: what the page reads before it swaps anything.
+
+    PROTOCOL (snapshots) is the version of the page protocol this server speaks.
+    """
+    health = health if isinstance(health, Mapping) else {}
+    head: dict[str, Any] = {
+        "type": kind,
+        "epoch": epoch if isinstance(epoch, str) else "",
+        "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else 0,
+        "server_time": _finite(server_time),
+        "live_at": _finite(live_at),
+        "health": {"state": str(health.get("state") or "unknown"), "detail": str(health.get("detail") or "")},
+    }
+    if protocol is not None:
+        head["protocol"] = int(protocol)
+    return json.dumps(head, separators=(",", ":"), allow_nan=False)
+
+
+class _LastHead:
+    """The head of the last board message framed: the feed hands one message to every viewer in turn.
+
+    One tuple, replaced whole, so a reader never pairs one message with another's head.
+    """
+
+    entry: tuple[Mapping[str, Any], str, str] | None = None
+
+
+def message_head(kind: str, message: Mapping[str, Any]) -> str:
+    """Return the head of a frame for board MESSAGE: the same bytes for every viewer, encoded once."""
+    entry = _LastHead.entry
+    if entry is not None and entry[0] is message and entry[1] == kind:
+        return entry[2]
+    head = frame_head(
+        kind,
+        epoch=message.get("epoch"),
+        seq=message.get("seq", 0),
+        server_time=message.get("server_time"),
+        live_at=message.get("live_at"),
+        health=message.get("health"),
+    )
+    _LastHead.entry = (message, kind, head)
+    return head
+
+
+# For a board page loaded before frames opened with a JSON head (protocol 2 and older): its script
+# reads the version from a leading ``#board-meta`` element only, so a socket that does not say which
+# protocol its page speaks gets this once, first, and that page reloads to fetch the current script.
+def legacy_reload_frame() -> str:
+    """Return the frame that makes a page of protocol 2 or older reload (and nothing else)."""
+    return (
+        '<div id="board-meta" hx-swap-oob="true" data-kind="snapshot" data-epoch="" data-seq="0"'
+        f' data-protocol="{int(protocol.PROTOCOL_VERSION)}" hidden></div>'
+    )
+
+
 def meta_div(
     kind: str,
     *,
@@ -44,21 +120,15 @@ def meta_div(
     live_at: float | None,
     health: Mapping[str, Any] | None,
     oob: bool = True,
-    protocol: int | None = None,
 ) -> str:
-    """Return the ``#board-meta`` element that opens every frame (and the page, with OOB false).
-
-    PROTOCOL (snapshots) is the version of the page protocol this server speaks.
-    """
+    """Return the ``#board-meta`` element the page starts from (OOB false); its script then keeps it current."""
     health = health if isinstance(health, Mapping) else {}
     swap = ' hx-swap-oob="true"' if oob else ""
-    version = f' data-protocol="{int(protocol)}"' if protocol is not None else ""
-    # Attribute order is fixed: the page reads kind, epoch and seq from the raw frame before swapping.
     return (
         f'<div id="board-meta"{swap} data-kind="{escape(kind)}" data-epoch="{escape(epoch or "")}"'
         f' data-seq="{_number(seq)}" data-server-time="{_number(server_time)}" data-live-at="{_number(live_at)}"'
         f' data-health-state="{escape(str(health.get("state") or "unknown"))}"'
-        f' data-health-detail="{escape(str(health.get("detail") or ""))}"{version} hidden></div>'
+        f' data-health-detail="{escape(str(health.get("detail") or ""))}" hidden></div>'
     )
 
 
@@ -83,32 +153,17 @@ def snapshot_frame(snapshot: Any, row_filter: RowFilter, kinds: tuple[str, ...])
 
     SNAPSHOT is a streams.snapshots.BoardSnapshot, or None when the worker has written nothing yet.
     """
-    if snapshot is None:
-        parts = [
-            meta_div(
-                "snapshot",
-                epoch=None,
-                seq=0,
-                server_time=None,
-                live_at=None,
-                health=None,
-                protocol=protocol.PROTOCOL_VERSION,
-            )
-        ]
-        rows: list = []
-    else:
-        parts = [
-            meta_div(
-                "snapshot",
-                epoch=snapshot.epoch,
-                seq=snapshot.seq,
-                server_time=snapshot.server_time,
-                live_at=snapshot.live_at,
-                health=snapshot.health,
-                protocol=protocol.PROTOCOL_VERSION,
-            )
-        ]
-        rows = [row for row in snapshot.rows.values() if is_row(row, kinds)]
+    head = frame_head(
+        protocol.SNAPSHOT_FRAME,
+        epoch=snapshot.epoch if snapshot else None,
+        seq=snapshot.seq if snapshot else 0,
+        server_time=snapshot.server_time if snapshot else None,
+        live_at=snapshot.live_at if snapshot else None,
+        health=snapshot.health if snapshot else None,
+        protocol=protocol.PROTOCOL_VERSION,
+    )
+    rows = [row for row in snapshot.rows.values() if is_row(row, kinds)] if snapshot else []
+    parts = [head, "\n"]
     shown: set[str] = set()
     parts.append("<template>")
     for kind in kinds:
@@ -146,16 +201,7 @@ def delta_frame(message: Mapping[str, Any], row_filter: RowFilter, shown: set[st
         if isinstance(key, str) and key in shown:
             deleted.append(key)
             shown.discard(key)
-    parts = [
-        meta_div(
-            "delta",
-            epoch=message.get("epoch"),
-            seq=message.get("seq", 0),
-            server_time=message.get("server_time"),
-            live_at=message.get("live_at"),
-            health=message.get("health"),
-        )
-    ]
+    parts = [message_head(protocol.DELTA_FRAME, message), "\n"]
     if deleted or replaced:
         parts.append("<template>")
         parts.extend(f'<tr id="{escape(key)}" hx-swap-oob="delete"></tr>' for key in deleted)
@@ -172,11 +218,4 @@ def delta_frame(message: Mapping[str, Any], row_filter: RowFilter, shown: set[st
 
 def tick_frame(message: Mapping[str, Any]) -> str:
     """Return a frame that only refreshes the meta (data age and upstream health)."""
-    return meta_div(
-        "tick",
-        epoch=message.get("epoch"),
-        seq=message.get("seq", 0),
-        server_time=message.get("server_time"),
-        live_at=message.get("live_at"),
-        health=message.get("health"),
-    )
+    return message_head(protocol.TICK_FRAME, message)

@@ -12,16 +12,71 @@ from __future__ import annotations
 # carries it; a page whose script expects another version reloads itself (``PROTOCOL`` in
 # static/dashboard/board.js), so pages left open across a deploy do not run an old script against a
 # new server. Raise it, here and in board.js together, whenever either side changes what the other does.
-PROTOCOL_VERSION = 2
+# 3: frames open with a JSON head instead of a ``#board-meta`` element.
+PROTOCOL_VERSION = 3
+# The query parameter in which the page's script names the version it speaks when it opens its socket.
+VERSION_PARAM = "protocol"
 
+# Board messages, from the worker to the web processes through the board's group. Their consumers
+# handle each with the method Channels would name after it (``board.delta`` → ``board_delta``).
 DELTA = "board.delta"
 TICK = "board.tick"
 MESSAGE_TYPES = (DELTA, TICK)
+
+# Client messages, from the page on its board socket (JSON objects with a ``type``). The consumer
+# handles each with the method named after ``page.<type>`` (``page_ack``, ``page_filter``, ...).
+ACK = "ack"  # {"type": "ack", "frames": N}: the page has read N frames on this socket
+FILTER = "filter"  # {"type": "filter", "queue": [...], "status": [...], ...}: show these rows only
+RESYNC = "resync"  # {"type": "resync"}: send the whole picture again
+CLIENT_MESSAGE_TYPES = (ACK, FILTER, RESYNC)
+CLIENT_HANDLER_PREFIX = "page."
+
+# The ``type`` in a frame's head (dashboard.frames).
+SNAPSHOT_FRAME = "snapshot"
+DELTA_FRAME = "delta"
+TICK_FRAME = "tick"
+
+
+# Access announcements, from any process that changed who may see what to every web process.
+ACCESS_GROUP = "access"
+ACCESS_CHANGED = "access.changed"  # boards, users and session tags whose sockets must be checked again
 
 
 def group_name(board_id: int) -> str:
     """Return the channel-layer group a board's messages go to."""
     return f"board.{board_id}"
+
+
+def tick_message(
+    board_id: int, *, epoch: str, seq: int, server_time: float, live_at: float | None, health: dict
+) -> dict:
+    """Return a ``board.tick``: the board is as of SEQ still, with these times and this upstream health."""
+    return {
+        "type": TICK,
+        "board": board_id,
+        "epoch": epoch,
+        "seq": seq,
+        "server_time": server_time,
+        "live_at": live_at,
+        "health": health,
+    }
+
+
+def delta_message(
+    board_id: int,
+    *,
+    epoch: str,
+    seq: int,
+    server_time: float,
+    live_at: float | None,
+    health: dict,
+    rows: list[dict],
+    removed: list[str],
+) -> dict:
+    """Return a ``board.delta``: the rows rendered anew (each a dict with its kind, key and HTML) and the
+    keys removed since SEQ - 1, with what a tick says."""
+    message = tick_message(board_id, epoch=epoch, seq=seq, server_time=server_time, live_at=live_at, health=health)
+    return {**message, "type": DELTA, "rows": rows, "removed": removed}
 
 
 class Close:
@@ -46,22 +101,25 @@ REFUSALS = {
     Close.UNKNOWN_BOARD: "This board does not exist, or you may not see it.",
 }
 
-# The source's health as the page names it: the worker's link states, and "unknown" before any word.
+# The source's health as the page names it: the worker's link states (streams.health.STATES), and
+# "unknown" before any word. Worst first: a board shows the worst state among its sources.
 HEALTH_LABELS = {
-    "live": "Live",
-    "connecting": "Connecting",
-    "reconnecting": "Reconnecting",
-    "degraded": "Degraded",
     "auth_failed": "Sign-in failed",
+    "reconnecting": "Reconnecting",
+    "connecting": "Connecting",
+    "degraded": "Degraded",
     "disabled": "Disabled",
     "unknown": "Unknown",
+    "live": "Live",
 }
+HEALTH_WORST_FIRST = tuple(HEALTH_LABELS)
 
 
 def for_page() -> dict:
     """Return what the page must know of the protocol, for ``json_script``."""
     return {
         "version": PROTOCOL_VERSION,
+        "version_param": VERSION_PARAM,
         "restarts": [Close.RESTART],
         "refusals": {str(code): text for code, text in REFUSALS.items()},
         "health": HEALTH_LABELS,

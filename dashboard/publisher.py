@@ -14,50 +14,21 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 import redis.exceptions
 
 from dashboard import protocol
-from dashboard.rows import QueueConfig, agent_row, interaction_key, interaction_row, queue_row
+from dashboard.board_health import board_status
+from dashboard.board_plan import BoardPlan
+from dashboard.rows import agent_row, interaction_key, interaction_row, queue_row
 from streams.floor import AgentState, Floor, InteractionState, QueueState, RowKey
-from streams.health import LinkHealth, scrub
+from streams.health import LinkHealth
 from streams.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
 # Failures that pass (Redis restarting, a network blip): logged briefly, retried, never fatal.
 TRANSIENT = (OSError, TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-
-# Worst first: the board shows the worst state among its sources.
-HEALTH_ORDER = ("auth_failed", "reconnecting", "connecting", "degraded", "disabled", "unknown", "live")
-
-
-@dataclass(frozen=True)
-class BoardPlan:
-    """What one board shows: its queues (by source and vendor id) and its window."""
-
-    board_id: int
-    slug: str
-    window: float
-    queues: dict[tuple[str, str], QueueConfig] = field(default_factory=dict)
-    # Sources of the board's queues whose connection an admin disabled: not streamed, but the
-    # board must say so rather than look live with nothing on it.
-    disabled_sources: frozenset[str] = frozenset()
-
-    @property
-    def group(self) -> str:
-        """Return the board's Channels group."""
-        return protocol.group_name(self.board_id)
-
-    @property
-    def sources(self) -> set[str]:
-        """Return the sources the board's queues come from."""
-        return {source for source, _ in self.queues}
-
-    def queues_of(self, source: str) -> dict[str, QueueConfig]:
-        """Return vendor id → config for the board's queues from SOURCE."""
-        return {vid: cfg for (src, vid), cfg in self.queues.items() if src == source}
 
 
 def row_key_of(key: RowKey, plan: BoardPlan) -> str | None:
@@ -239,36 +210,8 @@ class Publisher:
     # -- output ------------------------------------------------------------------
 
     def board_status(self, plan: BoardPlan) -> tuple[float | None, dict]:
-        """Return when the board's data was last confirmed live, and its upstream health.
-
-        The health holds the worst state among the board's sources, a detail a supervisor can act on
-        (the worst source's own, scrubbed of addresses and tokens), and each source's state.
-        """
-        now = self.clock()
-        live_at: float | None = now
-        worst, worst_detail = "live", ""
-        sources = {}
-        for source in sorted(plan.sources | plan.disabled_sources):
-            if source in plan.disabled_sources:
-                state, seen, detail = "disabled", None, "the connection is disabled in the admin"
-            elif (health := self.health_of(source)) is None:
-                state, seen, detail = "unknown", None, "no worker holds this source yet"
-            else:
-                state = health.state
-                seen = now if health.is_live() else health.last_message_at
-                detail = health.detail
-            sources[source] = state
-            if HEALTH_ORDER.index(state if state in HEALTH_ORDER else "unknown") < HEALTH_ORDER.index(worst):
-                worst, worst_detail = state, detail
-            live_at = None if seen is None or live_at is None else min(live_at, seen)
-        if not sources:
-            live_at = now
-        affected = sum(state != "live" for state in sources.values())
-        if worst != "live" and len(sources) > 1:
-            worst_detail = f"{affected} of {len(sources)} sources affected" + (
-                f"; {worst_detail}" if worst_detail else ""
-            )
-        return live_at, {"state": worst, "detail": scrub(worst_detail, 160), "sources": sources}
+        """Return when the board's data was last confirmed live, and its upstream health (dashboard.board_health)."""
+        return board_status(plan.sources, plan.disabled_sources, self.health_of, self.clock())
 
     def render(self, key: RowKey, state: _BoardState) -> dict | None:
         """Return the rendered row for KEY on a board, or None if the board no longer shows it."""
@@ -352,17 +295,16 @@ class Publisher:
             return await self.flush(board_id)
         await self.layer.group_send(
             state.plan.group,
-            {
-                "type": protocol.DELTA,
-                "board": board_id,
-                "epoch": self.epoch,
-                "seq": state.seq,
-                "server_time": now,
-                "live_at": live_at,
-                "rows": list(upserts.values()),
-                "removed": removed,
-                "health": health,
-            },
+            protocol.delta_message(
+                board_id,
+                epoch=self.epoch,
+                seq=state.seq,
+                server_time=now,
+                live_at=live_at,
+                health=health,
+                rows=list(upserts.values()),
+                removed=removed,
+            ),
         )
         self.deltas_sent += 1
         state.last_sent = now
@@ -405,15 +347,9 @@ class Publisher:
                 continue
             await self.layer.group_send(
                 state.plan.group,
-                {
-                    "type": protocol.TICK,
-                    "board": board_id,
-                    "epoch": self.epoch,
-                    "seq": state.seq,
-                    "server_time": now,
-                    "live_at": live_at,
-                    "health": health,
-                },
+                protocol.tick_message(
+                    board_id, epoch=self.epoch, seq=state.seq, server_time=now, live_at=live_at, health=health
+                ),
             )
 
     async def run(self) -> None:

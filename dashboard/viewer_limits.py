@@ -1,4 +1,4 @@
-"""What one viewer may make the server do: how often it may speak, and how much it may leave unread.
+"""What one viewer may make the server do: how often it may speak, how many sockets it holds, how much it leaves unread.
 
 Daphne queues every frame a client sends and writes every frame the
 application sends into the connection's buffer, with no bound on either, and
@@ -16,9 +16,19 @@ write buffer passes its cap (dashboard_project/webserver.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections import deque
+import weakref
+from collections import Counter, deque
 from collections.abc import Callable
+
+# Open board sockets in this process, by event loop and user id (FLOORVIEW["SOCKETS_PER_USER"] bounds each).
+_sockets_per_user: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Counter[int]] = weakref.WeakKeyDictionary()
+
+
+def sockets_per_user() -> Counter[int]:
+    """Return the open board sockets of the running event loop, by user id."""
+    return _sockets_per_user.setdefault(asyncio.get_running_loop(), Counter())
 
 
 class TokenBucket:

@@ -6,6 +6,7 @@ exactly as the publisher does.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -16,6 +17,8 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from dashboard import protocol
+from dashboard.protocol import PROTOCOL_VERSION, VERSION_PARAM
 from dashboard.routing import websocket_urlpatterns
 from dashboard.rows import agent_row, queue_row
 from streams import snapshots
@@ -23,22 +26,29 @@ from streams.floor import AgentState, QueueState
 from tests.personas import Personas
 from tests.timing import scaled
 
+# What the page's script adds to its socket's address: the protocol version it speaks.
+ANNOUNCE = f"{VERSION_PARAM}={PROTOCOL_VERSION}"
+
 
 @dataclass
 class Frame:
-    """A socket frame taken apart: the meta attributes and the top-level swaps."""
+    """A socket frame taken apart: the JSON head and the top-level swaps."""
 
-    meta: dict[str, str]
+    head: dict
     swaps: list[tuple[str, str, str]] = field(default_factory=list)  # (tag, id or target, hx-swap-oob)
     row_ids: list[str] = field(default_factory=list)  # every <tr id> in the frame, in order
 
     @property
     def kind(self) -> str:
-        return self.meta["data-kind"]
+        return self.head["type"]
 
     @property
     def seq(self) -> int:
-        return int(self.meta["data-seq"])
+        return self.head["seq"]
+
+    @property
+    def epoch(self) -> str:
+        return self.head["epoch"]
 
     def swap_of(self, row_id: str) -> str | None:
         return next((oob for tag, ident, oob in self.swaps if ident == row_id), None)
@@ -49,7 +59,7 @@ class _FrameParser(HTMLParser):
         super().__init__()
         self.depth = 0
         self.templates = 0
-        self.frame = Frame(meta={})
+        self.frame = Frame(head={})
 
     def handle_starttag(self, tag, attrs):
         if tag == "template":
@@ -60,13 +70,10 @@ class _FrameParser(HTMLParser):
             # The HTML parser ignores a <tbody> that follows a bare <tr> in the same template.
             assert not (tag == "tbody" and "tr" in self.template_tags), "<tbody> after <tr> in one template"
             self.template_tags.add(tag)
-        assert self.templates or self.depth or tag == "div", f"<{tag}> outside a template would be dropped"
+        assert self.templates or self.depth, f"<{tag}> outside a template would be dropped"
         attrs = dict(attrs)
         if self.depth == 0:
-            if attrs.get("id") == "board-meta":
-                self.frame.meta = attrs
-            else:
-                self.frame.swaps.append((tag, attrs.get("id") or "", attrs.get("hx-swap-oob") or ""))
+            self.frame.swaps.append((tag, attrs.get("id") or "", attrs.get("hx-swap-oob") or ""))
         if tag == "tr" and attrs.get("id"):
             self.frame.row_ids.append(attrs["id"])
         self.depth += 1
@@ -78,10 +85,24 @@ class _FrameParser(HTMLParser):
         self.depth -= 1
 
 
+def head_of(text: str | bytes) -> dict | None:
+    """Return a frame's JSON head, or None for anything that does not open with one."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        head = json.loads(text.partition("\n")[0])
+    except ValueError:
+        return None
+    return head if isinstance(head, dict) else None
+
+
 def parse(text: str) -> Frame:
+    """Take a frame apart as the page does: the JSON line that opens it, then the swaps after it."""
+    head, _, html = text.partition("\n")
     parser = _FrameParser()
-    parser.feed(text)
-    assert text.startswith('<div id="board-meta" hx-swap-oob="true"'), text[:80]
+    parser.feed(html)
+    parser.frame.head = json.loads(head)
+    assert isinstance(parser.frame.head, dict) and parser.frame.head.get("type"), head[:80]
     return parser.frame
 
 
@@ -126,17 +147,16 @@ class Feed:
             # A worker's first write of its epoch is a reset, as the publisher's is.
             reset=reset or self.seq == 1,
         )
-        return {
-            "type": "board.delta",
-            "board": self.p.board.pk,
-            "epoch": self.epoch,
-            "seq": self.seq,
-            "server_time": now,
-            "live_at": now,
-            "rows": list(rows),
-            "removed": list(removed),
-            "health": {"state": "live", "detail": ""},
-        }
+        return protocol.delta_message(
+            self.p.board.pk,
+            epoch=self.epoch,
+            seq=self.seq,
+            server_time=now,
+            live_at=now,
+            health={"state": "live", "detail": ""},
+            rows=list(rows),
+            removed=list(removed),
+        )
 
     async def push(self, rows=(), removed=(), *, reset=False) -> dict:
         message = await self.store_only(rows, removed, reset=reset)
@@ -147,21 +167,21 @@ class Feed:
         await self.layer.group_send(self.p.board.group_name, message)
 
     async def tick(self, seq: int | None = None, epoch: str | None = None) -> None:
+        now = time.time()
         await self.send(
-            {
-                "type": "board.tick",
-                "board": self.p.board.pk,
-                "epoch": epoch or self.epoch,
-                "seq": self.seq if seq is None else seq,
-                "server_time": time.time(),
-                "live_at": time.time(),
-                "health": {"state": "live", "detail": ""},
-            }
+            protocol.tick_message(
+                self.p.board.pk,
+                epoch=epoch or self.epoch,
+                seq=self.seq if seq is None else seq,
+                server_time=now,
+                live_at=now,
+                health={"state": "live", "detail": ""},
+            )
         )
 
 
 async def open_socket(user, slug: str = "sales", query: str = "", app=None) -> WebsocketCommunicator:
-    path = f"/ws/boards/{slug}/" + (f"?{query}" if query else "")
+    path = f"/ws/boards/{slug}/?" + "&".join(part for part in (query, ANNOUNCE) if part)
     communicator = WebsocketCommunicator(app or URLRouter(websocket_urlpatterns), path)
     communicator.scope["user"] = user
     connected, _ = await communicator.connect(timeout=scaled(3))
@@ -189,7 +209,7 @@ async def signed_in_socket(user, slug: str = "sales") -> tuple[Client, Websocket
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     ws = WebsocketCommunicator(
         application,
-        f"/ws/boards/{slug}/",
+        f"/ws/boards/{slug}/?{ANNOUNCE}",
         headers=[(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)],
     )
     connected, _ = await ws.connect(timeout=scaled(3))

@@ -18,6 +18,7 @@ import pytest
 from tests.board_site import Worker, sign_in
 from tests.processes import CHROMIUM, CHROMIUM_ARGS
 from tests.redis_util import delete_prefix
+from tests.socket_util import head_of
 from tests.timing import scaled
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
@@ -53,7 +54,7 @@ async def test_it_shows_a_supervisor_the_live_board_through_a_server_restart(sit
             page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
 
             def snapshots_received() -> int:
-                return sum('data-kind="snapshot"' in frame for frame in frames)
+                return sum((head_of(frame) or {}).get("type") == "snapshot" for frame in frames)
 
             # Sign in through the login page the board sends us to.
             await sign_in(page, f"{server.url}/boards/floor/")

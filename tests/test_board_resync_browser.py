@@ -1,13 +1,15 @@
-"""The page's own guards in a real browser: it never shows rows it cannot vouch for.
+"""What a board shows when board messages are lost, in a real browser: never rows it cannot vouch for.
 
-Every frame carries the worker's ``epoch`` and a ``seq``. A delta that does
-not follow the page's ``seq``, or any frame of another epoch, must not be
-swapped: the page asks for a snapshot (``{"type": "resync"}``) and shows
-that. The consumer already turns the gaps and epoch changes *it* sees into
-snapshots, so to make the page meet them the tests route its socket through
-``LossyLink``, which loses one chosen frame on the way from the server, and
-holds the page's resync requests until the test has looked at what the page
-shows meanwhile.
+Every board message carries the worker's ``epoch`` and a ``seq``. Messages
+are lost on their way to the web process (the channel layer), never on the
+socket to the page, so the consumer is where their order is checked
+(dashboard/frame_order.py): a delta it never received, or a new worker's
+epoch, makes it send the page a snapshot instead of the next delta. The
+tests lose messages where they can be lost, by writing the store without
+telling the board's group, and watch the page's socket through
+``RecordedLink``: the page must go from one whole picture to the next
+without ever swapping a delta onto the wrong rows, and without having to
+ask.
 
 Last, with real processes (simulator, ``runstreams``, Daphne, one Redis
 prefix): when the worker is killed, the board says its data is stale within
@@ -16,25 +18,22 @@ prefix): when the worker is killed, the board says its data is stale within
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import signal
 import time
-from collections.abc import Callable
 
 import pytest
 
 from tests.board_site import PASSWORD, VIEWER_SEED, Worker, sign_in
 from tests.processes import CHROMIUM, CHROMIUM_ARGS, Daphne, Fleet, free_port
 from tests.redis_util import delete_prefix
+from tests.socket_util import head_of
 from tests.timing import scaled
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
 
 BOARD_SOCKET = re.compile(r"/ws/boards/")
-# What board.js reads from every frame before deciding whether to swap it.
-META = re.compile(r'^<div id="board-meta"[^>]*? data-kind="(\w+)" data-epoch="([^"]*)" data-seq="(\d*)"')
 
 # Each visible row, by table: its cells' text, leaving out the cells whose clocks the page ticks itself.
 # Given HTML (rows as the store holds them), it describes those instead, parsed the same way.
@@ -63,19 +62,9 @@ DESCRIBE_ROWS = """
 
 
 def meta_of(frame: str) -> tuple[str, str, int] | None:
-    """Return (kind, epoch, seq) of a board frame, or None for anything else."""
-    head = META.match(frame)
-    return (head[1], head[2], int(head[3] or 0)) if head else None
-
-
-def frame_is(kind: str, epoch: str, seq: int | None = None) -> Callable[[str], bool]:
-    """Return a predicate for frames of KIND and EPOCH (and SEQ, if given)."""
-
-    def matches(frame: str) -> bool:
-        meta = meta_of(frame)
-        return meta is not None and meta[:2] == (kind, epoch) and (seq is None or meta[2] == seq)
-
-    return matches
+    """Return (type, epoch, seq) from a board frame's head, or None for anything else."""
+    head = head_of(frame)
+    return (head["type"], head["epoch"], head["seq"]) if head else None
 
 
 def waiting(shown: dict, queue_key: str) -> str:
@@ -83,169 +72,42 @@ def waiting(shown: dict, queue_key: str) -> str:
     return shown["queue"][queue_key][1].split()[0]
 
 
-class LossyLink:
-    """The page's board socket, routed through the test (Playwright's route_web_socket).
+class RecordedLink:
+    """The page's board socket, routed through the test (Playwright's route_web_socket), both ways unchanged.
 
-    Frames pass both ways unchanged, except that the test can have the next
-    server frame matching a predicate lost, and have the page's resync
-    requests held back until it releases them.
+    It records every frame the server sent and every message the page sent.
     """
 
     def __init__(self) -> None:
-        self.frames: list[str] = []  # Every frame the server sent, lost ones included.
-        self.lost: list[str] = []
-        self.resyncs: list[str] = []  # The page's resync requests, held or not.
-        self.hold_resyncs = False
-        self._held: list[tuple[object, str | bytes]] = []  # (the server side, a resync request)
-        self._lose: Callable[[str], bool] | None = None
-        self._changed = asyncio.Event()
+        self.frames: list[str] = []
+        self.from_page: list[dict] = []
 
     def route(self, page_side) -> None:
         server_side = page_side.connect_to_server()
         page_side.on_message(lambda message: self._from_page(server_side, message))
         server_side.on_message(lambda message: self._from_server(page_side, message))
 
-    def lose_next(self, predicate: Callable[[str], bool]) -> None:
-        self._lose = predicate
-
-    def release(self) -> None:
-        held, self._held = self._held, []
-        for server_side, message in held:
-            server_side.send(message)
-
     def _from_page(self, server_side, message: str | bytes) -> None:
         try:
             request = json.loads(message)
         except ValueError:
             request = None
-        if isinstance(request, dict) and request.get("type") == "resync":
-            self.resyncs.append(message)
-            if self.hold_resyncs:
-                self._held.append((server_side, message))
-                self._changed.set()
-                return
+        if isinstance(request, dict):
+            self.from_page.append(request)
         server_side.send(message)
-        self._changed.set()
 
     def _from_server(self, page_side, message: str | bytes) -> None:
-        frame = message if isinstance(message, str) else message.decode()
-        self.frames.append(frame)
-        if self._lose is not None and self._lose(frame):
-            self._lose = None
-            self.lost.append(frame)
-        else:
-            page_side.send(message)
-        self._changed.set()
+        self.frames.append(message if isinstance(message, str) else message.decode())
+        page_side.send(message)
 
-    async def until(self, predicate: Callable[[], bool], what: str) -> None:
-        try:
-            async with asyncio.timeout(scaled(10)):
-                while not predicate():
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what}") from None
+    def metas(self) -> list[tuple[str, str, int]]:
+        """Return (type, epoch, seq) of every frame the server sent, ticks aside, in order."""
+        return [meta for meta in map(meta_of, self.frames) if meta is not None and meta[0] != "tick"]
 
-    def snapshots(self) -> int:
-        """Return how many snapshot frames the server sent."""
-        return sum(1 for frame in self.frames if (meta_of(frame) or ("",))[0] == "snapshot")
+    def resyncs(self) -> int:
+        """Return how many snapshots the page asked for."""
+        return sum(1 for request in self.from_page if request.get("type") == "resync")
 
-
-async def rows_shown(page) -> dict:
-    """Describe the rows the page shows."""
-    return await page.evaluate(DESCRIBE_ROWS, None)
-
-
-async def rows_stored(page, worker: Worker) -> dict:
-    """Describe the rows the server's store holds for the board, parsed by the page as it would parse them."""
-    snapshot = await worker.store.read(worker.board)
-    stored: dict[str, list[str]] = {}
-    for row in snapshot.rows.values():
-        stored.setdefault(row["kind"], []).append(row["html"])
-    return await page.evaluate(DESCRIBE_ROWS, stored)
-
-
-async def open_board(playwright, server, link: LossyLink):
-    from playwright.async_api import expect
-
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    page = await browser.new_page(viewport={"width": 1400, "height": 900})
-    expect.set_options(timeout=scaled(10) * 1000)
-    console: list[str] = []
-    page.on("console", lambda message: console.append(message.text))
-    await page.route_web_socket(BOARD_SOCKET, link.route)
-    await sign_in(page, f"{server.url}/boards/floor/")
-    await expect(page.locator("#connection-state")).to_have_attribute("data-state", "live")
-    return browser, page, console
-
-
-async def test_a_delta_the_page_missed_makes_it_resync_instead_of_swapping_the_next(site):
-    from playwright.async_api import async_playwright, expect
-
-    server, ids, prefix = site
-    worker = Worker(ids, prefix)
-    link = LossyLink()
-    now = time.time()
-    sales, support = f"q-{ids['sales']}", f"q-{ids['support']}"
-    ann, bob, cat = (f"a-{ids['source']}-{name}" for name in ("ann", "bob", "cat"))
-    await worker.write(
-        [
-            worker.queue("q-sales", waiting=1),
-            worker.queue("q-support", waiting=0),
-            worker.agent("ann", "Ann", "q-sales", "on_queue", now - 65, routing="IDLE"),
-            worker.agent("bob", "Bob", "q-support", "break", now - 5),
-        ],
-        reset=True,
-    )
-    try:
-        async with async_playwright() as playwright:
-            browser, page, console = await open_board(playwright, server, link)
-            meta = page.locator("#board-meta")
-            await expect(meta).to_have_attribute("data-seq", "1")
-            at_seq_1 = await rows_shown(page)
-            assert set(at_seq_1["agent"]) == {ann, bob}
-            assert waiting(at_seq_1, sales) == "1"
-
-            # Delta 2 (Sales to 5 waiting, Bob gone) reaches the server's consumer but not the page.
-            link.lose_next(frame_is("delta", "b1", 2))
-            await worker.push([worker.queue("q-sales", waiting=5)], [bob])
-            await link.until(lambda: link.lost, "delta 2 to be lost on its way to the page")
-
-            # Delta 3 (Cat arrives, Support to 2 waiting) reaches the page, which must not swap it.
-            link.hold_resyncs = True
-            await worker.push(
-                [
-                    worker.agent("cat", "Cat", "q-sales", "on_queue", now, routing="INTERACTING"),
-                    worker.queue("q-support", waiting=2),
-                ]
-            )
-            await link.until(lambda: link.resyncs, "the page to ask for a resync")
-            assert json.loads(link.resyncs[0]) == {"type": "resync"}
-            assert [meta_of(frame) for frame in link.frames][-1] == ("delta", "b1", 3)
-            # It asked instead of swapping: the page shows exactly what it showed at seq 1.
-            assert await meta.get_attribute("data-seq") == "1"
-            assert await rows_shown(page) == at_seq_1
-
-            # The snapshot it asked for brings everything, the lost delta's changes too.
-            link.release()
-            await expect(meta).to_have_attribute("data-seq", "3")
-            shown = await rows_shown(page)
-            assert shown == await rows_stored(page, worker)
-            assert set(shown["agent"]) == {ann, cat}
-            assert (waiting(shown, sales), waiting(shown, support)) == ("5", "2")
-            assert len(link.resyncs) == 1
-            assert link.snapshots() == 2  # On connecting, and the one the page asked for.
-            await expect(page.locator("#connection-state")).to_have_attribute("data-state", "live")
-            assert not [line for line in console if "htmx:" in line], console
-            await browser.close()
-    finally:
-        await worker.close()
-        await delete_prefix(prefix)
-
-
-# Which worker's Floor each agent, and each count of waiting contacts in Sales, comes from.
-EPOCH_OF_AGENT = {"ann": "b1", "bob": "b1", "cat": "b2", "dan": "b2", "eve": "b3", "fay": "b3", "gus": "b3"}
-EPOCH_OF_SALES_WAITING = {"1": "b1", "2": "b2", "3": "b3", "4": "b3"}
 
 # Records what the board shows after every change to it (observer callbacks run once a frame's swap is done).
 RECORD_STATES = """
@@ -266,13 +128,102 @@ RECORD_STATES = """
 """
 
 
+async def rows_shown(page) -> dict:
+    """Describe the rows the page shows."""
+    return await page.evaluate(DESCRIBE_ROWS, None)
+
+
+async def rows_stored(page, worker: Worker) -> dict:
+    """Describe the rows the server's store holds for the board, parsed by the page as it would parse them."""
+    snapshot = await worker.store.read(worker.board)
+    stored: dict[str, list[str]] = {}
+    for row in snapshot.rows.values():
+        stored.setdefault(row["kind"], []).append(row["html"])
+    return await page.evaluate(DESCRIBE_ROWS, stored)
+
+
+async def open_board(playwright, server, link: RecordedLink):
+    from playwright.async_api import expect
+
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    expect.set_options(timeout=scaled(10) * 1000)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    await page.route_web_socket(BOARD_SOCKET, link.route)
+    await sign_in(page, f"{server.url}/boards/floor/")
+    await expect(page.locator("#connection-state")).to_have_attribute("data-state", "live")
+    return browser, page, console
+
+
+async def test_a_lost_delta_reaches_the_page_as_a_snapshot_never_as_a_wrong_delta(site):
+    from playwright.async_api import async_playwright, expect
+
+    server, ids, prefix = site
+    worker = Worker(ids, prefix)
+    link = RecordedLink()
+    now = time.time()
+    sales, support = f"q-{ids['sales']}", f"q-{ids['support']}"
+    ann, bob, cat = (f"a-{ids['source']}-{name}" for name in ("ann", "bob", "cat"))
+    await worker.write(
+        [
+            worker.queue("q-sales", waiting=1),
+            worker.queue("q-support", waiting=0),
+            worker.agent("ann", "Ann", "q-sales", "on_queue", now - 65, routing="IDLE"),
+            worker.agent("bob", "Bob", "q-support", "break", now - 5),
+        ],
+        reset=True,
+    )
+    try:
+        async with async_playwright() as playwright:
+            browser, page, console = await open_board(playwright, server, link)
+            meta = page.locator("#board-meta")
+            await expect(meta).to_have_attribute("data-seq", "1")
+            at_seq_1 = await rows_shown(page)
+            assert set(at_seq_1["agent"]) == {ann, bob}
+            assert waiting(at_seq_1, sales) == "1"
+            await page.evaluate(RECORD_STATES, sales)
+
+            # Delta 2 (Sales to 5 waiting, Bob gone) reaches the store but is lost on the channel layer.
+            await worker.write([worker.queue("q-sales", waiting=5)], [bob])
+            # Delta 3 (Cat arrives, Support to 2 waiting) reaches the consumer, which must not forward it.
+            await worker.push(
+                [
+                    worker.agent("cat", "Cat", "q-sales", "on_queue", now, routing="INTERACTING"),
+                    worker.queue("q-support", waiting=2),
+                ]
+            )
+            await expect(meta).to_have_attribute("data-seq", "3")
+            # The page got the whole picture at seq 3 instead, the lost delta's changes with it.
+            assert link.metas() == [("snapshot", "b1", 1), ("snapshot", "b1", 3)]
+            shown = await rows_shown(page)
+            assert shown == await rows_stored(page, worker)
+            assert set(shown["agent"]) == {ann, cat}
+            assert (waiting(shown, sales), waiting(shown, support)) == ("5", "2")
+            # Never delta 3's rows on top of seq 1's: Cat beside Bob.
+            for state in await page.evaluate("window.boardStates"):
+                assert not (cat in state["agents"] and bob in state["agents"]), state
+            assert link.resyncs() == 0  # The consumer sent the snapshot by itself: the page had nothing to ask.
+            await expect(page.locator("#connection-state")).to_have_attribute("data-state", "live")
+            assert not [line for line in console if "htmx:" in line], console
+            await browser.close()
+    finally:
+        await worker.close()
+        await delete_prefix(prefix)
+
+
+# Which worker's Floor each agent, and each count of waiting contacts in Sales, comes from.
+EPOCH_OF_AGENT = {"ann": "b1", "bob": "b1", "cat": "b2", "dan": "b2", "eve": "b3", "fay": "b3", "gus": "b3"}
+EPOCH_OF_SALES_WAITING = {"1": "b1", "2": "b2", "3": "b3", "4": "b3"}
+
+
 async def test_a_new_workers_epoch_replaces_the_board_and_never_mixes_with_the_old(site):
     from playwright.async_api import async_playwright, expect
 
     server, ids, prefix = site
     workers = [Worker(ids, prefix, epoch=epoch) for epoch in ("b1", "b2", "b3")]
     first, second, third = workers
-    link = LossyLink()
+    link = RecordedLink()
     now = time.time()
     sales = f"q-{ids['sales']}"
 
@@ -304,23 +255,15 @@ async def test_a_new_workers_epoch_replaces_the_board_and_never_mixes_with_the_o
             assert at_b2 == await rows_stored(page, second)
             assert agents_of(at_b2) == {"cat", "dan"}
 
-            # Another new worker; this time the snapshot the consumer sends for its epoch is lost, so
-            # the page meets the new epoch in a delta that otherwise follows its seq (b2 #1, then b3 #2).
-            link.lose_next(frame_is("snapshot", "b3"))
-            await third.push(floor(third, 3, "eve", "fay"), reset=True)
-            await link.until(lambda: link.lost, "the b3 snapshot to be lost on its way to the page")
-            link.hold_resyncs = True
-            resyncs_before = len(link.resyncs)
+            # Another new worker; this time its first flush is lost on the channel layer, so the consumer
+            # meets the new epoch in a delta that otherwise follows the page's seq (b2 #1, then b3 #2).
+            await third.write(floor(third, 3, "eve", "fay"), reset=True)
             await third.push([third.queue("q-sales", waiting=4), agent(third, "gus")])
-            await link.until(lambda: len(link.resyncs) > resyncs_before, "the page to ask for a resync")
-            assert [meta_of(frame) for frame in link.frames][-1] == ("delta", "b3", 2)
-            # It asked instead of swapping b3's rows onto b2's.
-            assert await meta.get_attribute("data-epoch") == "b2"
-            assert await rows_shown(page) == at_b2
-
-            link.release()
             await expect(meta).to_have_attribute("data-epoch", "b3")
             await expect(meta).to_have_attribute("data-seq", "2")
+            # The page got b3's whole picture, not its delta on top of b2's rows.
+            assert link.metas()[-1] == ("snapshot", "b3", 2)
+            assert ("delta", "b3", 2) not in link.metas()
             shown = await rows_shown(page)
             assert shown == await rows_stored(page, third)
             assert agents_of(shown) == {"eve", "fay", "gus"}
@@ -333,6 +276,7 @@ async def test_a_new_workers_epoch_replaces_the_board_and_never_mixes_with_the_o
                 epochs = {EPOCH_OF_AGENT[key.rsplit("-", 1)[1]] for key in state["agents"]}
                 epochs.add(EPOCH_OF_SALES_WAITING[state["sales"]])
                 assert len(epochs) == 1, state
+            assert link.resyncs() == 0
             assert not [line for line in console if "htmx:" in line], console
             await browser.close()
     finally:

@@ -19,15 +19,16 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from dashboard import consumers, fanout, group_subscription
-from dashboard.publisher import BoardPlan, Publisher
+from dashboard import consumers, fanout, group_subscription, page_messages, protocol, snapshot_reads
+from dashboard.board_plan import BoardPlan
+from dashboard.publisher import Publisher
 from dashboard.routing import websocket_urlpatterns
 from dashboard.rows import interaction_row
 from dashboard_project.asgi import application
 from streams import snapshots
 from streams.events import AgentStatus, QueueStats
 from streams.floor import Floor, InteractionState
-from tests.socket_util import Feed, nothing_more, open_socket, parse, receive
+from tests.socket_util import ANNOUNCE, Feed, nothing_more, open_socket, parse, receive
 from tests.timing import scaled
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -38,7 +39,7 @@ async def test_it_sends_the_snapshot_first_then_deltas_in_seq_order(p):
     await feed.push([feed.queue("q-support", waiting=1), feed.queue("q-sales", waiting=2)], reset=True)
     ws = await open_socket(p.supervisor)
     snapshot = await receive(ws)
-    assert (snapshot.kind, snapshot.meta["data-epoch"], snapshot.seq) == ("snapshot", "e1", 1)
+    assert (snapshot.kind, snapshot.epoch, snapshot.seq) == ("snapshot", "e1", 1)
     assert snapshot.swaps == [
         ("tbody", "queue-rows", "innerHTML"),
         ("tbody", "agent-rows", "innerHTML"),
@@ -111,7 +112,7 @@ async def test_it_starts_over_when_the_worker_restarts_with_a_new_epoch(p):
     restarted = Feed(p, epoch="e2")
     await restarted.push([restarted.queue("q-support")], reset=True)
     frame = await receive(ws)
-    assert (frame.kind, frame.meta["data-epoch"], frame.seq) == ("snapshot", "e2", 1)
+    assert (frame.kind, frame.epoch, frame.seq) == ("snapshot", "e2", 1)
     assert frame.row_ids == [f"q-{p.support.pk}"]
     # The old epoch's stragglers are ignored, not answered with snapshot after snapshot.
     await feed.send(late)
@@ -125,7 +126,7 @@ async def test_it_starts_over_when_the_worker_restarts_with_a_new_epoch(p):
 async def test_it_sends_an_empty_snapshot_until_the_worker_writes(p):
     ws = await open_socket(p.supervisor)
     empty = await receive(ws)
-    assert (empty.kind, empty.meta["data-epoch"], empty.seq, empty.row_ids) == ("snapshot", "", 0, [])
+    assert (empty.kind, empty.epoch, empty.seq, empty.row_ids) == ("snapshot", "", 0, [])
     feed = Feed(p)
     await feed.push([feed.queue("q-sales")], reset=True)
     first = await receive(ws)
@@ -177,7 +178,7 @@ async def test_it_shares_one_store_read_among_viewers_arriving_together(p, monke
             await release.wait()
             return await store.read(board_id)
 
-    class CountingReads(consumers.SharedSnapshotReads):
+    class CountingReads(snapshot_reads.SharedSnapshotReads):
         asked = 0
 
         async def read(self, board_id, *, newer_than=None):
@@ -209,8 +210,8 @@ async def test_it_turns_a_tick_into_a_meta_only_frame(p):
     await receive(ws)
     await feed.tick()
     frame = await receive(ws)
-    assert (frame.kind, frame.seq, frame.swaps, frame.meta["data-health-state"]) == ("tick", 1, [], "live")
-    assert float(frame.meta["data-live-at"]) > 0
+    assert (frame.kind, frame.seq, frame.swaps, frame.head["health"]["state"]) == ("tick", 1, [], "live")
+    assert frame.head["live_at"] > 0
     await ws.disconnect()
 
 
@@ -325,6 +326,22 @@ async def test_it_answers_a_resync_request_with_a_snapshot(p):
     await ws.disconnect()
 
 
+async def test_a_page_that_does_not_say_its_protocol_is_first_told_to_reload(p):
+    # A page loaded before frames had a JSON head reads only a leading #board-meta element: this one
+    # carries the current version, so that page reloads to fetch the current script.
+    feed = Feed(p)
+    await feed.push([feed.queue("q-sales")], reset=True)
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/ws/boards/sales/")
+    communicator.scope["user"] = p.supervisor
+    assert (await communicator.connect(timeout=scaled(3)))[0]
+    legacy = await communicator.receive_from(timeout=scaled(3))
+    assert legacy.startswith('<div id="board-meta" hx-swap-oob="true" data-kind="snapshot" data-epoch="" data-seq="')
+    assert f'data-protocol="{protocol.PROTOCOL_VERSION}"' in legacy
+    frame = await receive(communicator)  # Then the board as usual, for a script that can read it.
+    assert (frame.kind, frame.seq, frame.row_ids) == ("snapshot", 1, [f"q-{p.sales.pk}"])
+    await communicator.disconnect()
+
+
 async def test_it_leaves_out_panels_the_board_does_not_show(p):
     p.board.panels = ["queues"]
     await sync_to_async(p.board.save)()
@@ -387,11 +404,11 @@ async def test_it_drops_bad_client_messages_and_stays_up(p, message):
     await feed.push([feed.queue("q-sales"), feed.queue("q-support")], reset=True)
     ws = await open_socket(p.supervisor)
     await receive(ws)
-    before = sum(consumers.dropped_messages.values())
+    before = sum(page_messages.dropped_messages.values())
     await ws.send_to(text_data=message)
     await ws.send_to(bytes_data=b"\x00\x01")
     assert await nothing_more(ws)
-    assert sum(consumers.dropped_messages.values()) == before + 2
+    assert sum(page_messages.dropped_messages.values()) == before + 2
     # Still up, and the filter is untouched.
     await feed.push([feed.queue("q-support", waiting=2)])
     assert (await receive(ws)).swaps == [("tr", f"q-{p.support.pk}", "true")]
@@ -416,7 +433,7 @@ async def test_it_carries_the_publishers_rendered_rows_to_the_page(p):
     assert await publisher.flush(p.board.pk)
     ws = await open_socket(p.supervisor, query=f"queue={p.sales.pk}")
     snapshot = await receive(ws)
-    assert (snapshot.meta["data-epoch"], snapshot.row_ids) == ("pub1", [f"q-{p.sales.pk}"])
+    assert (snapshot.epoch, snapshot.row_ids) == ("pub1", [f"q-{p.sales.pk}"])
     publisher.mark(floor.apply(QueueStats(source=p.source, queue_id="q-sales", waiting=12)))
     publisher.mark(
         floor.apply(
@@ -443,19 +460,23 @@ async def test_it_authenticates_sockets_from_the_session_and_checks_the_origin(p
     await sync_to_async(client.force_login)(p.supervisor)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     headers = [(b"host", b"testserver"), (b"cookie", cookie)]
-    ws = WebsocketCommunicator(application, "/ws/boards/sales/", headers=[*headers, (b"origin", b"http://testserver")])
+    ws = WebsocketCommunicator(
+        application, f"/ws/boards/sales/?{ANNOUNCE}", headers=[*headers, (b"origin", b"http://testserver")]
+    )
     assert (await ws.connect(timeout=scaled(3)))[0]
     assert (await receive(ws)).kind == "snapshot"
     await ws.disconnect()
 
     foreign = WebsocketCommunicator(
-        application, "/ws/boards/sales/", headers=[*headers, (b"origin", b"http://evil.example")]
+        application, f"/ws/boards/sales/?{ANNOUNCE}", headers=[*headers, (b"origin", b"http://evil.example")]
     )
     connected, _ = await foreign.connect(timeout=scaled(3))
     assert not connected
 
     anonymous = WebsocketCommunicator(
-        application, "/ws/boards/sales/", headers=[(b"host", b"testserver"), (b"origin", b"http://testserver")]
+        application,
+        f"/ws/boards/sales/?{ANNOUNCE}",
+        headers=[(b"host", b"testserver"), (b"origin", b"http://testserver")],
     )
     assert (await anonymous.connect(timeout=scaled(3)))[0]
     assert await anonymous.receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4401}
@@ -554,12 +575,12 @@ async def test_a_new_viewer_is_closed_when_the_channel_layer_is_unreachable(p, m
     old = channel_layers.set("default", layer)
     monkeypatch.setattr(fanout, "JOIN_TIMEOUT", scaled(0.3))
     try:
-        ws = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/ws/boards/sales/")
+        ws = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/boards/sales/?{ANNOUNCE}")
         ws.scope["user"] = p.supervisor
         assert (await ws.connect(timeout=scaled(3)))[0]
         # 4011 (Daphne cannot send 1011) tells the page to come back later, with its backoff.
         assert await ws.receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4011}
-        await wait_for(lambda: not fanout.feeds.active(), "the idle feed to end")
+        await wait_for(lambda: not fanout.board_feeds.active(), "the idle feed to end")
     finally:
         channel_layers.set("default", old)
 

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from dashboard.publisher import BoardPlan, Publisher
+from dashboard.board_plan import BoardPlan
+from dashboard.publisher import Publisher
 from dashboard.rows import QueueConfig
 from streams.events import AgentStatus, QueueStats
 from streams.floor import Floor

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.processes import Daphne, Fleet, free_port, wait_until
+from tests.socket_util import ANNOUNCE, head_of
 from tests.test_demo_end_to_end import board_matches_truth
 from tests.timing import scaled
 
@@ -78,7 +79,7 @@ class RedisServer:
 
 
 class Viewer(threading.Thread):
-    """One board socket, as a browser holds it: records every frame's meta until it closes."""
+    """One board socket, as a browser holds it: records every frame's head until it closes."""
 
     def __init__(self, url: str, cookie: str, origin: str) -> None:
         super().__init__(daemon=True)
@@ -92,8 +93,8 @@ class Viewer(threading.Thread):
         try:
             with connect(self.url, additional_headers=self.headers) as self.socket:
                 for message in self.socket:
-                    meta = message[: message.index(">")]
-                    frame = (attr(meta, "data-kind"), int(attr(meta, "data-seq") or 0), attr(meta, "data-health-state"))
+                    head = head_of(message) or {}
+                    frame = (head.get("type"), head.get("seq", 0), (head.get("health") or {}).get("state"))
                     self.frames.append((time.monotonic(), *frame))
                 self.closed_with = self.socket.close_code
         except ConnectionClosed as closed:
@@ -106,11 +107,6 @@ class Viewer(threading.Thread):
 
     def since(self, moment: float) -> list[tuple[float, str, int, str]]:
         return [frame for frame in self.frames if frame[0] >= moment]
-
-
-def attr(tag: str, name: str) -> str:
-    start = tag.index(f'{name}="') + len(name) + 2
-    return tag[start : tag.index('"', start)]
 
 
 def board_json(daphne: Daphne, cookie: str) -> dict:
@@ -135,7 +131,7 @@ def test_the_fleet_rides_out_a_redis_restart_and_viewers_resync(tmp_path):
         worker = fleet.start("worker", "runstreams")
         daphne.start()
         wait_until(lambda: board_json(daphne, cookie)["agents"], scaled(30), "the worker's first picture of the board")
-        viewer = Viewer(f"ws://127.0.0.1:{daphne.port}/ws/boards/floor/", cookie, daphne.url)
+        viewer = Viewer(f"ws://127.0.0.1:{daphne.port}/ws/boards/floor/?{ANNOUNCE}", cookie, daphne.url)
         viewer.start()
         wait_until(lambda: any(kind == "snapshot" for _, kind, _, _ in viewer.frames), scaled(10), "the first snapshot")
 

@@ -19,7 +19,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client
 
-from dashboard import access, access_signals
+from dashboard import access, access_signals, protocol
 from dashboard.access import Grant, verdicts
 from tests.personas import Personas, make_personas
 from tests.redis_util import REDIS_TEST_URL, delete_prefix, unique_prefix
@@ -170,10 +170,10 @@ async def test_the_process_joins_the_access_group_once_and_leaves_with_its_last_
     feed = Feed(p)
     await feed.push([feed.queue("q-sales")], reset=True)
     sockets = [await streaming(p) for _ in range(3)]
-    assert len(feed.layer.groups[access.ACCESS_GROUP]) == 1
+    assert len(feed.layer.groups[protocol.ACCESS_GROUP]) == 1
     for ws in sockets:
         await ws.disconnect()
-    await eventually(lambda: not feed.layer.groups.get(access.ACCESS_GROUP), within=3, what="the watch to leave")
+    await eventually(lambda: not feed.layer.groups.get(protocol.ACCESS_GROUP), within=3, what="the watch to leave")
 
 
 def test_a_recheck_costs_the_same_few_queries_for_one_viewer_or_many(db, django_assert_num_queries):
@@ -250,7 +250,7 @@ async def test_a_revocation_announced_while_a_viewer_connects_is_enforced_at_onc
 
     class SlowAccessJoin(InMemoryChannelLayer):
         async def group_add(self, group, channel):
-            if group == access.ACCESS_GROUP:
+            if group == protocol.ACCESS_GROUP:
                 joining.set()
                 await release.wait()
             await super().group_add(group, channel)

@@ -18,12 +18,12 @@ from channels.layers import InMemoryChannelLayer, channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from dashboard import access, consumers, fanout, shutdown
+from dashboard import access, fanout, page_messages, shutdown, viewer_limits
 from dashboard.routing import websocket_urlpatterns
 from dashboard.viewer_limits import TokenBucket, UnreadFrames
 from streams import snapshots
 from tests.personas import Personas
-from tests.socket_util import Feed, open_socket, parse, receive
+from tests.socket_util import ANNOUNCE, Feed, open_socket, parse, receive
 from tests.timing import FakeClock, eventually, scaled
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -42,11 +42,11 @@ async def handled(ws: WebsocketCommunicator, *messages: str) -> None:
     The consumer handles a socket's messages in order; a message of unknown type after them is
     dropped and counted, so once that count moves, everything sent before it was handled.
     """
-    before = consumers.dropped_messages["unknown type"]
+    before = page_messages.dropped_messages["unknown type"]
     for message in messages:
         await ws.send_to(text_data=message)
     await ws.send_to(text_data='{"type": "marker"}')
-    await eventually(lambda: consumers.dropped_messages["unknown type"] > before, within=3, what="messages handled")
+    await eventually(lambda: page_messages.dropped_messages["unknown type"] > before, within=3, what="messages handled")
 
 
 async def drain(ws: WebsocketCommunicator) -> list[dict]:
@@ -65,15 +65,15 @@ async def drain(ws: WebsocketCommunicator) -> list[dict]:
 async def test_a_client_flooding_resyncs_without_reading_gets_few_snapshots_then_a_close(p):
     await big_board(p)
     ws = await open_socket(p.supervisor)
-    dropped_before = consumers.dropped_messages["rate"]
+    dropped_before = page_messages.dropped_messages["rate"]
     for _ in range(1000):
         await ws.send_to(text_data='{"type": "resync"}')
     out = await drain(ws)
     assert out[-1] == {"type": "websocket.close", "code": 4008}
     frames = [m for m in out if m["type"] == "websocket.send"]
     # The connect snapshot, and at most the snapshots the page may ask for at once (the rest wait their turn).
-    assert len(frames) <= 1 + consumers.SNAPSHOT_BURST
-    assert consumers.dropped_messages["rate"] - dropped_before >= consumers.FLOOD_BURST
+    assert len(frames) <= 1 + page_messages.SNAPSHOT_BURST
+    assert page_messages.dropped_messages["rate"] - dropped_before >= page_messages.FLOOD_BURST
 
 
 async def test_a_reader_that_never_acknowledges_is_closed_past_the_unread_cap(p, settings):
@@ -94,7 +94,7 @@ async def test_a_reader_that_never_acknowledges_is_closed_past_the_unread_cap(p,
 
 
 async def test_a_reader_that_acknowledges_stays_open_however_much_it_reads(p, settings, monkeypatch):
-    monkeypatch.setattr(consumers, "SNAPSHOT_BURST", 20)  # Ten resyncs at once, without waiting their turn.
+    monkeypatch.setattr(page_messages, "SNAPSHOT_BURST", 20)  # Ten resyncs at once, without waiting their turn.
     feed = await big_board(p)
     ws = await open_socket(p.supervisor)
     snapshot_size = len((await receive_text(ws)).encode())
@@ -157,11 +157,11 @@ async def test_client_messages_cost_no_trip_to_the_database_thread(p, monkeypatc
 
 
 async def test_snapshots_a_page_asks_for_beyond_the_burst_wait_their_turn(p, monkeypatch):
-    monkeypatch.setattr(consumers, "SNAPSHOT_RATE", 0.001)  # After the burst, the next turn is far away.
+    monkeypatch.setattr(page_messages, "SNAPSHOT_RATE", 0.001)  # After the burst, the next turn is far away.
     feed = await big_board(p)
     ws = await open_socket(p.supervisor)
     await receive_text(ws)
-    for _ in range(consumers.SNAPSHOT_BURST):  # One at a time, reading each: every one is answered.
+    for _ in range(page_messages.SNAPSHOT_BURST):  # One at a time, reading each: every one is answered.
         await ws.send_to(text_data='{"type": "resync"}')
         assert parse(await receive_text(ws)).kind == "snapshot"
     await handled(ws, '{"type": "resync"}', '{"type": "filter", "queue": "q-sales"}')
@@ -182,7 +182,7 @@ async def test_one_user_may_hold_only_so_many_sockets_in_a_process(p, settings):
     other = await open_socket(p.other_supervisor, slug="billing")  # Another user is not held to sue's count.
     assert (await other.receive_output(timeout=scaled(3)))["type"] == "websocket.send"
     await sockets[0].disconnect()
-    await eventually(lambda: consumers.sockets_per_user()[p.supervisor.pk] == 1, within=3, what="the slot to free")
+    await eventually(lambda: viewer_limits.sockets_per_user()[p.supervisor.pk] == 1, within=3, what="the slot to free")
     again = await open_socket(p.supervisor)
     assert parse(await receive_text(again)).kind == "snapshot"
     for ws in (sockets[1], other, again):
@@ -275,9 +275,11 @@ async def test_a_viewer_whose_snapshot_send_fails_while_connecting_leaves_every_
     # viewer too, and logged, if it were still registered.
     staying = await open_socket(p.supervisor)
     await receive(staying)
-    (board_feed,) = fanout.feeds.active()
+    (board_feed,) = fanout.board_feeds.active()
     tracked_before = set(shutdown._open)
-    ws = WebsocketCommunicator(failing_sends(URLRouter(websocket_urlpatterns), {"on": True}), "/ws/boards/sales/")
+    ws = WebsocketCommunicator(
+        failing_sends(URLRouter(websocket_urlpatterns), {"on": True}), f"/ws/boards/sales/?{ANNOUNCE}"
+    )
     ws.scope["user"] = p.supervisor
     assert (await ws.connect(timeout=scaled(3)))[0]
     await ws.wait(timeout=scaled(3))
@@ -290,7 +292,7 @@ async def test_a_viewer_whose_snapshot_send_fails_while_connecting_leaves_every_
             assert (await receive(staying)).kind == "delta"
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     await staying.disconnect()
-    await eventually(lambda: not fanout.feeds.active(), within=3, what="the feed to end with its last viewer")
+    await eventually(lambda: not fanout.board_feeds.active(), within=3, what="the feed to end with its last viewer")
     assert access.watches.current() is None
 
 
@@ -313,15 +315,15 @@ async def test_a_viewer_whose_feed_join_is_cancelled_is_not_kept_in_the_feed(p):
     old = channel_layers.set("default", HangingJoin())
     try:
         viewer = _Viewer()
-        join = asyncio.ensure_future(fanout.feeds.join("board-test", viewer))
+        join = asyncio.ensure_future(fanout.board_feeds.join("board-test", viewer))
         await asyncio.wait_for(joining.wait(), scaled(3))
-        (board_feed,) = fanout.feeds.active()
+        (board_feed,) = fanout.board_feeds.active()
         assert viewer in board_feed.viewers
         join.cancel()  # The page left while its viewer was connecting.
         with pytest.raises(asyncio.CancelledError):
             await join
         assert viewer not in board_feed.viewers
-        assert not fanout.feeds.active()
+        assert not fanout.board_feeds.active()
     finally:
         channel_layers.set("default", old)
 
@@ -330,7 +332,9 @@ async def test_a_viewer_whose_delta_send_fails_is_dropped_not_logged_for_ever(p,
     feed = Feed(p)
     await feed.push([feed.queue("q-sales")], reset=True)
     failing = {"on": False}
-    gone = WebsocketCommunicator(failing_sends(URLRouter(websocket_urlpatterns), failing), "/ws/boards/sales/")
+    gone = WebsocketCommunicator(
+        failing_sends(URLRouter(websocket_urlpatterns), failing), f"/ws/boards/sales/?{ANNOUNCE}"
+    )
     gone.scope["user"] = p.supervisor
     assert (await gone.connect(timeout=scaled(3)))[0]
     await receive(gone)
@@ -344,6 +348,6 @@ async def test_a_viewer_whose_delta_send_fails_is_dropped_not_logged_for_ever(p,
     failures = [r for r in caplog.records if "dropped" in r.getMessage()]
     assert len(failures) == 1, [r.getMessage() for r in caplog.records]
     assert not [r for r in caplog.records if r.exc_info]
-    (board_feed,) = fanout.feeds.active()
+    (board_feed,) = fanout.board_feeds.active()
     assert len(board_feed.viewers) == 1
     await staying.disconnect()

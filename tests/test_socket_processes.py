@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from tests.board_site import Worker, board_site
 from tests.processes import ROOT, Daphne, free_port
+from tests.socket_util import ANNOUNCE, head_of
 from tests.timing import scaled
 
 SESSION_FOR = """
@@ -48,7 +49,7 @@ def manage_shell(env: dict, code: str) -> str:
 
 
 def socket_url(server: Daphne) -> str:
-    return f"ws://127.0.0.1:{server.port}/ws/boards/floor/"
+    return f"ws://127.0.0.1:{server.port}/ws/boards/floor/?{ANNOUNCE}"
 
 
 async def open_viewer(server: Daphne, session_key: str):
@@ -60,7 +61,7 @@ async def open_viewer(server: Daphne, session_key: str):
         open_timeout=scaled(10),
     )
     frame = await asyncio.wait_for(ws.recv(), scaled(10))
-    assert 'data-kind="snapshot"' in frame
+    assert head_of(frame)["type"] == "snapshot"
     return ws
 
 

@@ -3,10 +3,12 @@
  *
  * htmx's ws extension (hx-ws-2) owns the socket: it connects, reconnects
  * and sends. This script applies the frames (through htmx.swap) and watches
- * the connection. Every frame opens with #board-meta (kind, epoch, seq,
- * server time, live-at, health). A delta that does not follow the last seq,
- * or any frame from another epoch, is not swapped: the page asks for a full
- * snapshot instead. Clocks tick here from timestamps, corrected by the
+ * the connection. Every frame opens with a line of JSON, its head (type,
+ * epoch, seq, server time, live-at, health), read with JSON.parse; the
+ * out-of-band swaps follow the line's end. The server checks the order of
+ * what it sends (dashboard/frame_order.py) and sends a snapshot itself after
+ * any gap, so frames are applied as they come; the page asks for a snapshot
+ * only when it was hidden. Clocks tick here from timestamps, corrected by the
  * server's clock, so they cost no server traffic.
  */
 (function () {
@@ -17,9 +19,9 @@
     return;
   }
 
-  // The page protocol this script speaks (dashboard/frames.py, PROTOCOL_VERSION). A snapshot from a
+  // The page protocol this script speaks (dashboard/protocol.py, PROTOCOL_VERSION). A snapshot from a
   // server that speaks another one means a deploy happened since the page loaded: reload to get its script.
-  var PROTOCOL = 2;
+  var PROTOCOL = 3;
   // At most one such reload a minute (per tab): during a rolling deploy old and new servers answer in turn.
   var RELOAD_GUARD_MS = 60000;
   var RELOAD_KEY = "floorview:protocol-reload-at";
@@ -67,8 +69,6 @@
   var retries = 0;
   var retryTimer = null;
   var openedAt = 0;
-  var epoch = null;
-  var seq = 0;
   var offsetMs = 0; // server clock minus browser clock
   var liveAt = null; // server epoch seconds when the upstream was last known live
   var lastFrameAt = Date.now();
@@ -195,6 +195,8 @@
         target.searchParams.append(name, value);
       });
     });
+    // Which protocol this script speaks: a socket that does not say is taken for a page older than JSON heads.
+    target.searchParams.set(serverProtocol.version_param, String(PROTOCOL));
     var socket = new WebSocket(target.toString(), []);
     socket.binaryType = htmx.config.wsBinaryType;
     currentSocket = socket;
@@ -316,28 +318,34 @@
     evt.preventDefault();
     var message = evt.detail.message;
     acknowledge(message);
-    var head = /^<div id="board-meta"[^>]*? data-kind="(\w+)" data-epoch="([^"]*)" data-seq="(\d*)"/.exec(message);
-    if (!head) {
+    if (typeof message !== "string") {
+      return;
+    }
+    if (message.charAt(0) !== "{") {
+      // A server older than JSON heads (a rolling deploy): its script is the one to run against it.
+      reloadForProtocol(null);
+      return;
+    }
+    var cut = message.indexOf("\n");
+    var head;
+    try {
+      head = JSON.parse(cut < 0 ? message : message.slice(0, cut));
+    } catch (err) {
+      return;
+    }
+    if (!head || typeof head !== "object") {
       return;
     }
     lastFrameAt = Date.now();
-    var kind = head[1];
-    if (kind === "snapshot" && reloadForProtocol(message)) {
+    if (head.type === "snapshot" && reloadForProtocol(head.protocol)) {
       return;
     }
-    var frameEpoch = head[2];
-    var frameSeq = parseInt(head[3] || "0", 10);
-    var follows =
-      kind === "snapshot" ||
-      (frameEpoch === epoch && (kind === "delta" ? frameSeq === seq + 1 : frameSeq === seq));
-    if (!follows) {
-      // Swapping a delta that skips one would leave rows wrong until they next change: ask for the whole picture.
-      resync();
-      return;
+    var html = cut < 0 ? "" : message.slice(cut + 1);
+    if (html) {
+      htmx.swap(board, html, { swapStyle: "none", swapDelay: 0, settleDelay: 0, transition: false });
     }
-    htmx.swap(board, message, { swapStyle: "none", swapDelay: 0, settleDelay: 0, transition: false });
-    readMeta();
-    if (kind === "snapshot") {
+    showMeta(head);
+    if (head.type === "snapshot") {
       resyncSentAt = 0;
       setState("live");
     } else if (connEl.dataset.state !== "live" && isOpen()) {
@@ -349,12 +357,10 @@
 
   // -- meta and rows -----------------------------------------------------------------
 
-  // Return whether the page is reloading because the server speaks another protocol than this script.
-  // A snapshot without a version comes from a server older than versions: it needs nothing new of us.
-  function reloadForProtocol(message) {
-    var tag = /^<div id="board-meta"[^>]*>/.exec(message);
-    var found = tag && / data-protocol="(\d+)"/.exec(tag[0]);
-    if (!found || parseInt(found[1], 10) === PROTOCOL) {
+  // Return whether the page is reloading because the server speaks another protocol (VERSION; null: one
+  // older than JSON heads, which this script cannot read) than this script.
+  function reloadForProtocol(version) {
+    if (version === undefined || version === PROTOCOL) {
       return false;
     }
     var last = 0;
@@ -378,13 +384,40 @@
     return true;
   }
 
+  function number(value) {
+    return typeof value === "number" && isFinite(value) ? value : null;
+  }
+
+  // Take in a frame's head. The #board-meta element (the server renders the page's own into it) keeps
+  // the epoch and seq of what the page shows, for operators and tests to read.
+  function showMeta(head) {
+    var serverTime = number(head.server_time);
+    if (serverTime !== null) {
+      offsetMs = serverTime * 1000 - Date.now();
+    }
+    liveAt = number(head.live_at);
+    var health = head.health && typeof head.health === "object" ? head.health : {};
+    lastHealth = typeof health.state === "string" && health.state ? health.state : "unknown";
+    lastHealthDetail = typeof health.detail === "string" ? health.detail : "";
+    var meta = document.getElementById("board-meta");
+    if (meta) {
+      meta.dataset.kind = String(head.type);
+      meta.dataset.epoch = typeof head.epoch === "string" ? head.epoch : "";
+      meta.dataset.seq = String(typeof head.seq === "number" ? head.seq : 0);
+      meta.dataset.serverTime = serverTime === null ? "" : String(serverTime);
+      meta.dataset.liveAt = liveAt === null ? "" : String(liveAt);
+      meta.dataset.healthState = lastHealth;
+      meta.dataset.healthDetail = lastHealthDetail;
+    }
+    showHealth();
+  }
+
+  // The page starts from the #board-meta element the server rendered into it.
   function readMeta() {
     var meta = document.getElementById("board-meta");
     if (!meta) {
-      return null;
+      return;
     }
-    epoch = meta.dataset.epoch;
-    seq = parseInt(meta.dataset.seq || "0", 10);
     var serverTime = parseFloat(meta.dataset.serverTime);
     if (!isNaN(serverTime)) {
       offsetMs = serverTime * 1000 - Date.now();
@@ -394,7 +427,6 @@
     lastHealth = meta.dataset.healthState || "unknown";
     lastHealthDetail = meta.dataset.healthDetail || "";
     showHealth();
-    return meta.dataset.kind;
   }
 
   function sortBody(tbody) {
