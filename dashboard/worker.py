@@ -11,6 +11,7 @@ because one publisher must render a board from one Floor. A worker streams a
 source only while it holds both the shard's lease (where the work goes) and
 the source's own lease (that nobody else streams it): when shards regroup
 after an admin change, a source moves only once its old worker let go.
+What the work is and how it is grouped is read in ``dashboard.work_plan``.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from dashboard.models import Board
-from dashboard.publisher import BoardPlan, Publisher
-from dashboard.rows import QueueConfig
+from dashboard.publisher import Publisher
+from dashboard.work_plan import Config, Shard, load_config, shards_of
 from streams.connectors.base import Connector
 from streams.events import Event, SourceSnapshot
 from streams.floor import Floor
@@ -36,89 +35,10 @@ from streams.health import LinkHealth, redact
 from streams.leases import LeaseClock, Leases, MemoryLeases, RedisLeases
 from streams.models import Connection, ConnectionEvent
 from streams.snapshots import SnapshotStore, get_snapshot_store
-from streams.vendors.registry import connector_class, vendor
+from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Config:
-    """What the worker should be doing, read from the database."""
-
-    specs: dict[str, ConnectionSpec]
-    boards: tuple[BoardPlan, ...]
-    names: dict[str, str]  # source key → connection name, for logs
-
-
-def load_config() -> Config:
-    """Return the enabled connections (with the queues boards show) and the board plans."""
-    connections = {c.pk: c for c in Connection.objects.filter(enabled=True)}
-    watched: dict[int, set[str]] = {pk: set() for pk in connections}
-    plans = []
-    for board in Board.objects.prefetch_related("queues__connection").order_by("pk"):
-        queues = {}
-        disabled = set()
-        for queue in board.queues.all():
-            if queue.connection_id not in connections:
-                disabled.add(queue.connection.source_key)
-                continue
-            watched[queue.connection_id].add(queue.vendor_id)
-            unreported = vendor(queue.connection.kind).unreported_queue_fields
-            queues[(queue.connection.source_key, queue.vendor_id)] = QueueConfig.from_queue(queue, unreported)
-        window = board.coalesce_ms / 1000.0
-        plans.append(
-            BoardPlan(
-                board_id=board.pk, slug=board.slug, window=window, queues=queues, disabled_sources=frozenset(disabled)
-            )
-        )
-    specs = {}
-    for pk, connection in connections.items():
-        if not watched[pk]:
-            continue  # Nothing on any board: no need to hold a stream.
-        spec = ConnectionSpec.from_connection(connection, tuple(sorted(watched[pk])))
-        specs[spec.source] = spec
-    names = {c.source_key: c.name for c in connections.values()}
-    return Config(specs=specs, boards=tuple(plans), names=names)
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Work that must run in one worker: some boards and every source they show."""
-
-    name: str
-    sources: frozenset[str]
-    boards: tuple[BoardPlan, ...]
-
-
-def shards_of(config: Config) -> dict[str, Shard]:
-    """Group the configuration's sources and boards into shards (boards sharing a source share a shard)."""
-    parent: dict[str, str] = {source: source for source in config.specs}
-
-    def root(source: str) -> str:
-        while parent[source] != source:
-            parent[source] = parent[parent[source]]
-            source = parent[source]
-        return source
-
-    for plan in config.boards:
-        sources = sorted(s for s in plan.sources if s in parent)
-        for other in sources[1:]:
-            parent[root(other)] = root(sources[0])
-    members: dict[str, set[str]] = {}
-    for source in config.specs:
-        members.setdefault(root(source), set()).add(source)
-    boards: dict[str, list[BoardPlan]] = {}
-    for plan in config.boards:
-        sources = [s for s in plan.sources if s in parent]
-        # A board with nothing streaming still needs a publisher to say so.
-        boards.setdefault(root(sources[0]) if sources else f"board-{plan.board_id}", []).append(plan)
-    shards = {}
-    for key in set(members) | set(boards):
-        sources = frozenset(members.get(key, ()))
-        name = f"shard:{min(sources)}" if sources else f"shard:{key}"
-        shards[name] = Shard(name=name, sources=sources, boards=tuple(boards.get(key, ())))
-    return shards
 
 
 def default_leases() -> Leases:

@@ -8,7 +8,7 @@ import pytest
 
 from dashboard.publisher import BoardPlan
 from dashboard.rows import QueueConfig
-from dashboard.worker import Config, shards_of
+from dashboard.work_plan import Config, shards_of
 from streams.leases import LeaseClock, RedisLeases
 from streams.oauth import TokenProvider
 from streams.token_cache import RedisTokenCache

@@ -21,7 +21,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from dashboard.models import Board
 from streams.models import Connection, Queue
-from dashboard.worker import load_config
+from dashboard.work_plan import load_config
 
 conn = Connection.of(name="G", base_url="http://127.0.0.1:9", client_id="cid", client_secret="s3cret")
 conn.save()
