@@ -7,6 +7,5 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self) -> None:
-        """Connect the signals that close sockets whose access ended; register the project's system checks."""
-        from dashboard import access_signals  # noqa: F401
-        from dashboard_project import checks  # noqa: F401
+        """Connect the signals that close sockets whose access ended; register the app's system checks."""
+        from dashboard import access_signals, checks  # noqa: F401

@@ -47,8 +47,8 @@ from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, parse_cookie
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from dashboard.client_address import client_ip
 from dashboard.protocol import Close
-from dashboard_project.login_throttle import client_ip
 
 log = logging.getLogger(__name__)
 

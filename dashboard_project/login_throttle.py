@@ -1,7 +1,8 @@
 """How django-axes tells sign-in attempts apart: which client address, and which counters a success clears.
 
-Settings name these functions (``AXES_CLIENT_IP_CALLABLE``, ``AXES_LOCKOUT_PARAMETERS``,
-``AXES_LOCKOUT_CALLABLE``); the counting, lockout and logging are django-axes' own.
+Settings name these functions (``AXES_LOCKOUT_PARAMETERS``, ``AXES_LOCKOUT_CALLABLE``) and
+``dashboard.client_address.client_ip`` (``AXES_CLIENT_IP_CALLABLE``, shared with the socket
+handshake); the counting, lockout and logging are django-axes' own.
 """
 
 from __future__ import annotations
@@ -10,24 +11,6 @@ from axes.helpers import get_client_username, get_cool_off
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """Return the address that failures from REQUEST count against.
-
-    Without ``FLOORVIEW_CLIENT_IP_HEADER`` that is the peer of the socket: a header is only
-    believed when the operator says a proxy sets it, or any client could pick its own address
-    and escape the per-address lockout. With it, the proxies append to the header, so the entry
-    ``FLOORVIEW_TRUSTED_PROXIES`` from the right is the one the outermost trusted proxy saw;
-    anything left of it was written by the client and is ignored.
-    """
-    header = settings.FLOORVIEW_CLIENT_IP_HEADER
-    if header:
-        entries = [part.strip() for part in request.META.get(header, "").split(",") if part.strip()]
-        if len(entries) >= settings.FLOORVIEW_TRUSTED_PROXIES:
-            return entries[-settings.FLOORVIEW_TRUSTED_PROXIES]
-        # Too short a header means the request did not come through the proxies: fall back to the peer.
-    return request.META.get("REMOTE_ADDR")
 
 
 def lockout_parameters(request_or_attempt, credentials: dict | None = None) -> list[str]:

@@ -206,7 +206,7 @@ AXES_LOCKOUT_BY = env_list("FLOORVIEW_LOGIN_LOCKOUT_BY", "username,ip_address")
 if not AXES_LOCKOUT_BY or set(AXES_LOCKOUT_BY) - {"username", "ip_address"}:
     raise ImproperlyConfigured("FLOORVIEW_LOGIN_LOCKOUT_BY must list username, ip_address or both")
 AXES_LOCKOUT_PARAMETERS = "dashboard_project.login_throttle.lockout_parameters"
-AXES_CLIENT_IP_CALLABLE = "dashboard_project.login_throttle.client_ip"
+AXES_CLIENT_IP_CALLABLE = "dashboard.client_address.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dashboard_project.login_throttle.lockout_response"
 # Failures are logged with the account and address (never the password, which django-axes always masks).

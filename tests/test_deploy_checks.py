@@ -8,7 +8,7 @@ import sys
 from django.core import checks
 from django.test import override_settings
 
-from dashboard_project.checks import W001
+from dashboard.checks import W001
 from tests.processes import ROOT
 from tests.test_settings_env import clean_env, readme_production_settings
 from tests.timing import scaled

@@ -38,3 +38,15 @@ def test_production_code_never_imports_the_simulator():
         if "simulator" in names and path not in allowed
     }
     assert offenders == set()
+
+
+def test_the_browser_side_imports_nothing_from_the_project_package():
+    # dashboard_project holds settings and the web server that compose the apps; an app reaching up into it
+    # would tie the app to one deployment's wiring.
+    allowed = {"dashboard/management/commands/serve.py"}  # The command starts the project's web server.
+    offenders = {
+        path
+        for path, names in imported_modules("dashboard").items()
+        if "dashboard_project" in names and path not in allowed
+    }
+    assert offenders == set()

@@ -8,7 +8,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.test import RequestFactory, TestCase, override_settings
 
-from dashboard_project.login_throttle import client_ip
+from dashboard.client_address import client_ip
 from tests.personas import FAST_HASHERS, PASSWORD, make_personas
 
 WRONG = "not-the-password-at-all"
