@@ -92,7 +92,7 @@ def _session_auth_hash(key: str) -> str | None:
 
 def verdicts(grants: list[Grant]) -> dict[Grant, int]:
     """Return the close code of every grant in GRANTS that no longer holds (a few queries for all of them)."""
-    from dashboard.models import Board
+    from dashboard.models import Board, viewing_allowed
 
     user_model = get_user_model()
     user_ids = {g.user_id for g in grants}
@@ -119,7 +119,9 @@ def verdicts(grants: list[Grant]) -> dict[Grant, int]:
             closing[grant] = Close.UNAUTHENTICATED
         elif grant.board_id not in boards:
             closing[grant] = Close.UNKNOWN_BOARD
-        elif not user.is_superuser and not (user_groups.get(user.pk, set()) & board_groups.get(grant.board_id, set())):
+        elif not viewing_allowed(
+            user, lambda u=user, g=grant: bool(user_groups.get(u.pk, set()) & board_groups.get(g.board_id, set()))
+        ):
             closing[grant] = Close.FORBIDDEN
     return closing
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -14,6 +16,18 @@ from streams.models import Queue
 def default_coalesce_ms() -> int:
     """Return the coalescing window a new board starts with: ``FLOORVIEW_COALESCE_WINDOW``, in milliseconds."""
     return round(settings.FLOORVIEW["COALESCE_WINDOW"] * 1000)
+
+
+def viewing_allowed(user, shares_a_group: Callable[[], bool]) -> bool:
+    """Return whether USER may view a board: active and signed in, and a superuser or in one of its groups.
+
+    The one rule for pages, the API and sockets. SHARES_A_GROUP answers the group question however the
+    caller has the groups at hand (one query for one board, or sets fetched once for many sockets), and is
+    asked only when the answer depends on it.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or shares_a_group()
 
 
 class Board(models.Model):
@@ -62,11 +76,7 @@ class Board(models.Model):
 
     def may_view(self, user) -> bool:
         """Return whether USER may open this board."""
-        if not user.is_authenticated or not user.is_active:
-            return False
-        if user.is_superuser:
-            return True
-        return self.groups.filter(pk__in=user.groups.values("pk")).exists()
+        return viewing_allowed(user, lambda: self.groups.filter(pk__in=user.groups.values("pk")).exists())
 
     @classmethod
     def visible_to(cls, user):
