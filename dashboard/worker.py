@@ -29,11 +29,11 @@ from redis.exceptions import RedisError
 from dashboard.models import Board
 from dashboard.publisher import BoardPlan, Publisher
 from dashboard.rows import QueueConfig
-from streams.connectors.base import Connector
 from streams.events import Event, SourceSnapshot
 from streams.floor import Floor
 from streams.health import LinkHealth, redact
 from streams.leases import LeaseClock, Leases, MemoryLeases, RedisLeases
+from streams.link.connector import Connector
 from streams.models import Connection, ConnectionEvent
 from streams.snapshots import SnapshotStore, get_snapshot_store
 from streams.vendors.registry import connector_class

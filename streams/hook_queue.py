@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 
-from streams.connectors.base import LinkLost
+from streams.link.failures import LinkLost
 
 log = logging.getLogger(__name__)
 

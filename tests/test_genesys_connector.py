@@ -16,9 +16,9 @@ from aiohttp import web
 from simulator import control, hub
 from simulator.server import SimulatorServer
 from streams import sanity
-from streams.connectors.base import Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
+from streams.link.timing import Timing
 from streams.oauth import AuthFailed, TokenProvider, token_for
 from streams.vendors.genesys import connector as genesys
 from streams.vendors.genesys.connector import GenesysConnector, fetch_queues

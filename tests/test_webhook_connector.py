@@ -11,10 +11,12 @@ import pytest
 from simulator import payloads
 from simulator.model import ContactCentreModel, ModelConfig
 from simulator.webhooks import eventbridge_envelope
-from streams.connectors.base import LinkLost, Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.hook_queue import HookItem, MemoryHookQueue, RedisHookQueue
+from streams.link.failures import LinkLost
+from streams.link.liveness import SelfReported
+from streams.link.timing import Timing
 from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector
@@ -55,7 +57,7 @@ def record(n: int, interaction: str, queue: str = "q1", **fields) -> dict:
 def test_the_registry_knows_the_webhook_kind():
     cls = connector_class("webhook")
     assert cls is WebhookConnector
-    assert cls.liveness == "none"
+    assert isinstance(cls.liveness, SelfReported)
 
 
 # -- records -------------------------------------------------------------------------------------

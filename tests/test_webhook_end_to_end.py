@@ -22,9 +22,9 @@ from django.core.asgi import get_asgi_application
 from simulator import control
 from simulator.server import SimulatorServer
 from streams import webhooks
-from streams.connectors.base import Timing
 from streams.floor import Floor
 from streams.hook_queue import RedisHookQueue, get_hook_queue, reset_hook_queue
+from streams.link.timing import Timing
 from streams.models import Connection
 from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector

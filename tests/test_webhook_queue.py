@@ -11,7 +11,6 @@ import pytest
 import redis.asyncio as redis
 
 from streams import webhooks
-from streams.connectors.base import LinkLost
 from streams.hook_queue import (
     SEEN_TTL,
     HookItem,
@@ -21,6 +20,7 @@ from streams.hook_queue import (
     RedisHookQueue,
     reset_hook_queue,
 )
+from streams.link.failures import LinkLost
 from streams.models import Connection
 from streams.webhooks import signature
 from tests.processes import free_port

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.connectors.base import Connector
+from streams.link.connector import Connector
 from streams.vendors.cxone.connector import CxoneConnector
 from streams.vendors.genesys.connector import GenesysConnector
 from streams.vendors.push.connector import PushConnector

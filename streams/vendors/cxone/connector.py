@@ -7,24 +7,22 @@ CXone has no push stream for supervisors: live data is polled with
 How that rides the base loop:
 
 - ``open_link()`` signs in (password grant with the access key), discovers
-  the tenant's API host and returns a link of one socket whose wire is a
-  ``PollWire``: it yields poll results as frames.
+  the tenant's API host and returns a poll-driven link: one socket whose
+  wire is the shared ``Poller`` (``streams.link.polling``), yielding poll
+  results as frames.
 - ``snapshot()`` polls all three in full (``updatedSince`` = the epoch) and
   sets the cursors incremental polling continues from; ``handle()`` turns a
-  poll result into events. A lock keeps the snapshot and the poller from
-  calling at once. The base opens its event buffer before it awaits the
-  snapshot, so a poll already in flight then would finish, be handled into
-  that buffer and be replayed *after* the newer snapshot. Hence every fetch
-  is numbered, the snapshot takes its number as soon as it is called (before
-  it waits for the lock), and ``handle()`` drops any result numbered before
-  the latest snapshot: the buffer never takes the Floor back in time.
-- ``liveness = "none"``: a poller has nothing to ping; the wire is alive as
-  long as it polls, and fails the link itself only when it must (refused
-  credentials). Throttling (429), 503 and other poll failures do not drop
-  the link or force a resync: the poller waits (Retry-After, else a short
-  backoff), a circuit breaker stops calling a struggling tenant for a
-  growing cooling period, the board shows the link as degraded meanwhile,
-  and polling resumes from the last good ``lastPollTime``.
+  poll result into events. The loop takes the snapshot in the poller's
+  turn: a poll in flight is handled first, and the next one waits for the
+  snapshot, so no poll result can land after a newer snapshot.
+- ``liveness = SelfReported()``: a poller has nothing to ping; the wire is
+  alive as long as it polls, and fails the link itself only when it must
+  (refused credentials). Throttling (429), 503 and other poll failures (the
+  shared ``classify`` says "retry") do not drop the link or force a resync:
+  the poller waits (Retry-After, else a short backoff), a circuit breaker
+  stops calling a struggling tenant for a growing cooling period, the board
+  shows the link as degraded meanwhile, and polling resumes from the last
+  good ``lastPollTime`` (``poller.py``).
 - ``default_timing``: the base's, except that a 429 without Retry-After
   waits at least 5 s (``default_retry_after``: NICE's own polling period).
   Before the breaker opens, a failed poll is retried after Retry-After or
@@ -33,7 +31,7 @@ How that rides the base loop:
   ``backoff_cap`` at first (20 s by default), doubling per failed probe up
   to ``max_retry_after``. An admin's ``backoff_cap`` scales both.
 
-Mapping (see ``cxone_parsers.py`` for the tables): skills are queues (the
+Mapping (see ``parsers.py`` for the tables): skills are queues (the
 watched skill ids, as strings); agents are agents; active contacts are
 interactions, with their campaign and disposition. CXone's real-time API
 does not say which skills an agent holds, so every agent of the tenant is
@@ -58,11 +56,13 @@ from typing import Any
 
 import aiohttp
 
-from streams.backoff import Backoff
-from streams.connectors.base import Connector, Link, LinkLost, Socket, Timing
 from streams.events import AgentStatus, InteractionUpdate, QueueStats, SourceSnapshot
-from streams.log_safe import safe_text
-from streams.oauth import AuthFailed
+from streams.link.connector import Connector
+from streams.link.failures import AuthFailed, LinkLost, Verdict, classify
+from streams.link.liveness import SelfReported
+from streams.link.polling import Poller
+from streams.link.sockets import Link, Socket
+from streams.link.timing import Timing
 from streams.vendors.cxone.auth import CxoneAuth
 from streams.vendors.cxone.parsers import (
     ParseError,
@@ -73,7 +73,7 @@ from streams.vendors.cxone.parsers import (
     skill_entry,
     skill_stats,
 )
-from streams.vendors.cxone.poller import Breaker, PollResult, PollWire
+from streams.vendors.cxone.poller import Pacing, PollResult
 from streams.vendors.cxone.rest import EPOCH, CxoneError, CxoneRest, Fetched
 from streams.vendors.spec import ConnectionSpec
 
@@ -88,7 +88,6 @@ ENDPOINTS = {
 MIN_POLL_INTERVAL = 1.0  # never poll faster than this, whatever the admin says
 PAGE_SIZE = 1000
 FULL_CONTACTS_EVERY = 60.0
-BREAKER_THRESHOLD = 3
 
 
 def api_base(api_endpoint: str, version: str) -> str:
@@ -108,7 +107,7 @@ class CxoneConnector(Connector):
     """Poll one CXone tenant's skills, agents and contacts."""
 
     kind = "cxone"
-    liveness = "none"
+    liveness = SelfReported()
     default_timing = Timing(default_retry_after=5.0)
     # The real-time API has no ringing count and no interval totals (those live in historical reports).
     unreported_queue_fields = frozenset({"alerting", "offered", "answered", "abandoned"})
@@ -129,20 +128,12 @@ class CxoneConnector(Connector):
         self.rest: CxoneRest | None = None
         self.cursors: dict[str, str] = {}  # endpoint → the lastPollTime to continue from
         self._ready = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._seq = 0  # fetches, numbered in the order they began
-        self._snapshot_seq = 0  # the latest snapshot's number: older results are stale
-        self._snapshots_waiting = 0  # snapshots numbered but not yet holding the lock
         self._next_poll_at = 0.0  # monotonic
         self._full_contacts_at = 0.0  # monotonic
         self._live_contacts: set[str] = set()
         self._suspects: set[str] = set()  # live contacts the last complete full list did not hold
-        t = self.timing
-        self.breaker = Breaker(
-            threshold=BREAKER_THRESHOLD, cooling=max(t.backoff_cap / 3, t.backoff_min), cap=t.max_retry_after
-        )
-        self._retry = Backoff(first=t.backoff_min, minimum=t.backoff_min, factor=t.backoff_factor, cap=t.backoff_cap)
-        self._degraded_detail: str | None = None
+        self.pacing = Pacing(self, timing=self.timing, health=self.health, set_state=self.set_state)
+        self.breaker = self.pacing.breaker
         self.polls = 0  # poll steps that fetched something
 
     @property
@@ -180,84 +171,43 @@ class CxoneConnector(Connector):
         # Until a snapshot sets the cursors, the poller waits.
         self._ready.clear()
         self.cursors = {}
-        wire = PollWire(self._poll_step, self._ready)
-        return Link(sockets=[Socket(wire, name="cxone-poller", expires_at=None)])
+        return Link(sockets=[Socket(Poller(self._poll_step, self._ready), name="cxone-poller", expires_at=None)])
 
     # -- polling -------------------------------------------------------------------------
 
     async def _poll_step(self) -> tuple[PollResult | None, float]:
-        """Poll the three calls incrementally if due; return the result and when to come back."""
-        now = time.monotonic()
-        if now < self._next_poll_at:
-            return None, self._next_poll_at - now
-        async with self._lock:
-            started = time.monotonic()
-            if started < self._next_poll_at:
-                # A snapshot ran while this step waited for the lock: it counts as this period's poll.
-                return None, self._next_poll_at - started
-            if self._snapshots_waiting:
-                # A snapshot is numbered already and waits behind this step: anything fetched now would
-                # be older than it yet numbered after it. Stand down; the snapshot sets the next poll time.
-                return None, max(self._next_poll_at - started, 0.0)
-            self._seq += 1
-            result = PollResult(seq=self._seq)
-            full_contacts = started >= self._full_contacts_at
-            try:
-                for name, (path, root) in ENDPOINTS.items():
-                    full = name == "contacts" and full_contacts
-                    since = EPOCH if full else self.cursors.get(name, EPOCH)
-                    result.fetched[name] = await self._api().fetch(path, root, since, top=self.page_size)
-                    result.full_contacts = result.full_contacts or full
-            except CxoneError as exc:
-                delay = self._failed(exc)
-                self._next_poll_at = time.monotonic() + delay
-                return (result if result.fetched else None), delay
-            except AuthFailed as exc:
-                # The base treats this as an auth failure at once (a long wait; the admin must act).
+        """Poll the three calls incrementally if due; return the result and when to come back.
+
+        The poller runs it in its turn: no snapshot runs meanwhile (one that ran while this step
+        waited for its turn counts as this period's poll, and set the next poll time).
+        """
+        started = time.monotonic()
+        if started < self._next_poll_at:
+            return None, self._next_poll_at - started
+        result = PollResult()
+        full_contacts = started >= self._full_contacts_at
+        try:
+            for name, (path, root) in ENDPOINTS.items():
+                full = name == "contacts" and full_contacts
+                since = EPOCH if full else self.cursors.get(name, EPOCH)
+                result.fetched[name] = await self._api().fetch(path, root, since, top=self.page_size)
+                result.full_contacts = result.full_contacts or full
+        except Exception as exc:
+            verdict = classify(exc)
+            if verdict is Verdict.WAIT_FOR_CREDENTIALS:
+                # The loop treats this as an auth failure at once (a long wait; the admin must act).
                 raise AuthFailed(f"CXone refused the poller ({exc})") from None
-            self._succeeded()
-            self.polls += 1
-            if full_contacts:
-                self._full_contacts_at = started + self.full_contacts_every
-            self._next_poll_at = started + self.interval
+            if verdict is Verdict.FATAL or isinstance(exc, LinkLost):
+                raise
+            delay = self.pacing.failed(exc)
+            self._next_poll_at = time.monotonic() + delay
+            return (result if result.fetched else None), delay
+        self.pacing.succeeded()
+        self.polls += 1
+        if full_contacts:
+            self._full_contacts_at = started + self.full_contacts_every
+        self._next_poll_at = started + self.interval
         return result, max(self._next_poll_at - time.monotonic(), 0.0)
-
-    def _failed(self, exc: CxoneError) -> float:
-        """Count a failed call, let the breaker decide the wait, and say so in the health; return the wait."""
-        retry_after = exc.retry_after
-        if retry_after is None and exc.status == 429:
-            # Throttled without a word on how long: wait at least NICE's own polling period.
-            retry_after = self.timing.default_retry_after
-        if retry_after is not None:
-            retry_after = min(retry_after, self.timing.max_retry_after)
-        delay, opened = self.breaker.failure(retry_after, self._retry.next_delay())
-        if exc.status == 429:
-            self.health.count("throttled")
-            what = "CXone is throttling"
-        elif exc.status == 503:
-            self.health.count("unavailable")
-            what = "CXone is unavailable (503)"
-        else:
-            self.health.count("poll_error")
-            what = f"polling CXone failed ({safe_text(exc, 300)})"
-        if opened:
-            self.health.count("breaker_opened")
-            log.warning("%s: %s; circuit open for %.0f s", self, what, delay)
-        detail = f"{what}; next try in {delay:.0f} s" if delay >= 1 else f"{what}; next try in {delay:.1f} s"
-        self.health.record_error(detail)
-        self.health.note("error", detail, retry_in=round(delay, 3), breaker=self.breaker.state)
-        if self.health.state in ("live", "degraded"):
-            self._degraded_detail = detail
-            self._set_state("degraded", detail)
-        return delay
-
-    def _succeeded(self) -> None:
-        self.breaker.success()
-        self._retry.reset()
-        if self._degraded_detail is not None:
-            if self.health.state == "degraded" and self.health.detail == self._degraded_detail:
-                self._set_state("live")
-            self._degraded_detail = None
 
     # -- frames --------------------------------------------------------------------------
 
@@ -265,11 +215,6 @@ class CxoneConnector(Connector):
         """Turn one poll result into events and move the cursors on."""
         if not isinstance(frame, PollResult):
             self.health.count("malformed")
-            return
-        if frame.seq < self._snapshot_seq:
-            # Fetched before the latest snapshot began (perhaps while the base already buffered for it):
-            # the snapshot is newer, and so are its cursors.
-            self.health.count("stale_poll")
             return
         for name, fetched in frame.fetched.items():
             self._move_cursor(name, fetched)
@@ -391,41 +336,34 @@ class CxoneConnector(Connector):
     # -- the snapshot --------------------------------------------------------------------
 
     async def snapshot(self) -> SourceSnapshot:
-        """Poll all three calls in full and return the watched skills, every agent and the live contacts."""
+        """Poll all three calls in full and return the watched skills, every agent and the live contacts.
+
+        The loop calls it in the poller's turn (``Link.in_turn``): no poll runs meanwhile.
+        """
         wait = self.breaker.wait()
         if wait > 0:
             raise CxoneError(f"CXone is cooling off; next try in {wait:.0f} s", retry_after=wait)
-        # Numbered now, before waiting for the lock (see the module's notes): a poll in flight finishes
-        # first, and its result, handled while the base buffers for this snapshot, is then dropped.
-        self._seq += 1
-        self._snapshot_seq = self._seq
-        self._snapshots_waiting += 1
+        started = time.monotonic()
+        fetched: dict[str, Fetched] = {}
         try:
-            await self._lock.acquire()
-        finally:
-            self._snapshots_waiting -= 1
-        try:
-            started = time.monotonic()
-            fetched: dict[str, Fetched] = {}
-            try:
-                for name, (path, root) in ENDPOINTS.items():
-                    fetched[name] = await self._api().fetch(path, root, EPOCH, top=self.page_size)
-                    if not fetched[name].complete:
-                        # The snapshot replaces the source's rows: a cut-short list would drop live ones.
-                        raise CxoneError(f"the {name} list was cut short ({fetched[name].problem})")
-            except CxoneError as exc:
-                delay = self._failed(exc)
-                raise CxoneError(str(exc), exc.status, retry_after=delay) from None
-            self._succeeded()
-            snapshot = self._build_snapshot(fetched)
-            # A list that may have skipped a record sets no cursor: the next poll asks for it from the
-            # epoch, which brings back whatever this snapshot missed.
-            self.cursors = {n: f.last_poll_time for n, f in fetched.items() if f.whole and f.last_poll_time}
-            self._full_contacts_at = started + self.full_contacts_every
-            self._next_poll_at = started + self.interval
-            self._ready.set()
-        finally:
-            self._lock.release()
+            for name, (path, root) in ENDPOINTS.items():
+                fetched[name] = await self._api().fetch(path, root, EPOCH, top=self.page_size)
+                if not fetched[name].complete:
+                    # The snapshot replaces the source's rows: a cut-short list would drop live ones.
+                    raise CxoneError(f"the {name} list was cut short ({fetched[name].problem})")
+        except Exception as exc:
+            if classify(exc) is not Verdict.RETRY or isinstance(exc, LinkLost):
+                raise
+            delay = self.pacing.failed(exc)
+            raise CxoneError(str(exc), getattr(exc, "status", None), retry_after=delay) from None
+        self.pacing.succeeded()
+        snapshot = self._build_snapshot(fetched)
+        # A list that may have skipped a record sets no cursor: the next poll asks for it from the
+        # epoch, which brings back whatever this snapshot missed.
+        self.cursors = {n: f.last_poll_time for n, f in fetched.items() if f.whole and f.last_poll_time}
+        self._full_contacts_at = started + self.full_contacts_every
+        self._next_poll_at = started + self.interval
+        self._ready.set()
         return snapshot
 
     def _build_snapshot(self, fetched: dict[str, Fetched]) -> SourceSnapshot:
