@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.events import UNSET, AgentStatus, InteractionUpdate
-from streams.vendors.cxone import connector as cxone
+from streams.vendors.cxone import contacts as cxone_contacts
 from streams.vendors.cxone.connector import CxoneConnector, api_base
 from streams.vendors.cxone.parsers import (
     ParseError,
@@ -344,14 +344,14 @@ def test_a_broken_record_neither_ends_its_contact_nor_keeps_others_from_ending(m
     events: list = []
     connector = make_connector(events)
     connector.handle(None, contacts_poll([live_contact(1), live_contact(2), live_contact(3)], full=False))
-    readable = cxone.contact_update
+    readable = cxone_contacts.contact_update
 
     def unreadable_one(source, item):
         if item.get("contactId") == 1:
             raise ParseError("a field of contact 1 cannot be read")
         return readable(source, item)
 
-    monkeypatch.setattr(cxone, "contact_update", unreadable_one)
+    monkeypatch.setattr(cxone_contacts, "contact_update", unreadable_one)
     every_time = [live_contact(1), {"contactId": "junk", "stateName": "Active"}, live_contact(3)]
     for _ in range(2):
         connector.handle(None, contacts_poll(every_time))

@@ -7,21 +7,23 @@ this module own the rest:
 - ``reconnect``: ``async for link in reconnecting(...)`` opens a link,
   waits until every socket proved itself, and after the link ends
   classifies why (``failures``) and backs off;
+- ``supervisor``: what is done with each link: resync, then sleep until
+  woken and do what was asked (new watched queues, maintenance, rollover,
+  resync) until the link fails;
+- ``links``: opening, confirming and closing links; ``reader``: a socket's
+  frames to ``handle``; ``sockets``: links, sockets, wires and the
+  WebSocket dial; ``polling``: a poll schedule as a wire, for sources
+  without a push stream;
 - ``liveness``: how sockets prove themselves (heartbeats and an application
   ping, RFC 6455 pings, or nothing), each strategy owning its keepalive;
 - ``resync``: a REST snapshot taken while socket events are held back, then
   the held events after it;
 - ``rollover``: make-before-break replacement of a link (the server warned
-  it will close, channels near expiry);
-- ``sockets``: links, sockets, wires and the WebSocket dial; ``polling``: a
-  poll schedule as a wire, for sources without a push stream.
+  it will close, channels near expiry).
 
-While a link is up, the supervisor sleeps until woken (a hook asked for
-something, a link failed) or until a rollover or a snapshot retry comes due,
-then does what was asked in a fixed order. Every failure leaves through one
-exit (``Link.fail``, which wakes the supervisor), and ``close()`` is
-idempotent. A source with no REST snapshot returns None from ``snapshot()``;
-its events then flow without a resync.
+Every failure leaves through one exit (``Link.fail``, which wakes the
+supervisor), and ``close()`` is idempotent. A source with no REST snapshot
+returns None from ``snapshot()``; its events then flow without a resync.
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ import aiohttp
 from streams import sanity
 from streams.events import Event, SourceSnapshot
 from streams.health import LinkHealth
-from streams.link.failures import AuthFailed, LinkLost, describe
+from streams.link.failures import LinkLost
+from streams.link.links import Links
 from streams.link.liveness import Heartbeats, Liveness
-from streams.link.reader import read
-from streams.link.reconnect import Retries, reconnecting
+from streams.link.reconnect import Retries
 from streams.link.resync import Resyncs
 from streams.link.rollover import Rollovers
 from streams.link.sockets import Link, Socket, open_websocket
+from streams.link.supervisor import Supervisor
 from streams.link.timing import Timing
 from streams.oauth import Token, TokenCache
 from streams.vendors.spec import ConnectionSpec
@@ -89,13 +92,18 @@ class Connector(ABC):
             self, timing=t, health=self.health, deliver=self._deliver, set_state=self.set_state, wake=self.wake
         )
         self.rollover_plan = Rollovers(t)
-        self.link: Link | None = None
+        self.links = Links(self)
+        self.supervisor = Supervisor(
+            self,
+            self.links,
+            retries=self.retries,
+            resyncs=self.resyncs,
+            rollovers=self.rollover_plan,
+            pause=self._pause,
+        )
+        self._wake = self.supervisor.woken
+        self._closed = self.supervisor.closed
         self.session: aiohttp.ClientSession | None = None  # see open_session()
-        # Links open beside the current one: being confirmed, or replaced and closing.
-        self._other_links: set[Link] = set()
-        self._pending_spec: ConnectionSpec | None = None
-        self._wake = asyncio.Event()
-        self._closed = asyncio.Event()
         self.sockets_opened = 0
 
     def __repr__(self) -> str:
@@ -110,6 +118,11 @@ class Connector(ABC):
     def timing(self, timing: Timing) -> None:
         # A vendor may adjust a period after construction (the SSE feed's keepalive): every part sees it.
         self._timing = self.retries.timing = self.resyncs.timing = self.rollover_plan.timing = timing
+
+    @property
+    def link(self) -> Link | None:
+        """The current link (None between links)."""
+        return self.links.current
 
     @property
     def snapshots(self) -> int:
@@ -130,21 +143,13 @@ class Connector(ABC):
         with sanity.counting(self.health.count):
             try:
                 await self.start()
-                links = reconnecting(
-                    self._open_afresh,
-                    retries=self.retries,
-                    closed=self._closed,
-                    drop=self._drop_link,
-                    pause=self._pause,
-                )
-                async for link in links:
-                    await self._stream(link)
+                await self.supervisor.run()
             finally:
                 await self._shutdown()
 
     def update(self, spec: ConnectionSpec) -> None:
         """Take a new set of watched queues: resubscribe and resync on the live link."""
-        self._pending_spec = spec
+        self.supervisor.pending_spec = spec
         self._wake.set()
 
     async def close(self) -> None:
@@ -251,7 +256,7 @@ class Connector(ABC):
         if self.link is None:
             raise LinkLost("no link to add a socket to")
         self.link.sockets.append(socket)
-        self._watch_socket(self.link, socket)
+        self.links.watch(self.link, socket)
 
     # -- hooks for vendors ---------------------------------------------------------------
 
@@ -291,205 +296,18 @@ class Connector(ABC):
         """Do the vendor work ``handle`` queued (e.g. subscribe a new member); called on every wake."""
         return  # optional hook: nothing to do unless the vendor needs it
 
-    # -- one link's life -----------------------------------------------------------------
-
-    async def _stream(self, link: Link) -> None:
-        """Make LINK current, resync, and supervise it (and its rollovers) until the newest one fails."""
-        self.link = link
-        self.health.note("connected", f"{len(link.sockets)} socket(s) confirmed")
-        try:
-            if await self._resync("connected"):
-                self.set_state("live")
-            while not self._closed.is_set():
-                await self._sleep_until_woken(self._next_deadline())
-                if self._closed.is_set() or link.latest().failure() is not None:
-                    return
-                await self._supervise_step()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            # Refused credentials, or a bug in a step: the newest link ends with it, and the loop says why.
-            link.latest().end(exc)
-
-    async def _supervise_step(self) -> None:
-        """Do whatever the last wake-up asked for, in a fixed order."""
-        if self._pending_spec is not None:
-            old, self.spec, self._pending_spec = self.spec, self._pending_spec, None
-            try:
-                await self.apply_update(old, self.spec)
-            except (AuthFailed, asyncio.CancelledError):
-                raise
-            except Exception as exc:
-                # A fresh link subscribes the whole new set; the current one streams meanwhile.
-                self._vendor_work_failed("resubscribing", exc)
-            self.resyncs.reason = self.resyncs.reason or "watched queues changed"
-        try:
-            await self.maintain()
-        except (AuthFailed, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            self._vendor_work_failed("maintenance", exc)
-        now = time.time()
-        rollover = self.rollover_plan.due(self.link, now)
-        if rollover is not None and await self._roll_over(rollover):
-            # The rollover took its own snapshot.
-            self.resyncs.reason = None
-            return
-        resync = self.resyncs.due(now)
-        if resync is not None and await self._resync(resync):
-            self.set_state("live")
-
-    def _vendor_work_failed(self, what: str, exc: Exception) -> None:
-        detail = f"{what} failed: {describe(exc)}"
-        self.health.record_error(detail)
-        log.warning("%s: %s; rolling over to a new link", self, detail)
-        self.rollover_plan.ask_unless_asked(detail)
-
-    def _next_deadline(self) -> float | None:
-        """Return the epoch time at which the supervisor must look again without being woken."""
-        deadlines = [d for d in (self.rollover_plan.deadline(self.link), self.resyncs.retry_at) if d is not None]
-        return min(deadlines) if deadlines else None
-
-    async def _sleep_until_woken(self, deadline: float | None) -> None:
-        timeout = None if deadline is None else max(deadline - time.time(), 0.0)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-        self._wake.clear()
+    # -- the loop's own --------------------------------------------------------------------
 
     async def _pause(self, seconds: float) -> None:
+        """Wait SECONDS, or until the connector closes."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closed.wait(), timeout=seconds)
 
-    async def _resync(self, reason: str) -> bool:
-        """Take a snapshot in the current link's turn; return whether it succeeded."""
-        if self.link is None:
-            raise LinkLost("no link to resync")
-        return await self.link.in_turn(lambda: self.resyncs.take(self.snapshot, reason))
-
-    async def _roll_over(self, reason: str) -> bool:
-        """Switch to a new link without a gap: open and confirm it, close the old one, then resync.
-
-        Return whether the switch happened (a failed one keeps the current link).
-        """
-        log.info("%s: rolling over to a new link (%s)", self, reason)
-        try:
-            new = await self._open_confirmed()
-        except (AuthFailed, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            # The old link keeps streaming; if it closes meanwhile the normal reconnect takes over.
-            self.health.record_error(f"rollover failed: {describe(exc)}")
-            log.warning("%s: rollover failed (%s); keeping the current link", self, describe(exc))
-            self.rollover_plan.failed(reason)
-            return False
-        old, self.link = self.link, new
-        self.rollover_plan.succeeded()
-        if old is not None:
-            old.successor = new
-            await self._close_link(old, retire=True)
-        self.health.note("connected", f"rolled over ({reason})")
-        if await self._resync(reason):
-            self.set_state("live")
-        return True
-
-    # -- links and sockets ---------------------------------------------------------------
-
-    async def _open_afresh(self) -> Link:
-        """Open the first link of a new line (at the start, or after a failure): the newest spec, a clean slate."""
-        if self._pending_spec is not None:
-            self.spec, self._pending_spec = self._pending_spec, None
-        self.resyncs.forget()
-        self.rollover_plan.forget()
-        return await self._open_confirmed()
-
-    async def _open_confirmed(self) -> Link:
-        """Open a link and wait until each socket heard a heartbeat or pong."""
-        link = await self.open_link()
-        link.on_failure = self._wake.set
-        self._other_links.add(link)
-        try:
-            for socket in link.sockets:
-                self._watch_socket(link, socket)
-            await asyncio.wait_for(_confirmed(link), timeout=self.timing.open_timeout)
-        except TimeoutError:
-            await self._close_link(link)
-            raise LinkLost("no heartbeat or pong after connecting") from None
-        except BaseException:
-            await self._close_link(link)
-            raise
-        failure = link.failure()
-        if failure is not None:
-            await self._close_link(link)
-            raise failure
-        self._other_links.discard(link)
-        return link
-
-    def _watch_socket(self, link: Link, socket: Socket) -> None:
-        """Start SOCKET's reader and its keepalive (confirming it at once when opening is proof enough)."""
-        if self.liveness.confirmed_by_opening:
-            socket.confirmed.set()
-        socket.tasks = [
-            asyncio.create_task(read(self, link, socket), name=f"{self} read"),
-            asyncio.create_task(self.liveness.keep(self, link, socket), name=f"{self} keepalive"),
-        ]
-
     def _link_of(self, socket: Socket) -> Link | None:
-        for link in (self.link, *self._other_links):
-            if link is not None and socket in link.sockets:
-                return link
-        return None
-
-    async def _close_link(self, link: Link, *, retire: bool = False) -> None:
-        if link.closed:
-            return
-        link.closed = True
-        self._other_links.discard(link)
-        for socket in link.sockets:
-            for task in socket.tasks:
-                task.cancel()
-            transport = getattr(socket.ws, "transport", None)
-            if link.failed and transport is not None:
-                # A silent peer would hold a polite close for the whole close timeout: cut it.
-                transport.abort()
-        await asyncio.gather(*(s.ws.close() for s in link.sockets), return_exceptions=True)
-        await asyncio.gather(*(t for s in link.sockets for t in s.tasks), return_exceptions=True)
-        if not retire or link.failed:
-            # Only a link replaced on purpose is tidied up: after a failure the vendor is likely
-            # unreachable, and a closing worker must not wait for it.
-            return
-        try:
-            await asyncio.wait_for(self.retire_link(link), timeout=min(self.timing.rest_timeout, 5.0))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.info("%s: tidying up an old link failed (%s)", self, describe(exc))
-
-    async def _drop_link(self) -> None:
-        link, self.link = self.link, None
-        if link is not None:
-            await self._close_link(link)
-        for old in list(self._other_links):
-            await self._close_link(old)
-        self.resyncs.drop()
+        return self.links.of(socket)
 
     async def _shutdown(self) -> None:
-        await self._drop_link()
+        await self.supervisor.drop()
         await self.stop()
         if self.session is not None:
             await self.session.close()
-
-
-async def _confirmed(link: Link) -> None:
-    """Return once every socket of LINK is confirmed, or the link failed."""
-    failed = asyncio.ensure_future(link.failed_event.wait())
-    try:
-        for socket in link.sockets:
-            confirmed = asyncio.ensure_future(socket.confirmed.wait())
-            try:
-                await asyncio.wait({confirmed, failed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                confirmed.cancel()
-            if link.failed:
-                return
-    finally:
-        failed.cancel()

@@ -4,7 +4,7 @@ CXone has no push stream for supervisors: live data is polled with
 ``updatedSince`` from ``/agents/states``, ``/skills/activity`` and
 ``/contacts/active``, each call passing the previous reply's
 ``lastPollTime`` so that only what changed comes back (304: nothing did).
-How that rides the base loop:
+How that rides the shared loop (``streams.link``):
 
 - ``open_link()`` signs in (password grant with the access key), discovers
   the tenant's API host and returns a poll-driven link: one socket whose
@@ -23,7 +23,7 @@ How that rides the base loop:
   stops calling a struggling tenant for a growing cooling period, the board
   shows the link as degraded meanwhile, and polling resumes from the last
   good ``lastPollTime`` (``poller.py``).
-- ``default_timing``: the base's, except that a 429 without Retry-After
+- ``default_timing``: the loop's defaults, except that a 429 without Retry-After
   waits at least 5 s (``default_retry_after``: NICE's own polling period).
   Before the breaker opens, a failed poll is retried after Retry-After or
   the jittered backoff (``backoff_min`` growing to ``backoff_cap``); the
@@ -40,7 +40,7 @@ of the connection's skills. Contacts of unwatched skills are dropped
 (counted as ``unwatched``). An incremental poll need not mention a contact
 that ended, so every ``full_contacts_every`` seconds the contacts are polled
 in full, and a live contact missing from two such complete lists in a row
-ends (see ``_end_missing`` for why one list is not enough).
+ends (``contacts.py``, which says why one list is not enough).
 
 A cursor moves on only when its list was read whole (every page, nothing
 skipped); otherwise the next poll asks again from the previous poll time,
@@ -64,11 +64,11 @@ from streams.link.polling import Poller
 from streams.link.sockets import Link, Socket
 from streams.link.timing import Timing
 from streams.vendors.cxone.auth import CxoneAuth
+from streams.vendors.cxone.contacts import LiveContacts
 from streams.vendors.cxone.parsers import (
     ParseError,
     agent_status,
     api_version,
-    contact_id,
     contact_update,
     skill_entry,
     skill_stats,
@@ -130,8 +130,7 @@ class CxoneConnector(Connector):
         self._ready = asyncio.Event()
         self._next_poll_at = 0.0  # monotonic
         self._full_contacts_at = 0.0  # monotonic
-        self._live_contacts: set[str] = set()
-        self._suspects: set[str] = set()  # live contacts the last complete full list did not hold
+        self.contacts = LiveContacts(self.spec.source, self.health, self.emit)
         self.pacing = Pacing(self, timing=self.timing, health=self.health, set_state=self.set_state)
         self.breaker = self.pacing.breaker
         self.polls = 0  # poll steps that fetched something
@@ -225,8 +224,10 @@ class CxoneConnector(Connector):
         if (skills := frame.fetched.get("skills")) is not None:
             for stats in self._skills(skills, watched):
                 self.emit(stats)
-        if (contacts := frame.fetched.get("contacts")) is not None:
-            self._contacts(contacts, watched, full=frame.full_contacts)
+        contacts = frame.fetched.get("contacts")
+        if contacts is not None and self.contacts.take(contacts, watched, full=frame.full_contacts):
+            # Confirm the suspects at the next poll rather than a whole full_contacts_every later.
+            self._full_contacts_at = 0.0
 
     def _move_cursor(self, name: str, fetched: Fetched) -> None:
         """Continue polling NAME from FETCHED's poll time, if the list was read whole; else from the old one."""
@@ -266,72 +267,6 @@ class CxoneConnector(Connector):
             else:
                 self.health.count("unwatched")
         return stats
-
-    def _contacts(self, fetched: Fetched, watched: frozenset[str], *, full: bool) -> None:
-        """Emit contact changes; with FULL (and a complete list), end the live contacts it keeps missing."""
-        listed: set[str] = set()
-        malformed = 0
-        for item in fetched.items:
-            # The id first: a record whose other fields are unusable still says its contact is there, so
-            # that contact is not ended on this list's word. A record without a usable id names no contact
-            # the board could hold: it is counted, and does not stop others from ending (one persistently
-            # broken record must not keep every ended contact on the board for good).
-            try:
-                listed_id = contact_id(item)
-            except ParseError:
-                malformed += 1
-                continue
-            listed.add(listed_id)
-            try:
-                update = contact_update(self.spec.source, item)
-            except ParseError:
-                malformed += 1
-                continue
-            if update.ended is True:
-                self._end(listed_id)
-            elif update.queue_id not in watched:
-                self.health.count("unwatched")
-                # Moved to a skill nobody watches here: it leaves the board.
-                self._end(listed_id)
-            else:
-                self._live_contacts.add(listed_id)
-                self.emit(update)
-        if malformed:
-            self.health.count("malformed_record", malformed)
-        self._suspects -= listed
-        if full and fetched.complete:
-            self._end_missing(listed)
-
-    def _end_missing(self, listed: set[str]) -> None:
-        """End the live contacts that this complete full list and the one before both lack.
-
-        One list is not enough. ``skip`` paging counts from the start of the
-        list as it is when each page is asked for: a contact that leaves an
-        earlier page meanwhile shifts the next unread record out of reach, and
-        ``totalRecords`` cannot always tell (one contact leaving and another
-        arriving between two pages keeps the count). A record skipped that way
-        sits on a page boundary by chance; the next full list is read an
-        interval later, when the boundaries fall elsewhere, so a contact both
-        lists lack has really gone. Lists that shrank while paged (which may
-        have skipped a record) still count: refusing them would stop ending
-        contacts altogether on a busy tenant whose lists span pages. Should a
-        live contact ever be ended wrongly, its next change or the next full
-        list brings it back.
-        """
-        missing = self._live_contacts - listed
-        confirmed = missing & self._suspects
-        for missing_id in sorted(confirmed):
-            self._end(missing_id)
-        self._suspects = missing - confirmed
-        if self._suspects:
-            # Confirm at the next poll rather than a whole full_contacts_every later.
-            self._full_contacts_at = 0.0
-
-    def _end(self, contact_id: str) -> None:
-        self._suspects.discard(contact_id)
-        if contact_id in self._live_contacts:
-            self._live_contacts.discard(contact_id)
-            self.emit(InteractionUpdate(source=self.spec.source, interaction_id=contact_id, ended=True))
 
     # -- the snapshot --------------------------------------------------------------------
 
@@ -387,8 +322,7 @@ class CxoneConnector(Connector):
                 interactions[update.interaction_id] = update
             else:
                 self.health.count("unwatched")
-        self._live_contacts = set(interactions)
-        self._suspects = set()
+        self.contacts.reset(set(interactions))
         return SourceSnapshot(source=source, queues=queues, agents=agents, interactions=interactions)
 
     async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
