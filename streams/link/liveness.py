@@ -11,6 +11,9 @@ A connector declares ``liveness = <strategy>``:
 - ``SelfReported()``: nothing to prove; a wire is confirmed by opening and
   fails by raising (the CXone poller, the webhook queue).
 
+A strategy holds no state of its own (what it learns lives on the socket),
+so one object serves every connector of a kind.
+
 A watchdog fails the link when neither heartbeat nor pong arrived for
 ``dead_after`` heartbeat periods, or a ping stays unanswered for
 ``ping_timeout``; it shows the current link degraded after one quiet

@@ -97,13 +97,11 @@ async def reconnecting(
             retries.backoff.link_up()
             yield link
             failure = link.latest().failure()
-        if closed.is_set():
-            await drop()
-            return
-        wait = retries.after(failure) if failure is not None else retries.backoff.next_delay()
         await drop()
         if closed.is_set():
             return
+        # Said once the old link is gone, and with no wait between: whoever sees the failure sees the reconnect.
+        wait = retries.after(failure) if failure is not None else retries.backoff.next_delay()
         first = False
         retries.health.reconnects += 1
         await pause(wait)
