@@ -28,11 +28,11 @@ from redis.exceptions import RedisError
 
 from dashboard.publisher import Publisher
 from dashboard.work_plan import Config, Shard, load_config, shards_of
-from streams.connectors.base import Connector
 from streams.events import Event, SourceSnapshot
 from streams.floor import Floor
 from streams.health import LinkHealth, redact
 from streams.leases import LeaseClock, Leases, MemoryLeases, RedisLeases
+from streams.link.connector import Connector
 from streams.models import Connection, ConnectionEvent
 from streams.snapshots import SnapshotStore, get_snapshot_store
 from streams.vendors.registry import connector_class

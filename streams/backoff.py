@@ -3,6 +3,8 @@
 websockets resets its backoff as soon as a connection opens, so a server that
 accepts and drops at once is hammered at the shortest delay. Here a link must
 stay healthy for ``healthy_after`` seconds before the delays start over.
+Without jitter, the same delays pace the CXone circuit breaker's cooling
+periods.
 """
 
 from __future__ import annotations

@@ -8,6 +8,11 @@ Two ways to ask for a token are spoken: Genesys' (``<login base>/oauth/token``,
 the client's credentials as HTTP Basic auth) and the plain RFC 6749 form the
 generic feeds use (any token URL, ``client_id``, ``client_secret`` and
 ``scope`` in the form body): see ``TokenProvider``.
+
+What a failed fetch means is the shared classification's
+(``streams.link.failures``): refused credentials are ``AuthFailed`` (an
+admin must act), anything a later fetch may mend is ``TokenUnavailable``,
+during which a token that still works is handed out.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ import aiohttp
 
 from streams import sanity
 from streams.http_body import BodyTooLarge, read_body
+
+# AuthFailed lives with the other failures; token users keep importing it from here too.
+from streams.link.failures import AuthFailed, UpstreamError, Verdict, classify, refused
 from streams.retry_after import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -41,16 +49,11 @@ REFRESH_FLOOR_SHARE = 0.5
 MAX_TOKEN_REPLY_BYTES = 256 * 1024  # a token reply is a few kilobytes; a JWT-heavy one a few dozen
 
 
-class AuthFailed(Exception):
-    """The vendor refused the credentials (or a fresh token): retrying soon will not help."""
-
-
-class TokenUnavailable(Exception):
+class TokenUnavailable(UpstreamError):
     """No token could be had just now (network, 5xx, 429): worth retrying later."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
 
 
 @dataclass(frozen=True)
@@ -156,8 +159,8 @@ class CachedTokens(ABC):
                 return cached.value
             try:
                 fresh = await self._fetch()
-            except TokenUnavailable:
-                if cached is not None and now < cached.expires_at - 1.0:
+            except Exception as exc:
+                if classify(exc) is Verdict.RETRY and cached is not None and now < cached.expires_at - 1.0:
                     # The old token still works; a refresh that failed early is no outage.
                     log.warning("token refresh for %s failed; using the current token until it expires", self)
                     return cached.value
@@ -257,7 +260,7 @@ class TokenProvider(CachedTokens):
         if raw is None and status == 200:
             raise TokenUnavailable(f"token endpoint sent more than {self.max_reply_bytes} bytes")
         body = _json_or_none(raw)
-        if status in (400, 401, 403):
+        if refused(status, grant=True):
             error = body.get("error", "") if isinstance(body, dict) else ""
             raise AuthFailed(f"token request refused ({status} {error})".strip())
         if status != 200:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, fields
 from simulator import control
 from simulator.cxone.api import CxoneCounters
 from simulator.server import SimulatorServer
-from streams.connectors.base import Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
+from streams.link.timing import Timing
 from streams.vendors.cxone.connector import CxoneConnector
 from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec

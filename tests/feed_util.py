@@ -9,9 +9,10 @@ from typing import Any
 
 from simulator import control
 from simulator.server import SimulatorServer
-from streams.connectors.base import Connector, Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
+from streams.link.connector import Connector
+from streams.link.timing import Timing
 from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec
 from tests.timing import eventually, scaled

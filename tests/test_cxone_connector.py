@@ -116,7 +116,7 @@ async def test_contacts_that_end_leave_the_floor(keep_ended, full_contacts_every
 
         def counting(socket, result) -> None:
             if result.full_contacts:
-                full_lists.append(result.seq)
+                full_lists.append(result)
             handle(socket, result)
 
         run.connector.handle = counting
@@ -160,16 +160,17 @@ async def test_a_full_contacts_poll_ends_contacts_no_increment_mentions():
 # -- snapshots and polls ---------------------------------------------------------------------------
 
 
-async def test_a_poll_in_flight_when_a_resync_begins_is_dropped_not_replayed_after_the_snapshot():
+async def test_a_poll_in_flight_when_a_resync_is_asked_for_is_handled_before_the_snapshot_not_after():
     async with streaming(rate=0, presence_change_mean=0) as run:
         await live(run)
         connector = run.connector
+        poller = connector.link.sockets[0].ws
         agent_id = next(iter(run.sim.model.agents))
         number = run.agent(agent_id)
         fetch, fetched_meal, go_on = connector.rest.fetch, asyncio.Event(), asyncio.Event()
 
         async def held_after_the_meal(path, root, since, *, top):
-            # The first poll to hear of the meal break holds on to it (and the poller's lock) until told.
+            # The first poll to hear of the meal break holds on to it (and the poller's turn) until told.
             fetched = await fetch(path, root, since, top=top)
             meal = any(
                 str(a.get("agentId")) == number and a.get("outStateDescription") == "Meal" for a in fetched.items
@@ -182,16 +183,16 @@ async def test_a_poll_in_flight_when_a_resync_begins_is_dropped_not_replayed_aft
         connector.rest.fetch = held_after_the_meal
         run.control(action="set_presence", user_id=agent_id, presence="MEAL")
         await eventually(fetched_meal.is_set, what="a poll to fetch the meal break")
-        # While that poll is in flight the agent moves on and a resync begins: the base buffers events
-        # from now on, and the snapshot waits for the poll to finish.
+        # While that poll is in flight the agent moves on and a resync is asked for: it waits for the
+        # poller's turn, holding nothing back yet.
         run.control(action="set_presence", user_id=agent_id, presence="TRAINING")
         connector.request_resync("test")
-        await eventually(lambda: connector._buffer is not None, what="the resync to begin")
+        await eventually(lambda: poller.turns_waiting == 1, what="the resync to wait for its turn")
+        assert not connector.resyncs.holding
         go_on.set()
         await eventually(lambda: connector.snapshots == 2, what="the resync")
-        # The buffer was replayed right after the snapshot: the meal break must not be in it.
+        # The meal break was delivered before the snapshot, which then put the agent in training.
         assert run.floor.agent("c1", number).presence == "training"
-        assert connector.health.counters["stale_poll"] == 1
         await converged(run)
 
 

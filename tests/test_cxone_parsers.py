@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.events import UNSET, AgentStatus, InteractionUpdate
-from streams.vendors.cxone import connector as cxone
+from streams.vendors.cxone import contacts as cxone_contacts
 from streams.vendors.cxone.connector import CxoneConnector, api_base
 from streams.vendors.cxone.parsers import (
     ParseError,
@@ -277,7 +277,6 @@ def test_the_connector_counts_and_skips_whatever_a_poll_brings(agents, skills, c
     spec = ConnectionSpec.of("cxone", base_url="http://x", client_id="id", queue_ids=tuple(WATCHED))
     connector = CxoneConnector(spec, events.append)
     result = PollResult(
-        seq=1,
         fetched={"agents": Fetched(agents), "skills": Fetched(skills), "contacts": Fetched(contacts)},
         full_contacts=full,
     )
@@ -297,8 +296,8 @@ def live_contact(number: int) -> dict:
     return {"contactId": number, "skillId": 11, "stateName": "Active", "mediaTypeName": "Phone Call"}
 
 
-def contacts_poll(seq: int, records: list, *, full: bool = True, complete: bool = True) -> PollResult:
-    return PollResult(seq=seq, fetched={"contacts": Fetched(records, complete=complete)}, full_contacts=full)
+def contacts_poll(records: list, *, full: bool = True, complete: bool = True) -> PollResult:
+    return PollResult(fetched={"contacts": Fetched(records, complete=complete)}, full_contacts=full)
 
 
 def ended(events: list) -> set[str]:
@@ -313,13 +312,13 @@ def test_a_cursor_moves_on_only_from_a_list_read_whole():
     connector.cursors = {"agents": old}
     page = parse_page({"agentStates": [agent], "lastPollTime": "yesterday"}, "agentStates")
     unreadable = Fetched(page.items, page.last_poll_time, complete=True)
-    connector.handle(None, PollResult(seq=1, fetched={"agents": unreadable}))
+    connector.handle(None, PollResult(fetched={"agents": unreadable}))
     # The records count; polling goes on from where it was.
     assert connector.cursors == {"agents": old} and any(isinstance(e, AgentStatus) for e in events)
     for partial in (Fetched([agent], new, complete=False), Fetched([agent], new, complete=True, may_have_skipped=True)):
-        connector.handle(None, PollResult(seq=2, fetched={"agents": partial}))
+        connector.handle(None, PollResult(fetched={"agents": partial}))
         assert connector.cursors == {"agents": old}
-    connector.handle(None, PollResult(seq=3, fetched={"agents": Fetched([agent], new, complete=True)}))
+    connector.handle(None, PollResult(fetched={"agents": Fetched([agent], new, complete=True)}))
     assert connector.cursors == {"agents": new}
     counters = connector.health.counters
     assert (counters["no_poll_time"], counters["incomplete_list"], counters["list_shifted"]) == (1, 1, 1)
@@ -328,33 +327,33 @@ def test_a_cursor_moves_on_only_from_a_list_read_whole():
 def test_a_contact_ends_only_when_two_complete_full_lists_in_a_row_lack_it():
     events: list = []
     connector = make_connector(events)
-    connector.handle(None, contacts_poll(1, [live_contact(1), live_contact(2), live_contact(3)], full=False))
-    connector.handle(None, contacts_poll(2, [live_contact(1)]))
+    connector.handle(None, contacts_poll([live_contact(1), live_contact(2), live_contact(3)], full=False))
+    connector.handle(None, contacts_poll([live_contact(1)]))
     assert ended(events) == set()  # once may be a record skipped by paging
     assert connector._full_contacts_at == 0.0  # so the next poll looks again in full
-    connector.handle(None, contacts_poll(3, [live_contact(1)], complete=False))
+    connector.handle(None, contacts_poll([live_contact(1)], complete=False))
     assert ended(events) == set()  # a list cut short says nothing of what it lacks
-    connector.handle(None, contacts_poll(4, [live_contact(1), live_contact(3)], full=False))  # 3 is heard of
-    connector.handle(None, contacts_poll(5, [live_contact(1)]))
+    connector.handle(None, contacts_poll([live_contact(1), live_contact(3)], full=False))  # 3 is heard of
+    connector.handle(None, contacts_poll([live_contact(1)]))
     assert ended(events) == {"2"}  # 3 was listed in between: it starts over
-    connector.handle(None, contacts_poll(6, [live_contact(1)]))
+    connector.handle(None, contacts_poll([live_contact(1)]))
     assert ended(events) == {"2", "3"}
 
 
 def test_a_broken_record_neither_ends_its_contact_nor_keeps_others_from_ending(monkeypatch):
     events: list = []
     connector = make_connector(events)
-    connector.handle(None, contacts_poll(1, [live_contact(1), live_contact(2), live_contact(3)], full=False))
-    readable = cxone.contact_update
+    connector.handle(None, contacts_poll([live_contact(1), live_contact(2), live_contact(3)], full=False))
+    readable = cxone_contacts.contact_update
 
     def unreadable_one(source, item):
         if item.get("contactId") == 1:
             raise ParseError("a field of contact 1 cannot be read")
         return readable(source, item)
 
-    monkeypatch.setattr(cxone, "contact_update", unreadable_one)
+    monkeypatch.setattr(cxone_contacts, "contact_update", unreadable_one)
     every_time = [live_contact(1), {"contactId": "junk", "stateName": "Active"}, live_contact(3)]
-    for seq in (2, 3):
-        connector.handle(None, contacts_poll(seq, every_time))
+    for _ in range(2):
+        connector.handle(None, contacts_poll(every_time))
     assert ended(events) == {"2"}
     assert connector.health.counters["malformed_record"] == 4

@@ -26,7 +26,7 @@ import pytest
 from simulator import control
 from simulator.management.commands.simulate import parse_fault
 from simulator.server import SimulatorServer
-from streams.connectors.base import Timing
+from streams.link.timing import Timing
 from tests.simulator_util import basic, get_token, new_channel, next_message, on_topic
 from tests.test_genesys_connector import FAST, Running, converged, eventually, live, streaming
 from tests.timing import scaled

@@ -17,9 +17,9 @@ from simulator import control
 from simulator.genesys import channels as genesys_channels
 from simulator.server import SimulatorServer
 from streams import sanity
-from streams.connectors.base import Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
+from streams.link.timing import Timing
 from streams.oauth import AuthFailed, TokenProvider, token_for
 from streams.vendors.genesys import reads, subscriptions
 from streams.vendors.genesys.connector import GenesysConnector

@@ -9,9 +9,10 @@ from dataclasses import replace
 import msgpack
 import pytest
 
-from streams.connectors.base import Timing
 from streams.feeds.mapped import BadInputLog, sample_of
 from streams.health import LinkHealth
+from streams.link.liveness import Heartbeats, ProtocolPings
+from streams.link.timing import Timing
 from streams.vendors.push.connector import PushConnector
 from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec
@@ -257,7 +258,7 @@ def test_the_backoff_is_jittered_and_capped_by_kind_unless_the_admin_says_otherw
 
 def test_the_default_timings_follow_the_vendor_page():
     push = PushConnector.default_timing
-    assert (PushConnector.liveness, push.ping_interval, push.ping_timeout) == ("protocol_ping", 20.0, 20.0)
+    assert isinstance(PushConnector.liveness, ProtocolPings) and (push.ping_interval, push.ping_timeout) == (20.0, 20.0)
     assert push.healthy_after == 60.0
     sse = SseConnector(spec(kind="sse", keepalive_seconds=7.0), lambda e: None)
-    assert (sse.liveness, sse.timing.heartbeat_period, sse.timing.dead_after) == ("heartbeat", 7.0, 2.0)
+    assert isinstance(sse.liveness, Heartbeats) and (sse.timing.heartbeat_period, sse.timing.dead_after) == (7.0, 2.0)

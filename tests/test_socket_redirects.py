@@ -7,7 +7,8 @@ import socket
 import pytest
 from aiohttp import web
 
-from streams.connectors.base import LinkLost, _SameOriginRedirects
+from streams.link.failures import LinkLost
+from streams.link.sockets import SameOriginRedirects
 
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
@@ -53,9 +54,9 @@ async def test_a_redirect_to_another_origin_is_refused_and_one_within_it_followe
     headers = {"Authorization": "Bearer secret-token"}
     try:
         with pytest.raises(LinkLost, match="another origin"):
-            await _SameOriginRedirects(f"{url}/away", additional_headers=headers)
+            await SameOriginRedirects(f"{url}/away", additional_headers=headers)
         assert seen_elsewhere == []  # the token never reached the other host
-        ws = await _SameOriginRedirects(f"{url}/moved", additional_headers=headers)
+        ws = await SameOriginRedirects(f"{url}/moved", additional_headers=headers)
         assert await ws.recv() == "hello"
         await ws.close()
     finally:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from streams.connectors.base import Timing
+from streams.link.timing import Timing
 from streams.vendors.sse.connector import RECORD_EVENTS
 from tests.feed_util import CAMPAIGN_NAMES, campaign_names, converged, feed_streaming, live, records_flow
 from tests.timing import eventually, scaled, scheduled_wait

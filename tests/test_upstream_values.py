@@ -19,13 +19,13 @@ import pytest
 from aiohttp import web
 
 from streams import sanity
-from streams.connectors.base import Timing
 from streams.events import UNSET, reported
 from streams.feeds.mapping import FieldMapping, RecordError, RecordFolder
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.hooks.memory_queue import MemoryHookQueue
 from streams.hooks.queue import HookItem
+from streams.link.timing import Timing
 from streams.oauth import TokenProvider, TokenUnavailable
 from streams.vendors.cxone.auth import CxoneAuth
 from streams.vendors.cxone.parsers import (

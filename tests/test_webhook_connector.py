@@ -11,12 +11,14 @@ import pytest
 from simulator.genesys import payloads
 from simulator.model import ContactCentreModel, ModelConfig
 from simulator.webhooks import eventbridge_envelope
-from streams.connectors.base import LinkLost, Timing
 from streams.floor import Floor
 from streams.health import LinkHealth
 from streams.hooks.memory_queue import MemoryHookQueue
 from streams.hooks.queue import HookItem
 from streams.hooks.redis_queue import RedisHookQueue
+from streams.link.failures import LinkLost
+from streams.link.liveness import SelfReported
+from streams.link.timing import Timing
 from streams.vendors.registry import connector_class
 from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector
@@ -47,7 +49,7 @@ def record(n: int, interaction: str, queue: str = "q1", **fields) -> dict:
 def test_the_registry_knows_the_webhook_kind():
     cls = connector_class("webhook")
     assert cls is WebhookConnector
-    assert cls.liveness == "none"
+    assert isinstance(cls.liveness, SelfReported)
 
 
 # -- records -------------------------------------------------------------------------------------

@@ -20,11 +20,11 @@ from django.core.asgi import get_asgi_application
 
 from simulator import control
 from simulator.server import SimulatorServer
-from streams.connectors.base import Timing
 from streams.floor import Floor
 from streams.hooks import targets
 from streams.hooks.process_queue import get_hook_queue, reset_hook_queue
 from streams.hooks.redis_queue import RedisHookQueue
+from streams.link.timing import Timing
 from streams.models import Connection
 from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector

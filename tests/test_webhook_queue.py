@@ -10,13 +10,13 @@ import time
 import pytest
 import redis.asyncio as redis
 
-from streams.connectors.base import LinkLost
 from streams.hooks import targets
 from streams.hooks.memory_queue import MemoryHookQueue
 from streams.hooks.process_queue import reset_hook_queue
 from streams.hooks.queue import SEEN_TTL, HookItem, HookQueueFull, HookQueueUnavailable
 from streams.hooks.redis_queue import RedisHookQueue
 from streams.hooks.signatures import signature
+from streams.link.failures import LinkLost
 from streams.models import Connection
 from tests.processes import free_port
 from tests.redis_util import REDIS_TEST_URL, delete_prefix, unique_prefix

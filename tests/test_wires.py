@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from streams.connectors.base import Connector, Link, LinkLost, Socket, Timing
 from streams.events import InteractionUpdate
+from streams.link.connector import Connector
+from streams.link.failures import LinkLost
+from streams.link.liveness import SelfReported
+from streams.link.sockets import Link, Socket
+from streams.link.timing import Timing
 from streams.oauth import AuthFailed
 from streams.vendors.settings import KindSettings
 from streams.vendors.spec import ConnectionSpec
@@ -44,7 +48,7 @@ class ListConnector(Connector):
     """Opens a ListWire per link; each frame names an interaction."""
 
     kind = "test"
-    liveness = "none"
+    liveness = SelfReported()
 
     def __init__(self, *args, failures: list[BaseException | None], **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -18,10 +18,11 @@ from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from streams.connectors.base import Connector, LinkLost
 from streams.events import UNSET, AgentStatus, InteractionUpdate
 from streams.feeds.mapping import MAX_TRACKED, RecordError, RecordFolder
 from streams.health import LinkHealth, scrub
+from streams.link.connector import Connector
+from streams.link.failures import LinkLost
 from streams.oauth import AuthFailed, TokenProvider
 from streams.vendors.spec import ConnectionSpec
 

@@ -23,7 +23,6 @@ import weakref
 from collections import deque
 from typing import Any
 
-from streams.connectors.base import LinkLost
 from streams.hooks.queue import (
     DEFAULT_BACKLOG,
     SEEN_TTL,
@@ -35,6 +34,7 @@ from streams.hooks.queue import (
     Offered,
     seen_key,
 )
+from streams.link.failures import LinkLost
 
 log = logging.getLogger(__name__)
 

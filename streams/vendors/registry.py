@@ -21,7 +21,7 @@ from streams.vendors.sse.settings import SseSettings
 from streams.vendors.webhook.settings import WebhookSettings
 
 if TYPE_CHECKING:
-    from streams.connectors.base import Connector
+    from streams.link.connector import Connector
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,9 @@ import aiohttp
 
 from streams import sanity
 from streams.http_body import BodyTooLarge, read_body
+from streams.link.failures import AuthFailed, UpstreamError, refused
 from streams.log_safe import safe_text
-from streams.oauth import AuthFailed, CachedTokens, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
+from streams.oauth import CachedTokens, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
 from streams.origins import origin
 from streams.retry_after import parse_retry_after
 from streams.vendors.cxone.parsers import ParseError, jwt_claims
@@ -52,14 +53,12 @@ MAX_DISCOVERY_BYTES = 256 * 1024
 MAX_TOKEN_REPLY_BYTES = 256 * 1024  # a token reply is a few kilobytes (the id_token is the bulk)
 
 
-class DiscoveryError(Exception):
+class DiscoveryError(UpstreamError):
     """The tenant's API could not be found (yet); worth retrying later."""
 
     def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        # Never 401/403: the base loop must not take a discovery hiccup for refused credentials.
-        self.status = status
+        # Never 401/403: the loop must not take a discovery hiccup for refused credentials.
+        super().__init__(message, status, retry_after)
 
 
 def cache_key(token_url: str, client_id: str, access_key_id: str) -> str:
@@ -167,7 +166,7 @@ class CxoneAuth(CachedTokens):
             raise AuthFailed(f"CXone's token endpoint answered {status}, a redirect: not followed (check the address)")
         too_large = raw is None
         body = None if raw is None else _json_or_none(raw)
-        if status in (400, 401, 403):
+        if refused(status, grant=True):
             raise AuthFailed(f"CXone refused the {kind} grant ({status} {error_code(body)})".strip())
         if status != 200:
             raise TokenUnavailable(f"CXone's token endpoint answered {status}", retry_after=retry_after)

@@ -4,28 +4,26 @@ CXone has no push stream for supervisors: live data is polled with
 ``updatedSince`` from ``/agents/states``, ``/skills/activity`` and
 ``/contacts/active``, each call passing the previous reply's
 ``lastPollTime`` so that only what changed comes back (304: nothing did).
-How that rides the base loop:
+How that rides the shared loop (``streams.link``):
 
 - ``open_link()`` signs in (password grant with the access key), discovers
-  the tenant's API host and returns a link of one socket whose wire is a
-  ``PollWire``: it yields poll results as frames.
+  the tenant's API host and returns a poll-driven link: one socket whose
+  wire is the shared ``Poller`` (``streams.link.polling``), yielding poll
+  results as frames.
 - ``snapshot()`` polls all three in full (``updatedSince`` = the epoch) and
   sets the cursors incremental polling continues from; ``handle()`` turns a
-  poll result into events. A lock keeps the snapshot and the poller from
-  calling at once. The base opens its event buffer before it awaits the
-  snapshot, so a poll already in flight then would finish, be handled into
-  that buffer and be replayed *after* the newer snapshot. Hence every fetch
-  is numbered, the snapshot takes its number as soon as it is called (before
-  it waits for the lock), and ``handle()`` drops any result numbered before
-  the latest snapshot: the buffer never takes the Floor back in time.
-- ``liveness = "none"``: a poller has nothing to ping; the wire is alive as
-  long as it polls, and fails the link itself only when it must (refused
-  credentials). Throttling (429), 503 and other poll failures do not drop
-  the link or force a resync: the poller waits (Retry-After, else a short
-  backoff), a circuit breaker stops calling a struggling tenant for a
-  growing cooling period, the board shows the link as degraded meanwhile,
-  and polling resumes from the last good ``lastPollTime``.
-- ``default_timing``: the base's, except that a 429 without Retry-After
+  poll result into events. The loop takes the snapshot in the poller's
+  turn: a poll in flight is handled first, and the next one waits for the
+  snapshot, so no poll result can land after a newer snapshot.
+- ``liveness = SelfReported()``: a poller has nothing to ping; the wire is
+  alive as long as it polls, and fails the link itself only when it must
+  (refused credentials). Throttling (429), 503 and other poll failures (the
+  shared ``classify`` says "retry") do not drop the link or force a resync:
+  the poller waits (Retry-After, else a short backoff), a circuit breaker
+  stops calling a struggling tenant for a growing cooling period, the board
+  shows the link as degraded meanwhile, and polling resumes from the last
+  good ``lastPollTime`` (``poller.py``).
+- ``default_timing``: the loop's defaults, except that a 429 without Retry-After
   waits at least 5 s (``default_retry_after``: NICE's own polling period).
   Before the breaker opens, a failed poll is retried after Retry-After or
   the jittered backoff (``backoff_min`` growing to ``backoff_cap``); the
@@ -33,7 +31,7 @@ How that rides the base loop:
   ``backoff_cap`` at first (20 s by default), doubling per failed probe up
   to ``max_retry_after``. An admin's ``backoff_cap`` scales both.
 
-Mapping (see ``cxone_parsers.py`` for the tables): skills are queues (the
+Mapping (see ``parsers.py`` for the tables): skills are queues (the
 watched skill ids, as strings); agents are agents; active contacts are
 interactions, with their campaign and disposition. CXone's real-time API
 does not say which skills an agent holds, so every agent of the tenant is
@@ -42,7 +40,7 @@ of the connection's skills. Contacts of unwatched skills are dropped
 (counted as ``unwatched``). An incremental poll need not mention a contact
 that ended, so every ``full_contacts_every`` seconds the contacts are polled
 in full, and a live contact missing from two such complete lists in a row
-ends (see ``_end_missing`` for why one list is not enough).
+ends (``contacts.py``, which says why one list is not enough).
 
 A cursor moves on only when its list was read whole (every page, nothing
 skipped); otherwise the next poll asks again from the previous poll time,
@@ -58,21 +56,23 @@ from typing import Any
 
 import aiohttp
 
-from streams.backoff import Backoff
-from streams.connectors.base import Connector, Link, LinkLost, Socket, Timing
 from streams.events import AgentStatus, InteractionUpdate, QueueStats, SourceSnapshot
-from streams.log_safe import safe_text
-from streams.oauth import AuthFailed
+from streams.link.connector import Connector
+from streams.link.failures import AuthFailed, LinkLost, Verdict, classify
+from streams.link.liveness import SelfReported
+from streams.link.polling import Poller
+from streams.link.sockets import Link, Socket
+from streams.link.timing import Timing
 from streams.vendors.cxone.auth import CxoneAuth
+from streams.vendors.cxone.contacts import LiveContacts
 from streams.vendors.cxone.parsers import (
     ParseError,
     agent_status,
     api_version,
-    contact_id,
     contact_update,
     skill_stats,
 )
-from streams.vendors.cxone.poller import Breaker, PollResult, PollWire
+from streams.vendors.cxone.poller import Pacing, PollResult
 from streams.vendors.cxone.rest import EPOCH, CxoneError, CxoneRest, Fetched
 from streams.vendors.spec import ConnectionSpec
 
@@ -87,7 +87,6 @@ ENDPOINTS = {
 MIN_POLL_INTERVAL = 1.0  # never poll faster than this, whatever the admin says
 PAGE_SIZE = 1000
 FULL_CONTACTS_EVERY = 60.0
-BREAKER_THRESHOLD = 3
 
 
 def api_base(api_endpoint: str, version: str) -> str:
@@ -107,7 +106,7 @@ class CxoneConnector(Connector):
     """Poll one CXone tenant's skills, agents and contacts."""
 
     kind = "cxone"
-    liveness = "none"
+    liveness = SelfReported()
     default_timing = Timing(default_retry_after=5.0)
 
     def __init__(
@@ -126,20 +125,11 @@ class CxoneConnector(Connector):
         self.rest: CxoneRest | None = None
         self.cursors: dict[str, str] = {}  # endpoint → the lastPollTime to continue from
         self._ready = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._seq = 0  # fetches, numbered in the order they began
-        self._snapshot_seq = 0  # the latest snapshot's number: older results are stale
-        self._snapshots_waiting = 0  # snapshots numbered but not yet holding the lock
         self._next_poll_at = 0.0  # monotonic
         self._full_contacts_at = 0.0  # monotonic
-        self._live_contacts: set[str] = set()
-        self._suspects: set[str] = set()  # live contacts the last complete full list did not hold
-        t = self.timing
-        self.breaker = Breaker(
-            threshold=BREAKER_THRESHOLD, cooling=max(t.backoff_cap / 3, t.backoff_min), cap=t.max_retry_after
-        )
-        self._retry = Backoff(first=t.backoff_min, minimum=t.backoff_min, factor=t.backoff_factor, cap=t.backoff_cap)
-        self._degraded_detail: str | None = None
+        self.contacts = LiveContacts(self.spec.source, self.health, self.emit)
+        self.pacing = Pacing(self, timing=self.timing, health=self.health, set_state=self.set_state)
+        self.breaker = self.pacing.breaker
         self.polls = 0  # poll steps that fetched something
 
     @property
@@ -180,84 +170,43 @@ class CxoneConnector(Connector):
         # Until a snapshot sets the cursors, the poller waits.
         self._ready.clear()
         self.cursors = {}
-        wire = PollWire(self._poll_step, self._ready)
-        return Link(sockets=[Socket(wire, name="cxone-poller", expires_at=None)])
+        return Link(sockets=[Socket(Poller(self._poll_step, self._ready), name="cxone-poller", expires_at=None)])
 
     # -- polling -------------------------------------------------------------------------
 
     async def _poll_step(self) -> tuple[PollResult | None, float]:
-        """Poll the three calls incrementally if due; return the result and when to come back."""
-        now = time.monotonic()
-        if now < self._next_poll_at:
-            return None, self._next_poll_at - now
-        async with self._lock:
-            started = time.monotonic()
-            if started < self._next_poll_at:
-                # A snapshot ran while this step waited for the lock: it counts as this period's poll.
-                return None, self._next_poll_at - started
-            if self._snapshots_waiting:
-                # A snapshot is numbered already and waits behind this step: anything fetched now would
-                # be older than it yet numbered after it. Stand down; the snapshot sets the next poll time.
-                return None, max(self._next_poll_at - started, 0.0)
-            self._seq += 1
-            result = PollResult(seq=self._seq)
-            full_contacts = started >= self._full_contacts_at
-            try:
-                for name, (path, root) in ENDPOINTS.items():
-                    full = name == "contacts" and full_contacts
-                    since = EPOCH if full else self.cursors.get(name, EPOCH)
-                    result.fetched[name] = await self._api().fetch(path, root, since, top=self.page_size)
-                    result.full_contacts = result.full_contacts or full
-            except CxoneError as exc:
-                delay = self._failed(exc)
-                self._next_poll_at = time.monotonic() + delay
-                return (result if result.fetched else None), delay
-            except AuthFailed as exc:
-                # The base treats this as an auth failure at once (a long wait; the admin must act).
+        """Poll the three calls incrementally if due; return the result and when to come back.
+
+        The poller runs it in its turn: no snapshot runs meanwhile (one that ran while this step
+        waited for its turn counts as this period's poll, and set the next poll time).
+        """
+        started = time.monotonic()
+        if started < self._next_poll_at:
+            return None, self._next_poll_at - started
+        result = PollResult()
+        full_contacts = started >= self._full_contacts_at
+        try:
+            for name, (path, root) in ENDPOINTS.items():
+                full = name == "contacts" and full_contacts
+                since = EPOCH if full else self.cursors.get(name, EPOCH)
+                result.fetched[name] = await self._api().fetch(path, root, since, top=self.page_size)
+                result.full_contacts = result.full_contacts or full
+        except Exception as exc:
+            verdict = classify(exc)
+            if verdict is Verdict.WAIT_FOR_CREDENTIALS:
+                # The loop treats this as an auth failure at once (a long wait; the admin must act).
                 raise AuthFailed(f"CXone refused the poller ({exc})") from None
-            self._succeeded()
-            self.polls += 1
-            if full_contacts:
-                self._full_contacts_at = started + self.full_contacts_every
-            self._next_poll_at = started + self.interval
+            if verdict is Verdict.FATAL or isinstance(exc, LinkLost):
+                raise
+            delay = self.pacing.failed(exc)
+            self._next_poll_at = time.monotonic() + delay
+            return (result if result.fetched else None), delay
+        self.pacing.succeeded()
+        self.polls += 1
+        if full_contacts:
+            self._full_contacts_at = started + self.full_contacts_every
+        self._next_poll_at = started + self.interval
         return result, max(self._next_poll_at - time.monotonic(), 0.0)
-
-    def _failed(self, exc: CxoneError) -> float:
-        """Count a failed call, let the breaker decide the wait, and say so in the health; return the wait."""
-        retry_after = exc.retry_after
-        if retry_after is None and exc.status == 429:
-            # Throttled without a word on how long: wait at least NICE's own polling period.
-            retry_after = self.timing.default_retry_after
-        if retry_after is not None:
-            retry_after = min(retry_after, self.timing.max_retry_after)
-        delay, opened = self.breaker.failure(retry_after, self._retry.next_delay())
-        if exc.status == 429:
-            self.health.count("throttled")
-            what = "CXone is throttling"
-        elif exc.status == 503:
-            self.health.count("unavailable")
-            what = "CXone is unavailable (503)"
-        else:
-            self.health.count("poll_error")
-            what = f"polling CXone failed ({safe_text(exc, 300)})"
-        if opened:
-            self.health.count("breaker_opened")
-            log.warning("%s: %s; circuit open for %.0f s", self, what, delay)
-        detail = f"{what}; next try in {delay:.0f} s" if delay >= 1 else f"{what}; next try in {delay:.1f} s"
-        self.health.record_error(detail)
-        self.health.note("error", detail, retry_in=round(delay, 3), breaker=self.breaker.state)
-        if self.health.state in ("live", "degraded"):
-            self._degraded_detail = detail
-            self._set_state("degraded", detail)
-        return delay
-
-    def _succeeded(self) -> None:
-        self.breaker.success()
-        self._retry.reset()
-        if self._degraded_detail is not None:
-            if self.health.state == "degraded" and self.health.detail == self._degraded_detail:
-                self._set_state("live")
-            self._degraded_detail = None
 
     # -- frames --------------------------------------------------------------------------
 
@@ -265,11 +214,6 @@ class CxoneConnector(Connector):
         """Turn one poll result into events and move the cursors on."""
         if not isinstance(frame, PollResult):
             self.health.count("malformed")
-            return
-        if frame.seq < self._snapshot_seq:
-            # Fetched before the latest snapshot began (perhaps while the base already buffered for it):
-            # the snapshot is newer, and so are its cursors.
-            self.health.count("stale_poll")
             return
         for name, fetched in frame.fetched.items():
             self._move_cursor(name, fetched)
@@ -280,8 +224,10 @@ class CxoneConnector(Connector):
         if (skills := frame.fetched.get("skills")) is not None:
             for stats in self._skills(skills, watched):
                 self.emit(stats)
-        if (contacts := frame.fetched.get("contacts")) is not None:
-            self._contacts(contacts, watched, full=frame.full_contacts)
+        contacts = frame.fetched.get("contacts")
+        if contacts is not None and self.contacts.take(contacts, watched, full=frame.full_contacts):
+            # Confirm the suspects at the next poll rather than a whole full_contacts_every later.
+            self._full_contacts_at = 0.0
 
     def _move_cursor(self, name: str, fetched: Fetched) -> None:
         """Continue polling NAME from FETCHED's poll time, if the list was read whole; else from the old one."""
@@ -322,110 +268,37 @@ class CxoneConnector(Connector):
                 self.health.count("unwatched")
         return stats
 
-    def _contacts(self, fetched: Fetched, watched: frozenset[str], *, full: bool) -> None:
-        """Emit contact changes; with FULL (and a complete list), end the live contacts it keeps missing."""
-        listed: set[str] = set()
-        malformed = 0
-        for item in fetched.items:
-            # The id first: a record whose other fields are unusable still says its contact is there, so
-            # that contact is not ended on this list's word. A record without a usable id names no contact
-            # the board could hold: it is counted, and does not stop others from ending (one persistently
-            # broken record must not keep every ended contact on the board for good).
-            try:
-                listed_id = contact_id(item)
-            except ParseError:
-                malformed += 1
-                continue
-            listed.add(listed_id)
-            try:
-                update = contact_update(self.spec.source, item)
-            except ParseError:
-                malformed += 1
-                continue
-            if update.ended is True:
-                self._end(listed_id)
-            elif update.queue_id not in watched:
-                self.health.count("unwatched")
-                # Moved to a skill nobody watches here: it leaves the board.
-                self._end(listed_id)
-            else:
-                self._live_contacts.add(listed_id)
-                self.emit(update)
-        if malformed:
-            self.health.count("malformed_record", malformed)
-        self._suspects -= listed
-        if full and fetched.complete:
-            self._end_missing(listed)
-
-    def _end_missing(self, listed: set[str]) -> None:
-        """End the live contacts that this complete full list and the one before both lack.
-
-        One list is not enough. ``skip`` paging counts from the start of the
-        list as it is when each page is asked for: a contact that leaves an
-        earlier page meanwhile shifts the next unread record out of reach, and
-        ``totalRecords`` cannot always tell (one contact leaving and another
-        arriving between two pages keeps the count). A record skipped that way
-        sits on a page boundary by chance; the next full list is read an
-        interval later, when the boundaries fall elsewhere, so a contact both
-        lists lack has really gone. Lists that shrank while paged (which may
-        have skipped a record) still count: refusing them would stop ending
-        contacts altogether on a busy tenant whose lists span pages. Should a
-        live contact ever be ended wrongly, its next change or the next full
-        list brings it back.
-        """
-        missing = self._live_contacts - listed
-        confirmed = missing & self._suspects
-        for missing_id in sorted(confirmed):
-            self._end(missing_id)
-        self._suspects = missing - confirmed
-        if self._suspects:
-            # Confirm at the next poll rather than a whole full_contacts_every later.
-            self._full_contacts_at = 0.0
-
-    def _end(self, contact_id: str) -> None:
-        self._suspects.discard(contact_id)
-        if contact_id in self._live_contacts:
-            self._live_contacts.discard(contact_id)
-            self.emit(InteractionUpdate(source=self.spec.source, interaction_id=contact_id, ended=True))
-
     # -- the snapshot --------------------------------------------------------------------
 
     async def snapshot(self) -> SourceSnapshot:
-        """Poll all three calls in full and return the watched skills, every agent and the live contacts."""
+        """Poll all three calls in full and return the watched skills, every agent and the live contacts.
+
+        The loop calls it in the poller's turn (``Link.in_turn``): no poll runs meanwhile.
+        """
         wait = self.breaker.wait()
         if wait > 0:
             raise CxoneError(f"CXone is cooling off; next try in {wait:.0f} s", retry_after=wait)
-        # Numbered now, before waiting for the lock (see the module's notes): a poll in flight finishes
-        # first, and its result, handled while the base buffers for this snapshot, is then dropped.
-        self._seq += 1
-        self._snapshot_seq = self._seq
-        self._snapshots_waiting += 1
+        started = time.monotonic()
+        fetched: dict[str, Fetched] = {}
         try:
-            await self._lock.acquire()
-        finally:
-            self._snapshots_waiting -= 1
-        try:
-            started = time.monotonic()
-            fetched: dict[str, Fetched] = {}
-            try:
-                for name, (path, root) in ENDPOINTS.items():
-                    fetched[name] = await self._api().fetch(path, root, EPOCH, top=self.page_size)
-                    if not fetched[name].complete:
-                        # The snapshot replaces the source's rows: a cut-short list would drop live ones.
-                        raise CxoneError(f"the {name} list was cut short ({fetched[name].problem})")
-            except CxoneError as exc:
-                delay = self._failed(exc)
-                raise CxoneError(str(exc), exc.status, retry_after=delay) from None
-            self._succeeded()
-            snapshot = self._build_snapshot(fetched)
-            # A list that may have skipped a record sets no cursor: the next poll asks for it from the
-            # epoch, which brings back whatever this snapshot missed.
-            self.cursors = {n: f.last_poll_time for n, f in fetched.items() if f.whole and f.last_poll_time}
-            self._full_contacts_at = started + self.full_contacts_every
-            self._next_poll_at = started + self.interval
-            self._ready.set()
-        finally:
-            self._lock.release()
+            for name, (path, root) in ENDPOINTS.items():
+                fetched[name] = await self._api().fetch(path, root, EPOCH, top=self.page_size)
+                if not fetched[name].complete:
+                    # The snapshot replaces the source's rows: a cut-short list would drop live ones.
+                    raise CxoneError(f"the {name} list was cut short ({fetched[name].problem})")
+        except Exception as exc:
+            if classify(exc) is not Verdict.RETRY or isinstance(exc, LinkLost):
+                raise
+            delay = self.pacing.failed(exc)
+            raise CxoneError(str(exc), getattr(exc, "status", None), retry_after=delay) from None
+        self.pacing.succeeded()
+        snapshot = self._build_snapshot(fetched)
+        # A list that may have skipped a record sets no cursor: the next poll asks for it from the
+        # epoch, which brings back whatever this snapshot missed.
+        self.cursors = {n: f.last_poll_time for n, f in fetched.items() if f.whole and f.last_poll_time}
+        self._full_contacts_at = started + self.full_contacts_every
+        self._next_poll_at = started + self.interval
+        self._ready.set()
         return snapshot
 
     def _build_snapshot(self, fetched: dict[str, Fetched]) -> SourceSnapshot:
@@ -449,8 +322,7 @@ class CxoneConnector(Connector):
                 interactions[update.interaction_id] = update
             else:
                 self.health.count("unwatched")
-        self._live_contacts = set(interactions)
-        self._suspects = set()
+        self.contacts.reset(set(interactions))
         return SourceSnapshot(source=source, queues=queues, agents=agents, interactions=interactions)
 
     async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:

@@ -1,39 +1,43 @@
-"""Polling as a socket: the Wire that yields CXone poll results, and the circuit breaker that spares the tenant.
+"""How CXone is polled when it struggles: what a poll brings, the circuit breaker, and the wait after a failure.
 
-CXone has no push stream for supervisors, so the connector's one "socket"
-is a ``PollWire``: iterating it calls the connector's poll step whenever it
-is due and yields each result as a frame; the base loop hands frames to
-``handle()`` as it does WebSocket messages.
+The poll schedule itself is the shared ``streams.link.polling.Poller``; this
+module holds what is CXone's own:
 
-The ``Breaker`` counts failed calls in a row. Below ``threshold`` the poller
-retries after Retry-After or a short backoff; at ``threshold`` the circuit
-opens and nobody calls CXone for a cooling period (at least Retry-After),
-then one probe goes out. A probe that fails opens it again for longer (up
-to ``cap``); one that succeeds closes it and the counts start over.
+- ``PollResult``: what one poll step fetched, per endpoint;
+- ``Breaker``: counts failed calls in a row. Below ``threshold`` the poller
+  retries after Retry-After or a short backoff; at ``threshold`` the
+  circuit opens and nobody calls CXone for a cooling period (at least
+  Retry-After), then one probe goes out. A probe that fails opens it again
+  for longer (up to ``cap``); one that succeeds closes it and the counts
+  start over. Its cooling periods are a shared ``Backoff`` without jitter;
+- ``Pacing``: the wait a failed call takes, once the shared ``classify``
+  said to retry it (breaker, backoff, Retry-After; a 429 without one waits
+  ``default_retry_after``), and how the board shows it: degraded while
+  calls fail, live again after one works.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from streams.connectors.base import LinkLost
-from streams.oauth import AuthFailed
+from streams.backoff import Backoff
+from streams.health import LinkHealth
+from streams.link.timing import Timing
+from streams.log_safe import safe_text
 from streams.vendors.cxone.rest import Fetched
 
 log = logging.getLogger(__name__)
 
+BREAKER_THRESHOLD = 3
+
 
 @dataclass
 class PollResult:
-    """What one poll step fetched, per endpoint ("agents", "skills", "contacts"), numbered in fetch order."""
+    """What one poll step fetched, per endpoint ("agents", "skills", "contacts")."""
 
-    seq: int
     fetched: dict[str, Fetched] = field(default_factory=dict)
     # The contacts were fetched in full: a live contact missing from two complete such lists in a row ended.
     full_contacts: bool = False
@@ -56,10 +60,18 @@ class Breaker:
         self.factor = factor
         self.cap = cap
         self._clock = clock
+        # Cooling periods: COOLING, then growing by FACTOR up to CAP; exact (no jitter), so callers can say them.
+        self._coolings = Backoff(
+            first=min(cooling, cap), minimum=min(cooling * factor, cap), factor=factor, cap=cap, jitter=0.0, rng=_one
+        )
         self.failures = 0  # in a row
-        self.trips = 0  # openings in a row (grows the cooling period)
         self.opened = 0  # openings in all (for tests and the health page)
         self.open_until: float | None = None
+
+    @property
+    def trips(self) -> int:
+        """Return the openings in a row (each one cools off longer)."""
+        return self._coolings.attempts
 
     @property
     def state(self) -> str:
@@ -77,7 +89,7 @@ class Breaker:
     def success(self) -> None:
         """Note a call that worked: close the circuit and start the counts over."""
         self.failures = 0
-        self.trips = 0
+        self._coolings.reset()
         self.open_until = None
 
     def failure(self, retry_after: float | None, backoff: float) -> tuple[float, bool]:
@@ -91,64 +103,69 @@ class Breaker:
         asked = retry_after if retry_after is not None and retry_after > 0 else 0.0
         if self.failures < self.threshold:
             return max(backoff, asked), False
-        cooling = min(self.cap, self.cooling * self.factor**self.trips)
-        cooling = max(cooling, asked)
-        self.trips += 1
+        cooling = max(self._coolings.next_delay(), asked)
         self.opened += 1
         self.open_until = self._clock() + cooling
         return cooling, True
 
 
-class PollWire:
-    """A Wire over a poll step: each due step's result is a frame; ``close()`` ends the iteration.
+def _one() -> float:
+    return 1.0
 
-    POLL returns (result or None, seconds until the next step). The wire
-    waits for READY (the first snapshot sets the cursors polling continues
-    from) before the first step. A failure to keep going is raised by POLL
-    itself as ``LinkLost``, or ``AuthFailed`` when CXone refuses the credentials (anything else it raises
-    is turned into a ``LinkLost``).
-    """
 
-    def __init__(self, poll: Callable[[], Awaitable[tuple[Any | None, float]]], ready: asyncio.Event) -> None:
-        self._poll = poll
-        self._ready = ready
-        self._closed = asyncio.Event()
-        self.close_code: int | None = None
-        self.close_reason: str | None = None
-        self.steps = 0
+class Pacing:
+    """Decide what a failed CXone call does and how long the poller waits; show it on the link's health."""
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._frames()
+    def __init__(self, owner: object, *, timing: Timing, health: LinkHealth, set_state: Callable[..., None]) -> None:
+        self.owner = owner  # named in log lines
+        self.timing = timing
+        self.health = health
+        self._set_state = set_state
+        t = timing
+        self.breaker = Breaker(
+            threshold=BREAKER_THRESHOLD, cooling=max(t.backoff_cap / 3, t.backoff_min), cap=t.max_retry_after
+        )
+        self.backoff = Backoff(first=t.backoff_min, minimum=t.backoff_min, factor=t.backoff_factor, cap=t.backoff_cap)
+        self._degraded_detail: str | None = None
 
-    async def _frames(self) -> AsyncIterator[Any]:
-        while not self._closed.is_set():
-            await self._until_closed_or(self._ready.wait())
-            if self._closed.is_set():
-                break
-            try:
-                result, delay = await self._poll()
-            except (LinkLost, AuthFailed):
-                raise
-            except Exception as exc:
-                # The loop only hears of failures raised as LinkLost: a bug must not leave a silent link.
-                log.exception("the CXone poller failed")
-                raise LinkLost(f"the poller failed ({type(exc).__name__})") from None
-            self.steps += 1
-            if result is not None:
-                yield result
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closed.wait(), timeout=max(delay, 0.0))
-        self.close_code, self.close_reason = 1000, "poller stopped"
+    def failed(self, exc: Exception) -> float:
+        """Count the failed call EXC (one ``classify`` says to retry), let the breaker decide the wait, and say so.
 
-    async def _until_closed_or(self, waiting: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(waiting)
-        closed = asyncio.ensure_future(self._closed.wait())
-        try:
-            await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            task.cancel()
-            closed.cancel()
+        Return the wait.
+        """
+        status = getattr(exc, "status", None)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is None and status == 429:
+            # Throttled without a word on how long: wait at least NICE's own polling period.
+            retry_after = self.timing.default_retry_after
+        if retry_after is not None:
+            retry_after = min(retry_after, self.timing.max_retry_after)
+        delay, opened = self.breaker.failure(retry_after, self.backoff.next_delay())
+        if status == 429:
+            self.health.count("throttled")
+            what = "CXone is throttling"
+        elif status == 503:
+            self.health.count("unavailable")
+            what = "CXone is unavailable (503)"
+        else:
+            self.health.count("poll_error")
+            what = f"polling CXone failed ({safe_text(exc, 300)})"
+        if opened:
+            self.health.count("breaker_opened")
+            log.warning("%s: %s; circuit open for %.0f s", self.owner, what, delay)
+        detail = f"{what}; next try in {delay:.0f} s" if delay >= 1 else f"{what}; next try in {delay:.1f} s"
+        self.health.record_error(detail)
+        self.health.note("error", detail, retry_in=round(delay, 3), breaker=self.breaker.state)
+        if self.health.state in ("live", "degraded"):
+            self._degraded_detail = detail
+            self._set_state("degraded", detail)
+        return delay
 
-    async def close(self) -> None:
-        """Stop polling (idempotent)."""
-        self._closed.set()
+    def succeeded(self) -> None:
+        """Note a call that worked: close the circuit, start the backoff over, and clear the degraded state."""
+        self.breaker.success()
+        self.backoff.reset()
+        if self._degraded_detail is not None:
+            if self.health.state == "degraded" and self.health.detail == self._degraded_detail:
+                self._set_state("live")
+            self._degraded_detail = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from streams.connectors.base import Timing
+from streams.link.timing import Timing
 from streams.vendors.cxone.connector import ENDPOINTS, PAGE_SIZE, api_base, auth_for
 from streams.vendors.cxone.parsers import ParseError, skill_entry
 from streams.vendors.cxone.rest import EPOCH, CxoneRest

@@ -2,7 +2,7 @@
 
 It retries nothing else by itself: a 429 or 5xx is raised as ``CxoneError``
 with the server's Retry-After, and the poller decides when to call again
-(its backoff and circuit breaker, see ``cxone_poller.py``). A 304 is an
+(its backoff and circuit breaker, see ``poller.py``). A 304 is an
 answer, not an error: nothing changed since ``updatedSince``. A 403 is
 ``AuthFailed``: the API user lacks a permission, and only an admin can give
 it. A redirect is never followed (the bearer token would go along).
@@ -29,7 +29,8 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from streams.http_body import BodyTooLarge, read_body
-from streams.oauth import AuthFailed, TokenUnavailable
+from streams.link.failures import AuthFailed, UpstreamError
+from streams.oauth import TokenUnavailable
 from streams.origins import origin
 from streams.retry_after import parse_retry_after
 from streams.vendors.cxone.auth import CxoneAuth, error_code
@@ -44,14 +45,9 @@ MAX_FETCH_BYTES = 64 * 1024 * 1024  # all the pages of one fetch
 MAX_FETCH_RECORDS = 50_000  # as many interactions as the Floor holds per source
 
 
-class CxoneError(Exception):
-    """A CXone call failed (status, throttling, network, or an unusable reply)."""
-
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        # What the server asked for (429/503 Retry-After): the poller and the base loop wait it out.
-        self.retry_after = retry_after
+class CxoneError(UpstreamError):
+    """A CXone call failed (status, throttling, network, or an unusable reply); ``retry_after`` is what the
+    server asked for (429/503 Retry-After): the poller and the loop wait it out."""
 
 
 @dataclass

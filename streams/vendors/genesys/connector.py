@@ -16,8 +16,11 @@ from typing import Any
 
 import aiohttp
 
-from streams.connectors.base import Connector, Link, Socket, Timing
 from streams.events import AgentStatus, Event, QueueMembership, QueueStats, SourceSnapshot
+from streams.link.connector import Connector
+from streams.link.liveness import Heartbeats
+from streams.link.sockets import Link, Socket
+from streams.link.timing import Timing
 from streams.log_safe import safe_text
 from streams.oauth import TokenProvider
 from streams.vendors.genesys import reads
@@ -41,7 +44,7 @@ class GenesysConnector(Connector):
     """Stream one Genesys Cloud org's queues and agents."""
 
     kind = "genesys"
-    ping_frame = '{"message": "ping"}'
+    liveness = Heartbeats(ping_frame='{"message": "ping"}')
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

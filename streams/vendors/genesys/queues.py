@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from streams.connectors.base import Timing
+from streams.link.timing import Timing
 from streams.oauth import TokenProvider
 from streams.vendors.genesys.connector import rest_client
 from streams.vendors.genesys.parsers import parse_queue_entities

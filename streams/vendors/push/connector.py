@@ -27,9 +27,11 @@ from typing import Any
 
 from websockets.exceptions import InvalidStatus
 
-from streams.connectors.base import Link, Socket, Timing
 from streams.feeds.decode import FrameError, decode_frame
 from streams.feeds.mapped import FeedRefused, MappedFeed
+from streams.link.liveness import ProtocolPings
+from streams.link.sockets import Link, Socket
+from streams.link.timing import Timing
 from streams.retry_after import parse_retry_after
 
 # websockets holds a whole message in memory before handing it over, so its max_size is the hard memory
@@ -44,7 +46,7 @@ class PushConnector(MappedFeed):
     """Stream one generic WebSocket push feed."""
 
     kind = "push"
-    liveness = "protocol_ping"
+    liveness = ProtocolPings()
     default_timing = Timing(
         # Pongs are the only liveness signal: ping_timeout fails a silent link; a pong missing for
         # heartbeat_period shows the link degraded meanwhile.

@@ -41,10 +41,13 @@ from typing import Any
 import aiohttp
 
 from streams import sanity
-from streams.connectors.base import Link, LinkLost, Socket, Timing
 from streams.feeds.decode import FrameError, decode_frame
 from streams.feeds.mapped import FeedRefused, MappedFeed
 from streams.health import scrub
+from streams.link.failures import LinkLost
+from streams.link.liveness import Heartbeats
+from streams.link.sockets import Link, Socket
+from streams.link.timing import Timing
 from streams.oauth import AuthFailed
 from streams.retry_after import parse_retry_after
 from streams.vendors.spec import ConnectionSpec
@@ -99,7 +102,7 @@ class SseConnector(MappedFeed):
     """Stream one generic Server-Sent Events feed."""
 
     kind = "sse"
-    liveness = "heartbeat"
+    liveness = Heartbeats()
     default_timing = Timing(
         heartbeat_period=15.0,  # replaced by the connection's keepalive period
         dead_after=2.0,

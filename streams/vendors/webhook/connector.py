@@ -3,7 +3,7 @@
 The web process checked each delivery and queued its new records
 (``streams.hooks.intake``); this connector's one "socket" is a reader of that
 queue (``streams.hooks.queue``), so the shared loop gives it reconnects and
-backoff for free. There is nothing to prove alive (``liveness = "none"``: the
+backoff for free. There is nothing to prove alive (``liveness = SelfReported()``: the
 reader raises ``LinkLost`` when the queue fails) and no REST snapshot.
 
 Each queued item is either
@@ -25,13 +25,15 @@ import json
 import logging
 from typing import Any
 
-from streams.connectors.base import Link, Socket, Timing
 from streams.events import Event
 from streams.feeds.mapped import MappedFeed
 from streams.hooks.bodies import is_envelope
 from streams.hooks.process_queue import get_hook_queue
 from streams.hooks.queue import HookQueue
 from streams.leases import new_owner_id
+from streams.link.liveness import SelfReported
+from streams.link.sockets import Link, Socket
+from streams.link.timing import Timing
 from streams.vendors.genesys.eventbridge import EventBridgeNotifications
 from streams.vendors.genesys.parsers import QueuePart
 from streams.vendors.spec import ConnectionSpec
@@ -43,7 +45,7 @@ class WebhookConnector(MappedFeed):
     """Apply the records (and EventBridge notifications) a platform posted to one webhook connection."""
 
     kind = "webhook"
-    liveness = "none"
+    liveness = SelfReported()
     default_timing = Timing(backoff_cap=30.0)
 
     def __init__(self, *args: Any, queue: HookQueue | None = None, **kwargs: Any) -> None:
