@@ -19,6 +19,7 @@ from typing import Any
 from django.template.loader import render_to_string
 
 from streams.floor import AgentState, InteractionState, QueueState
+from streams.schema import QUEUE
 
 QUEUE_ROW_TEMPLATE = "dashboard/board.html#queue-row"
 AGENT_ROW_TEMPLATE = "dashboard/board.html#agent-row"
@@ -77,6 +78,9 @@ STATUS_CATEGORIES = {
     "offline": "off",
     "unknown": "off",
 }
+
+# The queue figures a row carries (its name is the config's, or the vendor's when the config has none).
+_QUEUE_FIGURES = tuple(f.name for f in QUEUE.state_fields if f.name != "name")
 
 LEVEL_LABELS = {"ok": "", "warning": "Warning", "alert": "Alert"}
 
@@ -154,27 +158,23 @@ def queue_row(state: QueueState, config: QueueConfig) -> dict:
         sl_state = "missed"
     waiting_level = threshold_level(state.waiting, config.waiting_warning, config.waiting_alert)
     sl_value = "–" if sl_percent is None else f"{sl_percent}%"
-    data = {
+    data: dict[str, Any] = {
         "key": f"q-{config.pk}",
         "queue": config.pk,
         "vendor_id": config.vendor_id,
         "name": config.name or state.name or config.vendor_id,
-        "waiting": state.waiting,
+    }
+    # Every figure the schema holds, "–" (None) where the queue's vendor never reports it.
+    unreported = config.unreported
+    for name in _QUEUE_FIGURES:
+        data[name] = None if name in unreported else getattr(state, name)
+    data |= {
         "waiting_level": waiting_level,
         "waiting_warning": config.waiting_warning,
         "waiting_alert": config.waiting_alert,
-        "longest_waiting_since": state.longest_waiting_since,
         "longest_waiting_since_ms": _epoch_ms(state.longest_waiting_since),
         "longest_wait_warning": config.longest_wait_warning,
         "longest_wait_alert": config.longest_wait_alert,
-        "interacting": state.interacting,
-        "alerting": None if "alerting" in config.unreported else state.alerting,
-        "on_queue_agents": state.on_queue_agents,
-        "idle_agents": state.idle_agents,
-        "interval_start": state.interval_start,
-        "offered": None if "offered" in config.unreported else state.offered,
-        "answered": None if "answered" in config.unreported else state.answered,
-        "abandoned": None if "abandoned" in config.unreported else state.abandoned,
         "service_level": service_level,
         "service_level_percent": sl_percent,
         "service_level_state": sl_state,

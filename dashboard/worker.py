@@ -284,6 +284,13 @@ class Worker:
             self.publisher.mark(gone)
         return len(gone)
 
+    def roll_windows(self) -> int:
+        """Take counts that left their window off the rolling figures and the boards; return the rows changed."""
+        changed = self.floor.roll_windows()
+        if changed:
+            self.publisher.mark(changed)
+        return len(changed)
+
     # -- the loop -------------------------------------------------------------
 
     async def run(self) -> None:
@@ -304,6 +311,7 @@ class Worker:
                         await self.place()
                     await self.save_health()
                     self.expire_interactions()
+                    self.roll_windows()
                 except asyncio.CancelledError:
                     raise
                 except Exception:

@@ -1,6 +1,7 @@
 """Vendor-neutral events: what connectors produce and the Floor consumes.
 
-Every event names its ``source`` (the connection's key, see
+The queue, agent and interaction events are made from their row kinds in
+``streams.schema`` (each field declared there once). Every event names its ``source`` (the connection's key, see
 ``Connection.source_key``) so several vendors can share one Floor. Fields left
 at ``UNSET`` were not reported by this event and leave the Floor untouched;
 ``None`` is a real value ("nobody is waiting").
@@ -8,8 +9,11 @@ at ``UNSET`` were not reported by this event and leave the Floor untouched;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Final
+from dataclasses import dataclass, field, fields, make_dataclass
+from typing import Any, Final
+
+from streams import states
+from streams.schema import AGENT, INTERACTION, QUEUE, RowSchema
 
 
 class _Unset:
@@ -34,8 +38,8 @@ class _Unset:
 
 UNSET: Final = _Unset()
 
-# Routing statuses (Genesys' vocabulary; other vendors map onto it).
-ROUTING_STATUSES = ("OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING", "COMMUNICATING")
+# Routing statuses (Genesys' vocabulary; other vendors map onto it): see streams.states.
+ROUTING_STATUSES = states.ROUTING_STATUSES
 
 
 _VALUE_FIELDS: dict[type, tuple[str, ...]] = {}
@@ -51,42 +55,31 @@ def reported(event: Any) -> dict[str, Any]:
     return {name: value for name in names if (value := getattr(event, name)) is not UNSET}
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    """Live statistics of one queue; any subset of the fields may be reported."""
-
-    source: str
-    queue_id: str
-    name: Any = UNSET
-    waiting: Any = UNSET
-    interacting: Any = UNSET
-    alerting: Any = UNSET
-    # Epoch seconds at which the longest-waiting contact started waiting; None if nobody waits.
-    longest_waiting_since: Any = UNSET
-    on_queue_agents: Any = UNSET
-    idle_agents: Any = UNSET
-    # Aggregates of the current interval (Genesys: 30 minutes).
-    interval_start: Any = UNSET
-    offered: Any = UNSET
-    answered: Any = UNSET
-    abandoned: Any = UNSET
-    sl_numerator: Any = UNSET
-    sl_denominator: Any = UNSET
+def _event_class(name: str, schema: RowSchema, doc: str) -> type:
+    """Return the frozen event class of a row kind: its identity, then every field it may report, UNSET by default."""
+    specs: list[Any] = [("source", str), (schema.identity, str)]
+    specs += [(f.name, Any, field(default=UNSET)) for f in schema.event_fields]
+    namespace = {"__doc__": doc, "IDENTITY": ("source", schema.identity), "SCHEMA": schema}
+    return make_dataclass(name, specs, frozen=True, slots=True, module=__name__, namespace=namespace)
 
 
-@dataclass(frozen=True, slots=True)
-class AgentStatus:
-    """The state of one agent; any subset of the fields may be reported."""
+QueueStats = _event_class(
+    "QueueStats",
+    QUEUE,
+    "Live statistics of one queue; any subset of the fields (streams.schema.QUEUE) may be reported.",
+)
+AgentStatus = _event_class(
+    "AgentStatus", AGENT, "The state of one agent; any subset of the fields (streams.schema.AGENT) may be reported."
+)
+InteractionUpdate = _event_class(
+    "InteractionUpdate",
+    INTERACTION,
+    """One live interaction (a call, chat, email, ...) was seen or changed; any subset of fields may be reported.
 
-    source: str
-    agent_id: str
-    name: Any = UNSET
-    # Presence as a case-folded system presence ("available", "on_queue", "break", ...).
-    presence: Any = UNSET
-    presence_since: Any = UNSET  # epoch seconds
-    routing_status: Any = UNSET  # one of ROUTING_STATUSES
-    routing_since: Any = UNSET  # epoch seconds
-    queue_ids: Any = UNSET  # frozenset of queue ids the agent is a member of
+    Updates with the same ``interaction_id`` fold into one row (an upsert). ``ended=True``
+    removes it: the board lists live interactions only. The fields are streams.schema.INTERACTION's.
+    """,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,29 +90,6 @@ class QueueMembership:
     queue_id: str
     agent_id: str
     joined: bool
-
-
-@dataclass(frozen=True, slots=True)
-class InteractionUpdate:
-    """One live interaction (a call, chat, email, ...) was seen or changed; any subset of fields may be reported.
-
-    Updates with the same ``interaction_id`` fold into one row (an upsert). ``ended=True``
-    removes it: the board lists live interactions only.
-    """
-
-    IDENTITY: ClassVar[tuple[str, ...]] = ("source", "interaction_id")
-
-    source: str
-    interaction_id: str
-    media: Any = UNSET  # "voice", "chat", "email", "message", ...
-    queue_id: Any = UNSET  # the vendor's queue (CXone: skill) id, or None
-    state: Any = UNSET  # waiting, alerting, connected, held, wrapup or dialing (dashboard.rows names them)
-    agent_id: Any = UNSET
-    agent_name: Any = UNSET
-    campaign: Any = UNSET
-    disposition: Any = UNSET
-    started_at: Any = UNSET  # epoch seconds
-    ended: Any = UNSET  # True: the interaction is over and its row goes
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,12 @@ at most ``max_interactions`` (the least recently updated go first), and
 seconds (a feed that lost an interaction's last event must not show it for
 ever). Both walk the per-source order of last update, so they cost
 O(rows dropped).
+
+The row classes and the fold are made from ``streams.schema``: each kind's
+fields, defaults and normalisers are declared there once, and ``_fold``
+applies any event by them. Rolling figures ("abandoned in the last 15
+minutes") are counted from the rises of interval totals; ``roll_windows``
+takes counts off as they leave their window (``streams.rolling``).
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import field, make_dataclass
+from typing import Any, ClassVar
 
+from streams import states
 from streams.events import (
     UNSET,
     AgentStatus,
@@ -32,145 +39,104 @@ from streams.events import (
     SourceSnapshot,
     reported,
 )
+from streams.rolling import RollingCounts, rise
+from streams.schema import AGENT, INTERACTION, QUEUE, RowSchema
 
 # A row key: ("queue" | "agent" | "interaction", source, vendor id).
 RowKey = tuple[str, str, str]
-
-QUEUE_FIELDS = tuple(k for k in QueueStats.__dataclass_fields__ if k not in ("source", "queue_id"))
-AGENT_FIELDS = tuple(k for k in AgentStatus.__dataclass_fields__ if k not in ("source", "agent_id"))
-INTERACTION_FIELDS = tuple(
-    f.name for f in fields(InteractionUpdate) if f.name not in ("source", "interaction_id", "ended")
-)
-
-_NO_INTERACTION_FIELDS = dict.fromkeys(INTERACTION_FIELDS)
 
 MAX_INTERACTIONS = 50_000  # per source
 INTERACTION_TTL = 4 * 3600.0  # seconds without news before an interaction is dropped
 
 
-@dataclass(slots=True)
-class QueueState:
-    """What the Floor knows about one queue."""
+class _Row:
+    """What every row the Floor holds can do: name its key and turn into plain data."""
 
+    __slots__ = ()
+    SCHEMA: ClassVar[RowSchema]
     source: str
-    queue_id: str
-    name: str | None = None
-    waiting: int = 0
-    interacting: int = 0
-    alerting: int = 0
-    longest_waiting_since: float | None = None
-    on_queue_agents: int = 0
-    idle_agents: int = 0
-    interval_start: float | None = None
-    offered: int = 0
-    answered: int = 0
-    abandoned: int = 0
-    sl_numerator: int = 0
-    sl_denominator: int = 0
+
+    @property
+    def ident(self) -> str:
+        """Return the vendor's id of this row."""
+        return getattr(self, self.SCHEMA.identity)
 
     @property
     def key(self) -> RowKey:
-        """Return this queue's row key."""
-        return ("queue", self.source, self.queue_id)
+        """Return this row's key."""
+        return (self.SCHEMA.kind, self.source, self.ident)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the state as plain data (for JSON and tests)."""
+        data = {}
+        for f in self.SCHEMA.state_fields:
+            value = getattr(self, f.name)
+            data[f.name] = sorted(value) if isinstance(value, frozenset) else value
+        return data | {"id": self.ident}
+
+
+class _QueueRow(_Row):
+    __slots__ = ()
 
     @property
     def service_level(self) -> float | None:
         """Return the share of contacts answered within target this interval (0..1), if any were."""
-        if not self.sl_denominator:
+        if not self.sl_denominator:  # type: ignore[attr-defined]  # a schema field
             return None
-        return self.sl_numerator / self.sl_denominator
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the state as plain data (for JSON and tests)."""
-        return {name: getattr(self, name) for name in QUEUE_FIELDS} | {"id": self.queue_id}
+        return self.sl_numerator / self.sl_denominator  # type: ignore[attr-defined]
 
 
-@dataclass(slots=True)
-class AgentState:
-    """What the Floor knows about one agent."""
-
-    source: str
-    agent_id: str
-    name: str | None = None
-    presence: str | None = None
-    presence_since: float | None = None
-    routing_status: str | None = None
-    routing_since: float | None = None
-    queue_ids: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def key(self) -> RowKey:
-        """Return this agent's row key."""
-        return ("agent", self.source, self.agent_id)
+class _AgentRow(_Row):
+    __slots__ = ()
 
     @property
     def status(self) -> str:
-        """Return the one status a supervisor reads: routing status when on queue, else presence."""
-        if self.presence in (None, "on_queue") and self.routing_status:
-            return self.routing_status.lower()
-        return self.presence or "unknown"
+        """Return the one status a supervisor reads (see ``streams.states.status``)."""
+        return states.status(self.presence, self.routing_status)  # type: ignore[attr-defined]
 
     @property
     def status_since(self) -> float | None:
         """Return when the status shown by ``status`` began (epoch seconds)."""
-        if self.presence in (None, "on_queue") and self.routing_status:
-            return self.routing_since
-        return self.presence_since
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the state as plain data (for JSON and tests)."""
-        data = {name: getattr(self, name) for name in AGENT_FIELDS}
-        data["queue_ids"] = sorted(self.queue_ids)
-        return data | {"id": self.agent_id}
+        if states.on_queue(self.presence, self.routing_status):  # type: ignore[attr-defined]
+            return self.routing_since  # type: ignore[attr-defined]
+        return self.presence_since  # type: ignore[attr-defined]
 
 
-@dataclass(slots=True)
-class InteractionState:
-    """What the Floor knows about one live interaction."""
-
-    source: str
-    interaction_id: str
-    media: str | None = None
-    queue_id: str | None = None
-    state: str | None = None
-    agent_id: str | None = None
-    agent_name: str | None = None
-    campaign: str | None = None
-    disposition: str | None = None
-    started_at: float | None = None
-    state_since: float | None = None  # when ``state`` last changed, by the Floor's wall clock
-
-    @property
-    def key(self) -> RowKey:
-        """Return this interaction's row key."""
-        return ("interaction", self.source, self.interaction_id)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the state as plain data (for JSON and tests)."""
-        data = {name: getattr(self, name) for name in INTERACTION_FIELDS}
-        return data | {"state_since": self.state_since, "id": self.interaction_id}
+def _state_class(name: str, schema: RowSchema, base: type, doc: str) -> type:
+    """Return the mutable state class of a row kind: identity, then every field the Floor holds, at its default."""
+    specs: list[Any] = [("source", str), (schema.identity, str)]
+    specs += [(f.name, Any, field(default=f.default)) for f in schema.state_fields]
+    namespace = {"__doc__": doc, "SCHEMA": schema}
+    return make_dataclass(name, specs, bases=(base,), slots=True, module=__name__, namespace=namespace)
 
 
-def _normalise(name: str, value: Any) -> Any:
-    if name == "queue_ids":
-        return frozenset(value)
-    if name in ("presence",) and value is not None:
-        return str(value).lower()
-    if name == "routing_status" and value is not None:
-        return str(value).upper()
-    return value
+QueueState = _state_class("QueueState", QUEUE, _QueueRow, "What the Floor knows about one queue.")
+AgentState = _state_class("AgentState", AGENT, _AgentRow, "What the Floor knows about one agent.")
+InteractionState = _state_class(
+    "InteractionState", INTERACTION, _Row, "What the Floor knows about one live interaction."
+)
+
+# What a full snapshot resets a field to when it leaves the field out (names are kept).
+_QUEUE_RESET = {f.name: f.default for f in QUEUE.event_fields if not f.keep_on_snapshot}
+_AGENT_RESET = {f.name: f.default for f in AGENT.event_fields if not f.keep_on_snapshot}
+_INTERACTION_RESET = {f.name: f.default for f in INTERACTION.event_fields if f.name != "ended"}
+_QUEUE_NORMALISERS = QUEUE.normalisers()
+_AGENT_NORMALISERS = AGENT.normalisers()
+_INTERACTION_NORMALISERS = INTERACTION.normalisers()
+_QUEUE_ROLLING = QUEUE.rolling
 
 
-def _interaction_value(name: str, value: Any) -> Any:
-    """Return VALUE as the Floor keeps it: text fields as short strings, times as floats."""
-    if value is None:
-        return None
-    if name == "started_at":
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-    text = str(value)[:200]
-    if name in ("state", "media"):
-        text = text.lower()
-    return text or None
+def _fold(state: Any, values: dict[str, Any], normalisers: dict[str, Callable[[Any], Any]]) -> bool:
+    """Set VALUES (normalised as the schema says) on STATE; return whether anything changed."""
+    changed = False
+    for name, value in values.items():
+        normalise = normalisers.get(name)
+        if normalise is not None:
+            value = normalise(value)
+        if getattr(state, name) != value:
+            setattr(state, name, value)
+            changed = True
+    return changed
 
 
 class Floor:
@@ -198,6 +164,7 @@ class Floor:
         self.wall_clock = wall_clock
         self.events_applied = 0
         self.interactions_evicted = 0  # dropped for the cap or the TTL, not because they ended
+        self.rolling = RollingCounts()
 
     # -- reading ------------------------------------------------------------
 
@@ -285,6 +252,16 @@ class Floor:
                 self.interactions_evicted += 1
         return gone
 
+    def roll_windows(self) -> set[RowKey]:
+        """Take counts that left their window off the rolling figures (see ``streams.rolling``); return the rows."""
+        changed: set[RowKey] = set()
+        for state in self.rolling.expire(self.clock()):
+            key = state.key
+            # A row removed meanwhile is not shown any more: its count is nobody's news.
+            if self.queues.get(key[1:]) is state:
+                changed.add(key)
+        return changed
+
     def _apply_queue(self, event: QueueStats, complete: bool = False) -> set[RowKey]:
         key = (event.source, event.queue_id)
         state = self.queues.get(key)
@@ -295,16 +272,23 @@ class Floor:
         values = reported(event)
         if complete:
             # A snapshot states every field: anything it leaves out is reset.
-            template = QueueState(source=event.source, queue_id=event.queue_id, name=state.name)
-            values = {name: getattr(template, name) for name in QUEUE_FIELDS} | values
+            values = _QUEUE_RESET | values
         if values.get("waiting") == 0:
             values["longest_waiting_since"] = None
         changed = created
-        # Queue fields are names, counts and times that need no normalising (see _normalise): compare as they are.
-        for name, value in values.items():
-            if getattr(state, name) != value:
-                setattr(state, name, value)
-                changed = True
+        for spec in _QUEUE_ROLLING:
+            if spec.rise_of in values:
+                amount = rise(
+                    getattr(state, spec.rise_of),
+                    state.interval_start,
+                    values[spec.rise_of],
+                    values.get("interval_start", state.interval_start),
+                )
+                if amount:
+                    self.rolling.add(state, spec, amount, self.clock())
+                    changed = True
+        if _fold(state, values, _QUEUE_NORMALISERS):
+            changed = True
         return {state.key} if changed else set()
 
     def _apply_agent(self, event: AgentStatus, complete: bool = False) -> set[RowKey]:
@@ -316,15 +300,9 @@ class Floor:
             self._agent_ids.setdefault(event.source, set()).add(event.agent_id)
         values = reported(event)
         if complete:
-            template = AgentState(source=event.source, agent_id=event.agent_id, name=state.name)
-            values = {name: getattr(template, name) for name in AGENT_FIELDS} | values
-        changed = created
-        for name, value in values.items():
-            value = _normalise(name, value)
-            if getattr(state, name) != value:
-                setattr(state, name, value)
-                changed = True
-        return {state.key} if changed else set()
+            values = _AGENT_RESET | values
+        changed = _fold(state, values, _AGENT_NORMALISERS)
+        return {state.key} if changed or created else set()
 
     def _apply_membership(self, event: QueueMembership) -> set[RowKey]:
         state = self.agents.get((event.source, event.agent_id))
@@ -359,17 +337,11 @@ class Floor:
         values = reported(event)
         values.pop("ended", None)
         if complete:
-            # A snapshot states every field: anything it leaves out is cleared (every default is None).
-            values = _NO_INTERACTION_FIELDS | values
-        moved = created
-        for name, value in values.items():
-            value = _interaction_value(name, value)
-            if getattr(state, name) != value:
-                setattr(state, name, value)
-                moved = True
-                if name == "state":
-                    state.state_since = self.wall_clock()
-        if created and state.state_since is None:
+            # A snapshot states every field: anything it leaves out is cleared.
+            values = _INTERACTION_RESET | values
+        before = state.state
+        moved = _fold(state, values, _INTERACTION_NORMALISERS) or created
+        if state.state != before or (created and state.state_since is None):
             state.state_since = self.wall_clock()
         if moved:
             changed.add(state.key)

@@ -45,7 +45,7 @@ WATCHED = frozenset({"11", "12"})
         ({"agentStateName": "Unavailable", "outStateDescription": ""}, ("unavailable", "OFF_QUEUE")),
         ({"agentStateName": "LoggedIn"}, ("available", "OFF_QUEUE")),
         ({"agentStateName": "LoggedOut"}, ("offline", "OFF_QUEUE")),
-        ({"agentStateName": "SomethingNew"}, ("somethingnew", "OFF_QUEUE")),
+        ({"agentStateName": "SomethingNew"}, ("something_new", "OFF_QUEUE")),  # streams.states spells it
     ],
 )
 def test_agent_states_map_onto_presence_and_routing(record, expected):

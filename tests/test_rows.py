@@ -13,6 +13,7 @@ from dashboard.filters import RowFilter
 from dashboard.rows import QueueConfig, agent_row, queue_row, threshold_level
 from streams.floor import AgentState, QueueState
 from streams.models import Queue
+from streams.vendors.registry import vendor
 
 SALES = QueueConfig(
     pk=7,
@@ -86,18 +87,20 @@ def test_it_shows_every_queue_figure():
         offered=120,
         answered=101,
         abandoned=9,
+        abandoned_15m=7,
     )
     cells = re.findall(r'<td class="num">(\d+)</td>', queue_row(state, SALES)["html"])
-    assert cells == ["11", "3", "17", "4", "120", "101", "9"]
+    assert cells == ["11", "3", "17", "4", "120", "101", "9", "7"]
 
 
 def test_it_shows_a_dash_for_figures_the_vendor_never_reports():
     # CXone's real-time API has no ringing count and no interval totals: a zero there would read as fact.
     state = QueueState(source="c1", queue_id="q-sales", interacting=11, alerting=0, offered=0, answered=0)
-    config = replace(SALES, unreported=frozenset({"alerting", "offered", "answered", "abandoned"}))
+    config = replace(SALES, unreported=vendor("cxone").unreported_queue_fields)
     row = queue_row(state, config)
     cells = re.findall(r'<td class="num">([^<]+)</td>', row["html"])
-    assert cells == ["11", "–", "0", "0", "–", "–", "–"]
+    # Abandoned in the last 15 minutes is counted from abandoned, so it is unreported with it.
+    assert cells == ["11", "–", "0", "0", "–", "–", "–", "–"]
     assert (row["data"]["offered"], row["data"]["interacting"]) == (None, 11)
 
 

@@ -1,6 +1,6 @@
 """Every kind of connection Floorview speaks, one entry each: adding a vendor is its package plus one line here.
 
-The entries name their connector and queue import by dotted path: the model and
+The entries name their connector, queue import and unreported figures by dotted path: the model and
 the admin read this registry, and must not pull in the network stack (aiohttp,
 websockets) to learn a kind's label or settings.
 """
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
 
+from streams.schema import QUEUE
 from streams.vendors.cxone.settings import CxoneSettings
 from streams.vendors.genesys.settings import GenesysSettings
 from streams.vendors.push.settings import PushSettings
@@ -37,16 +39,26 @@ class Vendor:
     settings: type[KindSettings]
     connector: str
     queues: str = ""
-    # QueueStats fields this vendor never reports: boards show "–" there rather than a zero that reads as fact.
-    unreported_queue_fields: frozenset[str] = frozenset()
+    # The dotted path of the queue figures this vendor's parsers never fill, declared beside them; "" = none.
+    unreported: str = ""
 
     def connector_class(self) -> type[Connector]:
         """Return the connector class (imported on first use)."""
         return import_string(self.connector)
 
+    @property
+    def unreported_queue_fields(self) -> frozenset[str]:
+        """Return the queue figures this vendor never reports (boards show "–"), with those counted from them."""
+        return _unreported(self.unreported)
+
     def queue_import(self) -> Callable[[Any], Awaitable[list[dict]]] | None:
         """Return the kind's queue import, or None when it has none."""
         return import_string(self.queues) if self.queues else None
+
+
+@cache
+def _unreported(path: str) -> frozenset[str]:
+    return QUEUE.unreported(import_string(path) if path else ())
 
 
 _V = "streams.vendors"
@@ -66,8 +78,7 @@ VENDORS: dict[str, Vendor] = {
             CxoneSettings,
             f"{_V}.cxone.connector.CxoneConnector",
             f"{_V}.cxone.queues.fetch_queues",
-            # The real-time API has no ringing count and no interval totals (those live in historical reports).
-            frozenset({"alerting", "offered", "answered", "abandoned"}),
+            f"{_V}.cxone.parsers.UNREPORTED_QUEUE_FIELDS",
         ),
         Vendor("push", "WebSocket push feed (JSON or MessagePack)", PushSettings, f"{_V}.push.connector.PushConnector"),
         Vendor("sse", "Server-Sent Events feed", SseSettings, f"{_V}.sse.connector.SseConnector"),

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from streams import sanity
+from streams import sanity, states
 from streams.events import UNSET, AgentStatus, InteractionUpdate, QueueStats
 
 MAX_TEXT = 200  # longer names are cut: a board cell never needs more
@@ -206,6 +206,10 @@ def full_name(first: Any, last: Any) -> str | None:
 
 # -- skills ------------------------------------------------------------------------------
 
+# Queue figures skill_stats never fills: the real-time API has no ringing count and no interval
+# totals (those live in historical reports). Boards show "–" there rather than a zero that reads as fact.
+UNREPORTED_QUEUE_FIELDS = frozenset({"alerting", "offered", "answered", "abandoned"})
+
 
 def skill_stats(source: str, item: Any) -> QueueStats:
     """Return the QueueStats of one ``skillActivity[]`` record (fields it lacks stay UNSET)."""
@@ -264,13 +268,13 @@ def agent_presence(item: dict[str, Any]) -> tuple[str, str]:
             return "unavailable", "OFF_QUEUE"
         if reason.lower() == "refused":
             return "on_queue", "NOT_RESPONDING"
-        return reason.lower(), "OFF_QUEUE"
+        return states.presence(reason), "OFF_QUEUE"
     if folded == "loggedin":
         return "available", "OFF_QUEUE"
     if folded == "loggedout":
         return "offline", "OFF_QUEUE"
     # A state this table does not know is shown as CXone names it; routing cannot be told.
-    return state.lower(), "OFF_QUEUE"
+    return states.presence(state), "OFF_QUEUE"
 
 
 def agent_status(source: str, item: Any, queue_ids: frozenset[str]) -> AgentStatus:

@@ -17,11 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from streams.events import QueueStats, reported
+from streams.schema import EARLIEST, INTERVAL, LIVE, QUEUE, SUM
 from streams.vendors.genesys.parsers import QueuePart
 
-SUMMED = ("waiting", "interacting", "alerting")
-AGGREGATES = ("offered", "answered", "abandoned", "sl_numerator", "sl_denominator")
-BY_MEDIA = (*SUMMED, *AGGREGATES, "longest_waiting_since")
+# From the schema: live counts summed over the groups, interval aggregates summed over the groups in the
+# current interval, and the longest wait (the earliest start of any group).
+SUMMED = QUEUE.per_media(SUM, LIVE)
+AGGREGATES = QUEUE.per_media(SUM, INTERVAL)
+EARLIEST_OF = QUEUE.per_media(EARLIEST)
+BY_MEDIA = (*SUMMED, *AGGREGATES, *EARLIEST_OF)
 # The fields that decide the interval totals: which interval is current, and each group's figures in it.
 _INTERVAL_INPUTS = frozenset(("interval_start", *AGGREGATES))
 
@@ -82,7 +86,8 @@ def _totals_of(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
     totals: dict[str, Any] = {}
     for name in SUMMED:
         _sum_into(totals, groups, name)
-    _longest_wait_into(totals, groups)
+    for name in EARLIEST_OF:
+        _earliest_into(totals, groups, name)
     _interval_into(totals, groups)
     return totals
 
@@ -92,8 +97,9 @@ def _refresh(totals: dict[str, Any], groups: dict[str, dict[str, Any]], changed:
     for name in SUMMED:
         if name in changed:
             _sum_into(totals, groups, name)
-    if "longest_waiting_since" in changed:
-        _longest_wait_into(totals, groups)
+    for name in EARLIEST_OF:
+        if name in changed:
+            _earliest_into(totals, groups, name)
     if not _INTERVAL_INPUTS.isdisjoint(changed):
         _interval_into(totals, groups)
 
@@ -107,14 +113,14 @@ def _sum_into(totals: dict[str, Any], groups: dict[str, dict[str, Any]], name: s
         totals.pop(name, None)
 
 
-def _longest_wait_into(totals: dict[str, Any], groups: dict[str, dict[str, Any]]) -> None:
-    """Set the queue's longest wait: the earliest any group reports (None if every group says nobody waits)."""
-    waits = [fields["longest_waiting_since"] for fields in groups.values() if "longest_waiting_since" in fields]
-    if waits:
-        known = [since for since in waits if since is not None]
-        totals["longest_waiting_since"] = min(known) if known else None
+def _earliest_into(totals: dict[str, Any], groups: dict[str, dict[str, Any]], name: str) -> None:
+    """Set totals[NAME] to the earliest time any group reports (the longest wait; None if every group says none)."""
+    times = [fields[name] for fields in groups.values() if name in fields]
+    if times:
+        known = [since for since in times if since is not None]
+        totals[name] = min(known) if known else None
     else:
-        totals.pop("longest_waiting_since", None)
+        totals.pop(name, None)
 
 
 def _interval_into(totals: dict[str, Any], groups: dict[str, dict[str, Any]]) -> None:

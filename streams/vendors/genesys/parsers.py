@@ -32,12 +32,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from streams import sanity
+from streams import sanity, states
 from streams.events import UNSET, AgentStatus, Event, QueueMembership, QueueStats
-
-# System presences Genesys knows; REST spells them "OnQueue", the socket "ON_QUEUE".
-SYSTEM_PRESENCES = ("available", "on_queue", "away", "busy", "break", "meal", "meeting", "training", "offline", "idle")
-_PRESENCE_BY_FOLDED = {name.replace("_", ""): name for name in SYSTEM_PRESENCES}
 
 _QUEUE_TOPIC = re.compile(r"^v2\.analytics\.queues\.(?P<id>[^.]+)\.observations$")
 _QUEUE_USERS_TOPIC = re.compile(r"^v2\.routing\.queues\.(?P<id>[^.]+)\.users$")
@@ -55,19 +51,13 @@ _INSTANT_COUNTS = {
     "oOnQueueUsers": "on_queue_agents",
 }
 
+# The metrics the REST snapshot asks for: every count above, and those read on their own.
+OBSERVATION_METRICS = (*_INSTANT_COUNTS, "oLongestWaiting", "oUserRoutingStatuses")
+AGGREGATE_METRICS = (*_AGGREGATE_COUNTS, "oServiceLevel")
+
 # The observation metrics instant_fields reads. It passes over the others, which are many: half of
 # a queue's agent-figures message is oUserPresences, one entry per presence, that no field shows.
-_INSTANT_METRICS = frozenset((*_INSTANT_COUNTS, "oLongestWaiting", "oUserRoutingStatuses"))
-
-OBSERVATION_METRICS = (
-    "oWaiting",
-    "oInteracting",
-    "oAlerting",
-    "oLongestWaiting",
-    "oOnQueueUsers",
-    "oUserRoutingStatuses",
-)
-AGGREGATE_METRICS = ("nOffered", "tAnswered", "tAbandon", "oServiceLevel")
+_INSTANT_METRICS = frozenset(OBSERVATION_METRICS)
 
 
 class ParseError(ValueError):
@@ -136,25 +126,21 @@ def _interval(value: str) -> tuple[float, float]:
 
 
 def system_presence(value: Any) -> str | None:
-    """Return a system presence in the Floor's spelling ("OnQueue", "ON_QUEUE" → "on_queue")."""
+    """Return a system presence in the Floor's spelling ("OnQueue", "ON_QUEUE" → "on_queue"; see streams.states)."""
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ParseError(f"not a presence: {value!r}")
-    folded = value.strip().replace("_", "").replace(" ", "").lower()
-    if folded in _PRESENCE_BY_FOLDED:
-        return _PRESENCE_BY_FOLDED[folded]
-    # An unknown presence still shows, in the same lower snake case.
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value.strip()).replace(" ", "_").lower()
+    return states.presence(value)
 
 
 def routing_status(value: Any) -> str | None:
-    """Return a routing status upper-cased ("idle" → "IDLE")."""
+    """Return a routing status upper-cased ("idle" → "IDLE"; see streams.states)."""
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ParseError(f"not a routing status: {value!r}")
-    return value.strip().upper()
+    return states.routing_status(value)
 
 
 def _count(value: Any) -> int:
