@@ -38,12 +38,8 @@ from streams.vendors.cxone.parsers import (
     skill_stats,
 )
 from streams.vendors.genesys.connector import GenesysConnector
-from streams.vendors.genesys.parsers import (
-    parse_aggregate_results,
-    parse_frame,
-    parse_members,
-    parse_observation_results,
-)
+from streams.vendors.genesys.parsers import parse_frame
+from streams.vendors.genesys.replies import parse_aggregate_results, parse_members, parse_observation_results
 from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector
 from tests.timing import eventually

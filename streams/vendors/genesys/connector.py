@@ -25,7 +25,9 @@ from streams.log_safe import safe_text
 from streams.oauth import TokenProvider
 from streams.vendors.genesys import reads
 from streams.vendors.genesys.media import MediaTotals
-from streams.vendors.genesys.parsers import Member, ParseError, QueuePart, parse_frame
+from streams.vendors.genesys.parsers import parse_frame
+from streams.vendors.genesys.queue_metrics import QueuePart
+from streams.vendors.genesys.replies import Member
 from streams.vendors.genesys.rest import GenesysRest, RestError
 from streams.vendors.genesys.subscriptions import (
     TOPIC_LIMIT,
@@ -35,6 +37,7 @@ from streams.vendors.genesys.subscriptions import (
     channel_expiry,
     queue_topics,
 )
+from streams.vendors.genesys.values import ParseError
 from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)

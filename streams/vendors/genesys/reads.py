@@ -7,12 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.events import AgentStatus, reported
-from streams.vendors.genesys.parsers import (
-    AGGREGATE_METRICS,
-    OBSERVATION_METRICS,
+from streams.vendors.genesys.queue_metrics import AGGREGATE_METRICS, OBSERVATION_METRICS, QueuePart
+from streams.vendors.genesys.replies import (
     Member,
-    ParseError,
-    QueuePart,
     parse_aggregate_results,
     parse_members,
     parse_observation_results,
@@ -20,6 +17,7 @@ from streams.vendors.genesys.parsers import (
 )
 from streams.vendors.genesys.rest import GenesysRest, RestError
 from streams.vendors.genesys.subscriptions import batches
+from streams.vendors.genesys.values import ParseError
 
 QUERY_BATCH = 100  # queues per analytics query or queue lookup
 INTERVAL = 1800.0  # Genesys' analytics interval: 30 minutes
