@@ -24,20 +24,13 @@ from streams.link.timing import Timing
 from streams.log_safe import safe_text
 from streams.oauth import TokenProvider
 from streams.vendors.genesys import reads
+from streams.vendors.genesys.channels import Channels
 from streams.vendors.genesys.media import MediaTotals
 from streams.vendors.genesys.parsers import parse_frame
 from streams.vendors.genesys.queue_metrics import QueuePart
 from streams.vendors.genesys.replies import Member
 from streams.vendors.genesys.rest import GenesysRest, RestError
-from streams.vendors.genesys.subscriptions import (
-    TOPIC_LIMIT,
-    Channel,
-    agent_topic,
-    batches,
-    channel_expiry,
-    queue_topics,
-)
-from streams.vendors.genesys.values import ParseError
+from streams.vendors.genesys.subscriptions import TOPIC_LIMIT, agent_topic, batches, queue_topics
 from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
@@ -60,6 +53,7 @@ class GenesysConnector(Connector):
         self._token_revoked = False
         # Queue figures arrive per media type: the totals are kept here.
         self.media = MediaTotals()
+        self.channels = Channels(self._api, self._topics_rejected)
 
     # -- resources -----------------------------------------------------------------------
 
@@ -109,87 +103,30 @@ class GenesysConnector(Connector):
         return link
 
     async def _open_channel(self, topics: list[str]) -> Socket:
-        reply = await self._api().request("POST", "/api/v2/notifications/channels")
-        try:
-            if not isinstance(reply, dict):
-                raise ParseError("channel reply is not an object")
-            channel_id, uri = reply.get("id"), reply.get("connectUri")
-            if not isinstance(channel_id, str) or not isinstance(uri, str) or not uri.startswith(("ws", "http")):
-                raise ParseError("channel reply lacks id or connectUri")
-        except ParseError as exc:
-            raise RestError(f"unusable channel reply: {exc}") from None
-        expires = channel_expiry(reply.get("expires"), time.time())
-        channel = Channel(channel_id)
-        if topics:
-            await self._put_topics(channel, topics)
+        channel, uri, expires = await self.channels.create(topics)
         # connectUri is used exactly as returned: no token, no header.
-        return await self.connect_socket(uri, name=channel_id, expires_at=expires, data=channel)
+        return await self.connect_socket(uri, name=channel.id, expires_at=expires, data=channel)
 
     async def retire_link(self, link: Link) -> None:
         """Unsubscribe the channels of a replaced link, so the vendor stops publishing to them."""
         if self.rest is None or self.session is None or self.session.closed:
             return
         for socket in link.sockets:
-            await self._api().request("DELETE", f"/api/v2/notifications/channels/{socket.data.id}/subscriptions")
+            await self.channels.unsubscribe(socket.data)
 
-    async def _put_topics(self, channel: Channel, topics: list[str]) -> None:
-        path = f"/api/v2/notifications/channels/{channel.id}/subscriptions"
-        if topics:
-            reply = await self._api().request(
-                "PUT", path, params={"ignoreErrors": "true"}, json=[{"id": t} for t in topics]
-            )
-            self._note_rejections(reply)
-        else:
-            await self._api().request("DELETE", path)
-        channel.topics = list(topics)
-
-    async def _post_topics(self, channel: Channel, topics: list[str]) -> None:
-        path = f"/api/v2/notifications/channels/{channel.id}/subscriptions"
-        reply = await self._api().request(
-            "POST", path, params={"ignoreErrors": "true"}, json=[{"id": t} for t in topics]
-        )
-        self._note_rejections(reply)
-        channel.topics.extend(topics)
-
-    def _note_rejections(self, reply: Any) -> None:
-        entities = reply.get("entities") if isinstance(reply, dict) else None
-        if not isinstance(entities, list):
-            return
-        rejected = [e.get("id") for e in entities if isinstance(e, dict) and e.get("state") == "Rejected"]
-        if rejected:
-            self.health.count("topic_rejected", len(rejected))
-            example = safe_text(rejected[0], 200)
-            self.health.record_error(f"{len(rejected)} topics rejected, e.g. {example}")
-            log.warning("%s: %d topics rejected, e.g. %s", self, len(rejected), example)
+    def _topics_rejected(self, rejected: list[Any]) -> None:
+        self.health.count("topic_rejected", len(rejected))
+        example = safe_text(rejected[0], 200)
+        self.health.record_error(f"{len(rejected)} topics rejected, e.g. {example}")
+        log.warning("%s: %d topics rejected, e.g. %s", self, len(rejected), example)
 
     async def sync_topics(self) -> None:
         """Make the current link carry exactly ``desired_topics()``, opening channels if they overflow."""
         link = self.link
         if link is None:
             return
-        desired = self.desired_topics()
-        wanted = set(desired)
-        placed: set[str] = set()
-        plans: list[tuple[Socket, list[str]]] = []
-        for socket in link.sockets:
-            keep = [t for t in socket.data.topics if t in wanted and t not in placed]
-            placed.update(keep)
-            plans.append((socket, keep))
-        remaining = [t for t in desired if t not in placed]
-        for socket, keep in plans:
-            room = TOPIC_LIMIT - len(keep)
-            if room > 0 and remaining:
-                keep.extend(remaining[:room])
-                remaining = remaining[room:]
-            channel: Channel = socket.data
-            if keep == channel.topics:
-                continue
-            added = keep[len(channel.topics) :]
-            if keep[: len(channel.topics)] == channel.topics and added:
-                await self._post_topics(channel, added)
-            else:
-                await self._put_topics(channel, keep)
-        for chunk in batches(remaining, TOPIC_LIMIT):
+        channels = [socket.data for socket in link.sockets]
+        for chunk in await self.channels.sync(channels, self.desired_topics()):
             self.add_socket(await self._open_channel(chunk))
 
     async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
@@ -284,9 +221,7 @@ class GenesysConnector(Connector):
             return
         if self._resubscribe and self.link is not None:
             dropped, self._resubscribe = self._resubscribe, set()
-            for socket in self.link.sockets:
-                if socket.data.id in dropped or not any(s.data.id in dropped for s in self.link.sockets):
-                    await self._put_topics(socket.data, list(socket.data.topics))
+            await self.channels.resubscribe([socket.data for socket in self.link.sockets], dropped)
             self.request_resync("resubscribed after the server dropped the subscriptions")
         if self._joiners:
             joiners, self._joiners = self._joiners, {}
