@@ -37,7 +37,8 @@ from streams.events import AgentStatus, SourceSnapshot
 from streams.floor import Floor
 from streams.snapshots import MemorySnapshotStore
 from streams.vendors.genesys.media import MediaTotals
-from streams.vendors.genesys.parsers import QueuePart, parse_frame
+from streams.vendors.genesys.parsers import parse_frame
+from streams.vendors.genesys.queue_metrics import QueuePart
 from streams.vendors.genesys.subscriptions import agent_topic, queue_topics
 
 SOURCE = "c1"

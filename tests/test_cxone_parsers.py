@@ -13,20 +13,10 @@ from hypothesis import strategies as st
 from streams.events import UNSET, AgentStatus, InteractionUpdate
 from streams.vendors.cxone import contacts as cxone_contacts
 from streams.vendors.cxone.connector import CxoneConnector, api_base
-from streams.vendors.cxone.parsers import (
-    ParseError,
-    agent_presence,
-    agent_status,
-    api_version,
-    contact_update,
-    entity_id,
-    jwt_claims,
-    parse_page,
-    parse_time,
-    skill_stats,
-)
+from streams.vendors.cxone.parsers import agent_presence, agent_status, contact_update, parse_page, skill_stats
 from streams.vendors.cxone.poller import PollResult
 from streams.vendors.cxone.rest import CxoneError, Fetched
+from streams.vendors.cxone.values import ParseError, api_version, entity_id, jwt_claims, parse_time
 from streams.vendors.spec import ConnectionSpec
 
 WATCHED = frozenset({"11", "12"})

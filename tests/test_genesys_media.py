@@ -5,7 +5,8 @@ from hypothesis import strategies as st
 
 from streams.events import QueueStats, reported
 from streams.vendors.genesys.media import BY_MEDIA, MediaTotals
-from streams.vendors.genesys.parsers import QueuePart, parse_frame
+from streams.vendors.genesys.parsers import parse_frame
+from streams.vendors.genesys.queue_metrics import QueuePart
 
 Q = "q1"
 

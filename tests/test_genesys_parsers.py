@@ -11,18 +11,14 @@ from streams import sanity
 from streams.events import UNSET, AgentStatus, QueueMembership, QueueStats, reported
 from streams.floor import Floor
 from streams.health import LinkHealth
-from streams.vendors.genesys.parsers import (
-    Notice,
-    ParseError,
+from streams.vendors.genesys.parsers import Notice, parse_frame
+from streams.vendors.genesys.replies import (
     parse_aggregate_results,
-    parse_frame,
-    parse_interval,
     parse_members,
     parse_observation_results,
     parse_queue_entities,
-    parse_time,
-    system_presence,
 )
+from streams.vendors.genesys.values import ParseError, parse_interval, parse_time, system_presence
 
 Q = "6a1b2c3d-0000-4000-8000-00000000000a"
 U = "7b1b2c3d-0000-4000-8000-00000000000b"

@@ -28,22 +28,11 @@ from streams.hooks.queue import HookItem
 from streams.link.timing import Timing
 from streams.oauth import TokenProvider, TokenUnavailable
 from streams.vendors.cxone.auth import CxoneAuth
-from streams.vendors.cxone.parsers import (
-    ParseError,
-    agent_status,
-    contact_update,
-    entity_id,
-    parse_page,
-    poll_time,
-    skill_stats,
-)
+from streams.vendors.cxone.parsers import agent_status, contact_update, parse_page, poll_time, skill_stats
+from streams.vendors.cxone.values import ParseError, entity_id
 from streams.vendors.genesys.connector import GenesysConnector
-from streams.vendors.genesys.parsers import (
-    parse_aggregate_results,
-    parse_frame,
-    parse_members,
-    parse_observation_results,
-)
+from streams.vendors.genesys.parsers import parse_frame
+from streams.vendors.genesys.replies import parse_aggregate_results, parse_members, parse_observation_results
 from streams.vendors.spec import ConnectionSpec
 from streams.vendors.webhook.connector import WebhookConnector
 from tests.timing import eventually

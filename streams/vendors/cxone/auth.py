@@ -45,7 +45,7 @@ from streams.log_safe import safe_text
 from streams.oauth import CachedTokens, MemoryTokenCache, Token, TokenCache, TokenUnavailable, token_for
 from streams.origins import origin
 from streams.retry_after import parse_retry_after
-from streams.vendors.cxone.parsers import ParseError, jwt_claims
+from streams.vendors.cxone.values import ParseError, jwt_claims
 
 log = logging.getLogger(__name__)
 

@@ -65,15 +65,10 @@ from streams.link.sockets import Link, Socket
 from streams.link.timing import Timing
 from streams.vendors.cxone.auth import CxoneAuth
 from streams.vendors.cxone.contacts import LiveContacts
-from streams.vendors.cxone.parsers import (
-    ParseError,
-    agent_status,
-    api_version,
-    contact_update,
-    skill_stats,
-)
+from streams.vendors.cxone.parsers import agent_status, contact_update, skill_stats
 from streams.vendors.cxone.poller import Pacing, PollResult
 from streams.vendors.cxone.rest import EPOCH, CxoneError, CxoneRest, Fetched
+from streams.vendors.cxone.values import ParseError, api_version
 from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from streams.events import InteractionUpdate
 from streams.health import LinkHealth
-from streams.vendors.cxone.parsers import ParseError, contact_id, contact_update
+from streams.vendors.cxone.parsers import contact_id, contact_update
 from streams.vendors.cxone.rest import Fetched
+from streams.vendors.cxone.values import ParseError
 
 
 class LiveContacts:

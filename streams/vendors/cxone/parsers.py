@@ -2,7 +2,9 @@
 
 Every function here takes whatever JSON arrived and either returns plain
 values and events or raises ``ParseError`` (and nothing else): the connector
-counts and skips what it cannot use. The mapping onto Floorview's vocabulary:
+counts and skips what it cannot use. The values in a record (timestamps, ids,
+names, counts) are read by ``values``; what they mean is said here, with the
+mapping onto Floorview's vocabulary:
 
 Agent states (``agentStateName``) → (presence, routing status):
 
@@ -40,23 +42,23 @@ field unset and is counted; the record's other fields still apply.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import math
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from streams import sanity, states
 from streams.events import UNSET, AgentStatus, InteractionUpdate, QueueStats
+from streams.vendors.cxone.values import (
+    ParseError,
+    count_or_unset,
+    entity_id,
+    full_name,
+    optional_id,
+    parse_time,
+    short_text,
+    shown_time,
+)
 
-MAX_TEXT = 200  # longer names are cut: a board cell never needs more
-
-
-class ParseError(ValueError):
-    """A reply or record that cannot be used (wrong shape or type)."""
+# -- pages -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -67,30 +69,6 @@ class Page:
     last_poll_time: str | None
     next_link: str | None
     total: int | None
-
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def parse_time(value: Any) -> float | None:
-    """Return the epoch seconds of a CXone timestamp, or None for null/empty; raise ParseError otherwise."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > 64:
-        raise ParseError("a timestamp must be a string")
-    # CXone writes up to seven fractional digits; Python reads six.
-    text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00").replace("z", "+00:00")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ParseError(f"not a timestamp: {value[:40]!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        seconds = moment.timestamp()
-    except (OverflowError, ValueError, OSError):
-        raise ParseError("timestamp out of range") from None
-    return round(seconds * 1000) / 1000
 
 
 def poll_time(value: Any) -> str | None:
@@ -144,66 +122,6 @@ def parse_page(body: Any, root: str) -> Page:
     )
 
 
-def entity_id(value: Any, what: str = "id") -> str:
-    """Return a CXone id (a positive number, or its text) as a string; raise ParseError otherwise."""
-    if isinstance(value, bool):
-        raise ParseError(f"{what} is not a number")
-    # Ids are at most 20 digits, as in text below: 1e300 is no id, whatever is_integer() says.
-    if isinstance(value, int) and 0 < value < 10**20:
-        return str(value)
-    if isinstance(value, float) and value.is_integer() and 0 < value < 2**53:
-        return str(int(value))
-    if isinstance(value, str):
-        text = value.strip()
-        # ASCII digits only: "¹" and "٣" are digits to str.isdigit() but no CXone id (and int() refuses "¹").
-        if text.isascii() and text.isdigit() and len(text) <= 20 and int(text) > 0:
-            return str(int(text))
-    raise ParseError(f"{what} is missing or not a positive number")
-
-
-def contact_id(item: Any) -> str:
-    """Return the ``contactId`` of one ``activeContacts[]`` record, whatever its other fields hold."""
-    if not isinstance(item, dict):
-        raise ParseError("a contact is not an object")
-    return entity_id(item.get("contactId"), "contactId")
-
-
-def optional_id(value: Any) -> str | None:
-    """Return an id, or None where CXone says "none" (null, 0, empty)."""
-    if value is None or value == 0 or value == "" or value == "0":
-        return None
-    try:
-        return entity_id(value)
-    except ParseError:
-        return None
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        value = value.strip()
-        return value[:MAX_TEXT] or None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return str(value)[:MAX_TEXT]
-    return None
-
-
-def _count(value: Any) -> Any:
-    """Return a count (see ``streams.sanity``), or UNSET when the field is absent or not a count (counted)."""
-    checked = sanity.count(value)
-    return UNSET if checked is None else checked
-
-
-def _time_or_unset(value: Any) -> Any:
-    """Return a time field as epoch seconds (None for null), or UNSET when unreadable or not sane (counted)."""
-    return sanity.shown_time(value, parse_time)
-
-
-def full_name(first: Any, last: Any) -> str | None:
-    """Return "first last" from CXone's name fields, or None when both are empty."""
-    parts = [p for p in (_text(first), _text(last)) if p]
-    return " ".join(parts)[:MAX_TEXT] if parts else None
-
-
 # -- skills ------------------------------------------------------------------------------
 
 # Queue figures skill_stats never fills: the real-time API has no ringing count and no interval
@@ -217,20 +135,20 @@ def skill_stats(source: str, item: Any) -> QueueStats:
         raise ParseError("a skill is not an object")
     skill_id = entity_id(item.get("skillId"), "skillId")
     values: dict[str, Any] = {}
-    name = _text(item.get("skillName"))
+    name = short_text(item.get("skillName"))
     if name is not None:
         values["name"] = name
-    values["waiting"] = _count(item.get("queueCount"))
+    values["waiting"] = count_or_unset(item.get("queueCount"))
     if "earliestQueueTime" in item:
-        values["longest_waiting_since"] = _time_or_unset(item.get("earliestQueueTime"))
-    values["interacting"] = _count(item.get("agentsWorking"))
-    values["idle_agents"] = _count(item.get("agentsAvailable"))
-    logged_in, unavailable = _count(item.get("agentsLoggedIn")), _count(item.get("agentsUnavailable"))
+        values["longest_waiting_since"] = shown_time(item.get("earliestQueueTime"))
+    values["interacting"] = count_or_unset(item.get("agentsWorking"))
+    values["idle_agents"] = count_or_unset(item.get("agentsAvailable"))
+    logged_in, unavailable = count_or_unset(item.get("agentsLoggedIn")), count_or_unset(item.get("agentsUnavailable"))
     if UNSET not in (logged_in, unavailable):
         # On queue: signed in and not unavailable, i.e. available, working or in after-contact work
         # (which Floorview counts as interacting).
         values["on_queue_agents"] = max(logged_in - unavailable, 0)
-    in_sla, out_sla = _count(item.get("inSLA")), _count(item.get("outSLA"))
+    in_sla, out_sla = count_or_unset(item.get("inSLA")), count_or_unset(item.get("outSLA"))
     if UNSET not in (in_sla, out_sla):
         values["sl_numerator"] = in_sla
         values["sl_denominator"] = in_sla + out_sla
@@ -242,7 +160,7 @@ def skill_entry(item: Any) -> dict[str, str]:
     if not isinstance(item, dict):
         raise ParseError("a skill is not an object")
     skill_id = entity_id(item.get("skillId"), "skillId")
-    return {"id": skill_id, "name": _text(item.get("skillName")) or skill_id}
+    return {"id": skill_id, "name": short_text(item.get("skillName")) or skill_id}
 
 
 # -- agents ------------------------------------------------------------------------------
@@ -252,11 +170,11 @@ _WORKING_STATES = frozenset({"inboundcontact", "outboundcontact", "inboundconsul
 
 def agent_presence(item: dict[str, Any]) -> tuple[str, str]:
     """Return (presence, routing status) of one agent state record (see the table above)."""
-    state = _text(item.get("agentStateName"))
+    state = short_text(item.get("agentStateName"))
     if state is None:
         raise ParseError("agentStateName is missing")
     folded = state.replace(" ", "").lower()
-    reason = _text(item.get("outStateDescription"))
+    reason = short_text(item.get("outStateDescription"))
     if folded == "available":
         return "on_queue", "IDLE"
     if folded in _WORKING_STATES:
@@ -283,7 +201,7 @@ def agent_status(source: str, item: Any, queue_ids: frozenset[str]) -> AgentStat
         raise ParseError("an agent state is not an object")
     agent_id = entity_id(item.get("agentId"), "agentId")
     presence, routing = agent_presence(item)
-    since = _time_or_unset(item.get("startDate"))
+    since = shown_time(item.get("startDate"))
     values: dict[str, Any] = {"presence": presence, "routing_status": routing, "queue_ids": queue_ids}
     name = full_name(item.get("firstName"), item.get("lastName"))
     if name is not None:
@@ -345,12 +263,12 @@ MEDIA_NAMES = {
 
 def contact_state(item: dict[str, Any]) -> str | None:
     """Return the Floorview state of one contact record (``ended`` when it is over), or None if unknown."""
-    name = _text(item.get("stateName"))
+    name = short_text(item.get("stateName"))
     if name is not None:
         mapped = CONTACT_STATES.get(name.replace(" ", "").lower())
         if mapped is not None:
             return mapped
-    category = _text(item.get("contactStateCategory"))
+    category = short_text(item.get("contactStateCategory"))
     if category is not None:
         mapped = CONTACT_CATEGORIES.get(category.replace(" ", "").lower())
         if mapped is not None:
@@ -361,10 +279,17 @@ def contact_state(item: dict[str, Any]) -> str | None:
 
 def media_name(value: Any) -> str | None:
     """Return Floorview's name for a CXone media type name."""
-    text = _text(value)
+    text = short_text(value)
     if text is None:
         return None
     return MEDIA_NAMES.get(text.replace(" ", "").lower(), text.lower())
+
+
+def contact_id(item: Any) -> str:
+    """Return the ``contactId`` of one ``activeContacts[]`` record, whatever its other fields hold."""
+    if not isinstance(item, dict):
+        raise ParseError("a contact is not an object")
+    return entity_id(item.get("contactId"), "contactId")
 
 
 def contact_update(source: str, item: Any) -> InteractionUpdate:
@@ -386,56 +311,7 @@ def contact_update(source: str, item: Any) -> InteractionUpdate:
         state=state,
         agent_id=agent_id,
         agent_name=full_name(item.get("firstName"), item.get("lastName")) if agent_id else None,
-        campaign=_text(item.get("campaignName")),
-        disposition=_text(item.get("dispositionName")),
-        started_at=_time_or_unset(item.get("startDate")),
+        campaign=short_text(item.get("campaignName")),
+        disposition=short_text(item.get("dispositionName")),
+        started_at=shown_time(item.get("startDate")),
     )
-
-
-# -- the API version ---------------------------------------------------------------------
-
-_API_VERSION = re.compile(r"[vV]?([0-9]{1,3})(?:\.([0-9]{1,2}))?")
-DEFAULT_API_VERSION = "v31.0"
-
-
-def api_version(value: Any) -> str:
-    """Return an admin's API version as CXone's paths spell it: ``31``, ``v31`` and ``31.0`` are ``v31.0``.
-
-    Blank is the default (``v31.0``); anything else that is not a version
-    number raises ParseError.
-    """
-    if value is None:
-        return DEFAULT_API_VERSION
-    if not isinstance(value, str):
-        raise ParseError("the API version is not text")
-    text = value.strip()
-    if not text:
-        return DEFAULT_API_VERSION
-    match = _API_VERSION.fullmatch(text)
-    if match is None:
-        raise ParseError(f"not an API version (e.g. v31.0): {text[:20]!r}")
-    major, minor = match.groups()
-    return f"v{int(major)}.{int(minor or 0)}"
-
-
-# -- the id_token ------------------------------------------------------------------------
-
-
-def jwt_claims(token: Any) -> dict[str, Any]:
-    """Return the claims of a JWT without checking its signature; raise ParseError if it is not one.
-
-    Not checking is safe here: the token comes straight from the token
-    endpoint, over TLS, in reply to our own credentials; nobody else handed it
-    to us, and nothing is granted on its word (the API checks the access token).
-    """
-    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 64_000:
-        raise ParseError("the id_token is not a JWT")
-    payload = token.split(".")[1]
-    try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        claims = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
-        raise ParseError("the id_token's claims are not base64url JSON") from None
-    if not isinstance(claims, dict):
-        raise ParseError("the id_token's claims are not an object")
-    return claims

@@ -6,8 +6,9 @@ import aiohttp
 
 from streams.link.timing import Timing
 from streams.vendors.cxone.connector import ENDPOINTS, PAGE_SIZE, api_base, auth_for
-from streams.vendors.cxone.parsers import ParseError, skill_entry
+from streams.vendors.cxone.parsers import skill_entry
 from streams.vendors.cxone.rest import EPOCH, CxoneRest
+from streams.vendors.cxone.values import ParseError
 from streams.vendors.spec import ConnectionSpec
 
 

@@ -34,7 +34,8 @@ from streams.oauth import TokenUnavailable
 from streams.origins import origin
 from streams.retry_after import parse_retry_after
 from streams.vendors.cxone.auth import CxoneAuth, error_code
-from streams.vendors.cxone.parsers import ParseError, parse_page
+from streams.vendors.cxone.parsers import parse_page
+from streams.vendors.cxone.values import ParseError
 
 log = logging.getLogger(__name__)
 

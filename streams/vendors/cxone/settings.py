@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from streams.vendors.cxone.parsers import DEFAULT_API_VERSION, ParseError, api_version
+from streams.vendors.cxone.values import DEFAULT_API_VERSION, ParseError, api_version
 from streams.vendors.settings import KindSettings, SettingsInvalid, secret, setting
 
 # NICE CXone's commercial sign-in host; the government cloud is given as a base URL instead.

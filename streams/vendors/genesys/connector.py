@@ -5,13 +5,17 @@ agent: the user's activity (presence and routing status together). Members
 are found through the members REST call; one who joins later gets a topic of
 its own at once (POST subscriptions) and its state fetched. More than 1,000
 topics are split across channels, one socket each.
+
+The connector routes frames and composes the parts beside it: ``channels``
+(the REST side of channels and their topics), ``members`` (who is in the
+watched queues, and newcomers welcomed), ``reads`` (the snapshot's REST
+reads), ``media`` (per-media totals) and the pure parsers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import aiohttp
@@ -24,17 +28,14 @@ from streams.link.timing import Timing
 from streams.log_safe import safe_text
 from streams.oauth import TokenProvider
 from streams.vendors.genesys import reads
+from streams.vendors.genesys.channels import Channels
 from streams.vendors.genesys.media import MediaTotals
-from streams.vendors.genesys.parsers import Member, ParseError, QueuePart, parse_frame
+from streams.vendors.genesys.members import QueueMembers
+from streams.vendors.genesys.parsers import parse_frame
+from streams.vendors.genesys.queue_metrics import QueuePart
+from streams.vendors.genesys.replies import Member
 from streams.vendors.genesys.rest import GenesysRest, RestError
-from streams.vendors.genesys.subscriptions import (
-    TOPIC_LIMIT,
-    Channel,
-    agent_topic,
-    batches,
-    channel_expiry,
-    queue_topics,
-)
+from streams.vendors.genesys.subscriptions import TOPIC_LIMIT, agent_topic, batches, queue_topics
 from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,12 @@ class GenesysConnector(Connector):
         super().__init__(*args, **kwargs)
         self.tokens: TokenProvider | None = None
         self.rest: GenesysRest | None = None
-        # Watched queue → the agents who are joined members of it, as last seen.
-        self.members: dict[str, set[str]] = {}
-        self._joiners: dict[str, set[str]] = {}  # agent → queues joined since the last maintain
+        self.queue_members = QueueMembers(self, self._members_of)
         self._resubscribe: set[str] = set()  # channel ids the server dropped
         self._token_revoked = False
         # Queue figures arrive per media type: the totals are kept here.
         self.media = MediaTotals()
+        self.channels = Channels(self._api, self._topics_rejected)
 
     # -- resources -----------------------------------------------------------------------
 
@@ -79,19 +79,23 @@ class GenesysConnector(Connector):
             raise RuntimeError("the connector is not running")
         return self.rest
 
+    @property
+    def members(self) -> dict[str, set[str]]:
+        """Watched queue → the agents who are joined members of it, as last seen."""
+        return self.queue_members.by_queue
+
     # -- the link ------------------------------------------------------------------------
 
     def desired_topics(self) -> list[str]:
         """Return every topic the watched queues need, queues first, in a stable order."""
         topics = [t for q in self.spec.queue_ids for t in queue_topics(q)]
-        agents = sorted(set().union(*self.members.values())) if self.members else []
-        return topics + [agent_topic(a) for a in agents]
+        return topics + [agent_topic(a) for a in self.queue_members.agents()]
 
     async def open_link(self) -> Link:
         """Create channels for every topic (1,000 a channel), subscribe them and open their sockets."""
         unknown = [q for q in self.spec.queue_ids if q not in self.members]
         if unknown:
-            await self._load_members(unknown)
+            await self.queue_members.load(unknown)
         for queue_id in list(self.members):
             if queue_id not in self.spec.queue_ids:
                 del self.members[queue_id]
@@ -106,87 +110,30 @@ class GenesysConnector(Connector):
         return link
 
     async def _open_channel(self, topics: list[str]) -> Socket:
-        reply = await self._api().request("POST", "/api/v2/notifications/channels")
-        try:
-            if not isinstance(reply, dict):
-                raise ParseError("channel reply is not an object")
-            channel_id, uri = reply.get("id"), reply.get("connectUri")
-            if not isinstance(channel_id, str) or not isinstance(uri, str) or not uri.startswith(("ws", "http")):
-                raise ParseError("channel reply lacks id or connectUri")
-        except ParseError as exc:
-            raise RestError(f"unusable channel reply: {exc}") from None
-        expires = channel_expiry(reply.get("expires"), time.time())
-        channel = Channel(channel_id)
-        if topics:
-            await self._put_topics(channel, topics)
+        channel, uri, expires = await self.channels.create(topics)
         # connectUri is used exactly as returned: no token, no header.
-        return await self.connect_socket(uri, name=channel_id, expires_at=expires, data=channel)
+        return await self.connect_socket(uri, name=channel.id, expires_at=expires, data=channel)
 
     async def retire_link(self, link: Link) -> None:
         """Unsubscribe the channels of a replaced link, so the vendor stops publishing to them."""
         if self.rest is None or self.session is None or self.session.closed:
             return
         for socket in link.sockets:
-            await self._api().request("DELETE", f"/api/v2/notifications/channels/{socket.data.id}/subscriptions")
+            await self.channels.unsubscribe(socket.data)
 
-    async def _put_topics(self, channel: Channel, topics: list[str]) -> None:
-        path = f"/api/v2/notifications/channels/{channel.id}/subscriptions"
-        if topics:
-            reply = await self._api().request(
-                "PUT", path, params={"ignoreErrors": "true"}, json=[{"id": t} for t in topics]
-            )
-            self._note_rejections(reply)
-        else:
-            await self._api().request("DELETE", path)
-        channel.topics = list(topics)
-
-    async def _post_topics(self, channel: Channel, topics: list[str]) -> None:
-        path = f"/api/v2/notifications/channels/{channel.id}/subscriptions"
-        reply = await self._api().request(
-            "POST", path, params={"ignoreErrors": "true"}, json=[{"id": t} for t in topics]
-        )
-        self._note_rejections(reply)
-        channel.topics.extend(topics)
-
-    def _note_rejections(self, reply: Any) -> None:
-        entities = reply.get("entities") if isinstance(reply, dict) else None
-        if not isinstance(entities, list):
-            return
-        rejected = [e.get("id") for e in entities if isinstance(e, dict) and e.get("state") == "Rejected"]
-        if rejected:
-            self.health.count("topic_rejected", len(rejected))
-            example = safe_text(rejected[0], 200)
-            self.health.record_error(f"{len(rejected)} topics rejected, e.g. {example}")
-            log.warning("%s: %d topics rejected, e.g. %s", self, len(rejected), example)
+    def _topics_rejected(self, rejected: list[Any]) -> None:
+        self.health.count("topic_rejected", len(rejected))
+        example = safe_text(rejected[0], 200)
+        self.health.record_error(f"{len(rejected)} topics rejected, e.g. {example}")
+        log.warning("%s: %d topics rejected, e.g. %s", self, len(rejected), example)
 
     async def sync_topics(self) -> None:
         """Make the current link carry exactly ``desired_topics()``, opening channels if they overflow."""
         link = self.link
         if link is None:
             return
-        desired = self.desired_topics()
-        wanted = set(desired)
-        placed: set[str] = set()
-        plans: list[tuple[Socket, list[str]]] = []
-        for socket in link.sockets:
-            keep = [t for t in socket.data.topics if t in wanted and t not in placed]
-            placed.update(keep)
-            plans.append((socket, keep))
-        remaining = [t for t in desired if t not in placed]
-        for socket, keep in plans:
-            room = TOPIC_LIMIT - len(keep)
-            if room > 0 and remaining:
-                keep.extend(remaining[:room])
-                remaining = remaining[room:]
-            channel: Channel = socket.data
-            if keep == channel.topics:
-                continue
-            added = keep[len(channel.topics) :]
-            if keep[: len(channel.topics)] == channel.topics and added:
-                await self._post_topics(channel, added)
-            else:
-                await self._put_topics(channel, keep)
-        for chunk in batches(remaining, TOPIC_LIMIT):
+        channels = [socket.data for socket in link.sockets]
+        for chunk in await self.channels.sync(channels, self.desired_topics()):
             self.add_socket(await self._open_channel(chunk))
 
     async def apply_update(self, old: ConnectionSpec, new: ConnectionSpec) -> None:
@@ -195,7 +142,7 @@ class GenesysConnector(Connector):
             del self.members[queue_id]
         added = [q for q in new.queue_ids if q not in self.members]
         if added:
-            await self._load_members(added)
+            await self.queue_members.load(added)
         await self.sync_topics()
 
     # -- frames --------------------------------------------------------------------------
@@ -240,22 +187,10 @@ class GenesysConnector(Connector):
                 self.health.count("unwatched")
                 return
         elif isinstance(event, QueueMembership):
-            agents = watched.get(event.queue_id)
-            if agents is None:
+            tracked = self.queue_members.note(event)
+            if not tracked:
                 self.health.count("unwatched")
                 return
-            if event.joined and event.agent_id not in agents:
-                known = any(event.agent_id in a for a in watched.values())
-                agents.add(event.agent_id)
-                if not known:
-                    # A new face: subscribe its topic and fetch its state (in maintain).
-                    self._joiners.setdefault(event.agent_id, set()).add(event.queue_id)
-                    self.wake()
-            elif not event.joined and event.agent_id in agents:
-                agents.discard(event.agent_id)
-                if not any(event.agent_id in a for a in watched.values()):
-                    # Only a snapshot removes a row: the agent left every watched queue.
-                    self.request_resync("an agent left every watched queue")
             # A change that seems to change nothing is still passed on: during a snapshot the member
             # sets are about to be replaced by what REST said earlier, and the Floor ignores repeats.
         self.emit(event)
@@ -276,47 +211,15 @@ class GenesysConnector(Connector):
                 await self.tokens.forget()
             # The new link subscribes everything afresh and its snapshot covers every newcomer.
             self._resubscribe.clear()
-            self._joiners.clear()
+            self.queue_members.joiners.clear()
             self.request_rollover("the token was revoked")
             return
         if self._resubscribe and self.link is not None:
             dropped, self._resubscribe = self._resubscribe, set()
-            for socket in self.link.sockets:
-                if socket.data.id in dropped or not any(s.data.id in dropped for s in self.link.sockets):
-                    await self._put_topics(socket.data, list(socket.data.topics))
+            await self.channels.resubscribe([socket.data for socket in self.link.sockets], dropped)
             self.request_resync("resubscribed after the server dropped the subscriptions")
-        if self._joiners:
-            joiners, self._joiners = self._joiners, {}
-            await self._welcome(joiners)
-
-    async def _welcome(self, joiners: dict[str, set[str]]) -> None:
-        """Subscribe agents who just joined watched queues, then emit their full state.
-
-        Subscribing comes first, so no change falls between the REST read and the topic.
-        """
-        for agent_id, queue_ids in joiners.items():
-            for queue_id in queue_ids:
-                # A snapshot taken meanwhile may have replaced the member sets without them.
-                if queue_id in self.members:
-                    self.members[queue_id].add(agent_id)
-        await self.sync_topics()
-        found: dict[str, AgentStatus] = {}
-        for queue_id in sorted(set().union(*joiners.values())):
-            if queue_id not in self.members:
-                continue
-            present = set()
-            for member in await self._members_of(queue_id):
-                if member.agent_id in joiners and member.joined:
-                    found[member.agent_id] = member.status
-                    present.add(member.agent_id)
-            for agent_id in joiners:
-                if queue_id in joiners[agent_id] and agent_id not in present:
-                    # Gone again before we looked: a resync settles where it stands.
-                    self.members[queue_id].discard(agent_id)
-                    self.request_resync("a new member left again")
-        for agent_id, status in found.items():
-            queue_ids = frozenset(q for q, agents in self.members.items() if agent_id in agents)
-            self.emit(reads.with_queues(status, queue_ids))
+        if self.queue_members.joiners:
+            await self.queue_members.welcome()
 
     # -- the snapshot --------------------------------------------------------------------
 
@@ -324,32 +227,10 @@ class GenesysConnector(Connector):
         """Return queues (names, observations, interval numbers) and member agents, over REST."""
         source = self.spec.source
         queue_ids = list(self.spec.queue_ids)
-        names = await reads.queue_names(self._api(), queue_ids)
-        now = time.time()
-        parts: dict[str, list[QueuePart]] = {queue_id: [] for queue_id in queue_ids}
-        for batch in batches(queue_ids, reads.QUERY_BATCH):
-            observed = await reads.observations(self._api(), source, batch, now)
-            for part in [*observed, *await reads.aggregates(self._api(), source, batch, now)]:
-                if part.stats.queue_id in parts:
-                    parts[part.stats.queue_id].append(part)
-        members: dict[str, set[str]] = {}
-        agents: dict[str, AgentStatus] = {}
-        memberships: dict[str, set[str]] = {}
-        for queue_id in queue_ids:
-            members[queue_id] = set()
-            for member in await self._members_of(queue_id):
-                if not member.joined:
-                    continue
-                members[queue_id].add(member.agent_id)
-                memberships.setdefault(member.agent_id, set()).add(queue_id)
-                agents[member.agent_id] = reads.merge(agents.get(member.agent_id), member.status)
+        names, parts = await reads.queue_parts(self._api(), source, queue_ids)
+        joined = await reads.joined_members(queue_ids, self._members_of)
         # Joins and leaves that arrived while REST was read are newer than it: replay them in order.
-        for item in self.buffered():
-            if isinstance(item, QueueMembership) and item.queue_id in members:
-                if item.joined:
-                    members[item.queue_id].add(item.agent_id)
-                else:
-                    members[item.queue_id].discard(item.agent_id)
+        reads.replay_memberships(joined.by_queue, self.buffered())
         self.media.keep_only(queue_ids)
         queues = {
             queue_id: QueueStats(
@@ -357,14 +238,10 @@ class GenesysConnector(Connector):
             )
             for queue_id, got in parts.items()
         }
-        self.members = members
+        self.queue_members.by_queue = joined.by_queue
         # Members who joined while nobody listened get their topics now.
         await self.sync_topics()
-        return SourceSnapshot(
-            source=source,
-            queues=queues,
-            agents={a: reads.with_queues(s, frozenset(memberships[a])) for a, s in agents.items()},
-        )
+        return SourceSnapshot(source=source, queues=queues, agents=joined.statuses())
 
     async def _members_of(self, queue_id: str) -> list[Member]:
         try:
@@ -377,11 +254,6 @@ class GenesysConnector(Connector):
             self.health.record_error(f"queue {queue_id} not found")
             log.warning("%s: queue %s not found at the vendor", self, queue_id)
             return []
-
-    async def _load_members(self, queue_ids: list[str]) -> None:
-        """Learn who the members of QUEUE_IDS are, so their topics can be subscribed."""
-        for queue_id in queue_ids:
-            self.members[queue_id] = {m.agent_id for m in await self._members_of(queue_id) if m.joined}
 
 
 def rest_client(

@@ -27,7 +27,9 @@ from streams import sanity
 from streams.events import AgentStatus, Event, QueueMembership, reported
 from streams.health import LinkHealth
 from streams.vendors.genesys.media import MediaTotals
-from streams.vendors.genesys.parsers import ParseError, QueuePart, parse_message, parse_time
+from streams.vendors.genesys.parsers import parse_message
+from streams.vendors.genesys.queue_metrics import QueuePart
+from streams.vendors.genesys.values import ParseError, parse_time
 
 MAX_AGENTS = 100_000  # agents tracked as members of watched queues
 MAX_TOPICS = 100_000  # topics whose last notification time is remembered

@@ -18,7 +18,7 @@ from typing import Any
 
 from streams.events import QueueStats, reported
 from streams.schema import EARLIEST, INTERVAL, LIVE, QUEUE, SUM
-from streams.vendors.genesys.parsers import QueuePart
+from streams.vendors.genesys.queue_metrics import QueuePart
 
 # From the schema: live counts summed over the groups, interval aggregates summed over the groups in the
 # current interval, and the longest wait (the earliest start of any group).

@@ -7,8 +7,8 @@ import aiohttp
 from streams.link.timing import Timing
 from streams.oauth import TokenProvider
 from streams.vendors.genesys.connector import rest_client
-from streams.vendors.genesys.parsers import parse_queue_entities
 from streams.vendors.genesys.reads import parsed
+from streams.vendors.genesys.replies import parse_queue_entities
 from streams.vendors.spec import ConnectionSpec
 
 

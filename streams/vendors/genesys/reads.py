@@ -1,18 +1,22 @@
-"""The REST reads behind a Genesys snapshot: queue names, observations, interval aggregates and members."""
+"""The REST reads behind a Genesys snapshot: queue names, observations, interval aggregates and members.
+
+Each read is one call (all its pages); ``queue_parts`` and ``joined_members``
+gather them for a snapshot's queues and agents, and ``replay_memberships``
+brings the members up to the joins and leaves that arrived meanwhile.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.events import AgentStatus, reported
-from streams.vendors.genesys.parsers import (
-    AGGREGATE_METRICS,
-    OBSERVATION_METRICS,
+from streams.events import AgentStatus, QueueMembership, reported
+from streams.vendors.genesys.queue_metrics import AGGREGATE_METRICS, OBSERVATION_METRICS, QueuePart
+from streams.vendors.genesys.replies import (
     Member,
-    ParseError,
-    QueuePart,
     parse_aggregate_results,
     parse_members,
     parse_observation_results,
@@ -20,6 +24,7 @@ from streams.vendors.genesys.parsers import (
 )
 from streams.vendors.genesys.rest import GenesysRest, RestError
 from streams.vendors.genesys.subscriptions import batches
+from streams.vendors.genesys.values import ParseError
 
 QUERY_BATCH = 100  # queues per analytics query or queue lookup
 INTERVAL = 1800.0  # Genesys' analytics interval: 30 minutes
@@ -86,6 +91,58 @@ async def members(rest: GenesysRest, source: str, queue_id: str) -> list[Member]
     async for page in rest.pages(f"/api/v2/routing/queues/{queue_id}/members", params):
         found.extend(parsed(parse_members, source, page))
     return found
+
+
+async def queue_parts(
+    rest: GenesysRest, source: str, queue_ids: list[str]
+) -> tuple[dict[str, str], dict[str, list[QueuePart]]]:
+    """Return the names of QUEUE_IDS and each one's parts: its observations and current interval numbers."""
+    names = await queue_names(rest, queue_ids)
+    now = time.time()
+    parts: dict[str, list[QueuePart]] = {queue_id: [] for queue_id in queue_ids}
+    for batch in batches(queue_ids, QUERY_BATCH):
+        observed = await observations(rest, source, batch, now)
+        for part in [*observed, *await aggregates(rest, source, batch, now)]:
+            if part.stats.queue_id in parts:
+                parts[part.stats.queue_id].append(part)
+    return names, parts
+
+
+@dataclass
+class JoinedMembers:
+    """The joined members of some queues as REST listed them: per queue, and each agent's state and queues."""
+
+    by_queue: dict[str, set[str]]
+    agents: dict[str, AgentStatus]
+    queues_of: dict[str, set[str]]
+
+    def statuses(self) -> dict[str, AgentStatus]:
+        """Return each agent's state, naming the queues it was listed in."""
+        return {a: with_queues(s, frozenset(self.queues_of[a])) for a, s in self.agents.items()}
+
+
+async def joined_members(queue_ids: list[str], members_of: Callable[[str], Awaitable[list[Member]]]) -> JoinedMembers:
+    """Return the joined members of QUEUE_IDS, each queue's read by MEMBERS_OF (an agent in two queues merged)."""
+    joined = JoinedMembers(by_queue={}, agents={}, queues_of={})
+    for queue_id in queue_ids:
+        joined.by_queue[queue_id] = set()
+        for member in await members_of(queue_id):
+            if not member.joined:
+                continue
+            joined.by_queue[queue_id].add(member.agent_id)
+            joined.queues_of.setdefault(member.agent_id, set()).add(queue_id)
+            joined.agents[member.agent_id] = merge(joined.agents.get(member.agent_id), member.status)
+    return joined
+
+
+def replay_memberships(members: dict[str, set[str]], items: Iterable[Any]) -> None:
+    """Apply to MEMBERS (queue → agents) the joins and leaves among ITEMS, in order, for the queues it holds."""
+    for item in items:
+        if isinstance(item, QueueMembership) and item.queue_id in members:
+            if item.joined:
+                members[item.queue_id].add(item.agent_id)
+            else:
+                members[item.queue_id].discard(item.agent_id)
 
 
 def merge(current: AgentStatus | None, new: AgentStatus) -> AgentStatus:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams import sanity
-from streams.vendors.genesys.parsers import ParseError, parse_time
+from streams.vendors.genesys.values import ParseError, parse_time
 
 TOPIC_LIMIT = 1000  # topics one channel accepts
 CHANNEL_LIFETIME = 86_400.0  # a notification channel lives 24 hours

@@ -35,7 +35,7 @@ from streams.link.liveness import SelfReported
 from streams.link.sockets import Link, Socket
 from streams.link.timing import Timing
 from streams.vendors.genesys.eventbridge import EventBridgeNotifications
-from streams.vendors.genesys.parsers import QueuePart
+from streams.vendors.genesys.queue_metrics import QueuePart
 from streams.vendors.spec import ConnectionSpec
 
 log = logging.getLogger(__name__)
