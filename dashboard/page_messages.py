@@ -3,7 +3,7 @@
 The page sends a filter change now and then, a resync at most every few
 seconds and an acknowledgement every few frames (the types are named in
 dashboard.protocol). A bad client never ends a socket by what it says, only
-by how much: see the rates below, which the consumer applies.
+by how much: see the rates below, which each viewer's ``Inbox`` applies.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from channels.consumer import get_handler_name
 
 from dashboard.protocol import CLIENT_HANDLER_PREFIX, CLIENT_MESSAGE_TYPES
+from dashboard.viewer_limits import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ class Dropped(Exception):
         return str(self.args[0])
 
 
+class Flooding(Exception):
+    """A viewer sent on past both its message rate and its flood allowance: its socket is closed."""
+
+
 def parse(text_data: str | None) -> tuple[str, dict[str, Any]]:
     """Return (the handler's name, the message) for a client frame, or raise Dropped."""
     if text_data is None:
@@ -66,3 +71,33 @@ def count_drop(reason: str, board_id: int | None) -> None:
     """Count a dropped client message."""
     dropped_messages[reason] += 1
     log.debug("dropped a client message on board %s: %s", board_id, reason)
+
+
+class Inbox:
+    """One viewer's client messages: rate-limited, taken apart, and counted when dropped."""
+
+    def __init__(self) -> None:
+        self.messages = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
+        self.flood = TokenBucket(MESSAGE_RATE, FLOOD_BURST)
+        self.dropped = 0
+
+    def take(self, text_data: str | None, board_id: int | None) -> tuple[str, dict[str, Any]] | None:
+        """Return (the handler's name, the message) for a client frame, or None if it was dropped (and counted).
+
+        Raises Flooding when the viewer sends on past the rate and its drop allowance both.
+        """
+        if not self.messages.take():
+            self.drop("rate", board_id)
+            if not self.flood.take():
+                raise Flooding()
+            return None
+        try:
+            return parse(text_data)
+        except Dropped as dropped:
+            self.drop(dropped.reason, board_id)
+            return None
+
+    def drop(self, reason: str, board_id: int | None) -> None:
+        """Count a dropped client message of this viewer."""
+        self.dropped += 1
+        count_drop(reason, board_id)

@@ -112,10 +112,10 @@ async def worker(personas):
 
 
 def hold(worker: Worker, connection: Connection, clock: FakeClock | None = None) -> LinkHealth:
-    """Make WORKER hold CONNECTION's stream as ``_start_connector`` would, without a network."""
+    """Make WORKER hold CONNECTION's stream as ``ConnectorPool.start`` would, without a network."""
     source = connection.source_key
     health = LinkHealth(clock=clock or wall_clock())
-    health.on_change = worker._on_health(source)
+    health.on_change = worker.pool.on_health(source)
     worker.healths[source] = health
     worker.connectors[source] = SimpleNamespace(spec=ConnectionSpec.from_connection(connection, ("q-sales",)))
     return health
@@ -123,8 +123,8 @@ def hold(worker: Worker, connection: Connection, clock: FakeClock | None = None)
 
 async def settled(worker: Worker) -> None:
     """Wait for every save the worker started."""
-    while worker._status_tasks:
-        await asyncio.gather(*list(worker._status_tasks))
+    while worker.pool.saving:
+        await asyncio.gather(*list(worker.pool.saving))
 
 
 async def fetch(pk: int) -> Connection:
@@ -199,7 +199,7 @@ async def test_it_saves_the_health_periodically_without_moving_the_status_time(w
     health.reconnects = 4
     health.record_ping(0.025)
     health.note("token_refreshed", "expires in 86400 s")
-    assert await worker.save_health()
+    assert await worker.pool.save_health()
     saved = await fetch(connection.pk)
     assert (saved.health["reconnects"], saved.health["ping_p50"]) == (4, 0.025)
     assert saved.status_changed_at == changed_at
@@ -207,10 +207,10 @@ async def test_it_saves_the_health_periodically_without_moving_the_status_time(w
 
     # Not due again within the period: nothing is written.
     health.reconnects = 5
-    assert not await worker.save_health()
+    assert not await worker.pool.save_health()
     assert (await fetch(connection.pk)).health["reconnects"] == 4
-    worker.health_save_period = 0.0
-    assert await worker.save_health()
+    worker.pool.health_save_period = 0.0
+    assert await worker.pool.save_health()
     assert (await fetch(connection.pk)).health["reconnects"] == 5
 
 
@@ -220,7 +220,7 @@ async def test_only_the_sources_the_worker_streams_are_saved(worker, personas):
     health = hold(worker, connection)
     health.reconnects = 7
     del worker.connectors[connection.source_key]  # The stream moved to another worker.
-    await worker.save_health()
+    await worker.pool.save_health()
     saved = await fetch(connection.pk)
     assert saved.health == {} and saved.health_at is None
 
@@ -255,7 +255,7 @@ async def test_a_database_error_is_logged_and_the_worker_goes_on(worker, persona
     ):
         health.set_state("live")
         await settled(worker)
-        assert await worker.save_health()
+        assert await worker.pool.save_health()
     assert f"saving the health of {connection.source_key} failed; carrying on" in caplog.text
     assert "pruning connection events failed; carrying on" in caplog.text
     health.set_state("degraded", "no heartbeat for 31 s")
@@ -275,13 +275,13 @@ async def test_the_worker_prunes_events_at_most_once_a_period(worker, personas):
 
     await add_old_event()
     with override_settings(FLOORVIEW=settings.FLOORVIEW | {"EVENT_RETENTION_DAYS": 2}):
-        await worker.save_health()
+        await worker.pool.save_health()
         assert not await ConnectionEvent.objects.filter(detail="long ago").aexists()
         await add_old_event()
-        await worker.save_health()  # Within the minute: no second DELETE.
+        await worker.pool.save_health()  # Within the minute: no second DELETE.
         assert await ConnectionEvent.objects.filter(detail="long ago").aexists()
-        worker.event_prune_period = 0.0
-        await worker.save_health()
+        worker.pool.event_prune_period = 0.0
+        await worker.pool.save_health()
         assert not await ConnectionEvent.objects.filter(detail="long ago").aexists()
 
 
