@@ -12,7 +12,7 @@ PYTHON ?= $(shell for c in \
 	  "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$p"; break; }; \
 	done)
 
-.PHONY: help install install-dev browser demo test test-fast lint format bench services clean
+.PHONY: help install install-dev browser demo test test-fast lint format bench soak-cxone services clean
 
 help:
 	@echo "make demo     install and run the one-process demo (SQLite, in-memory layer, simulator)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint     ruff check and format check"
 	@echo "make format   ruff format and fix"
 	@echo "make bench    run the benchmarks (prints figures)"
+	@echo "make soak-cxone  soak the demo's CXone board for 30 min through a 40 s outage (prints figures)"
 
 $(VENV)/.python-ok:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -71,6 +72,10 @@ format: install-dev
 
 bench: install-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Runs the demo alone (no browser): the runtime requirements are enough.
+soak-cxone: install
+	$(PY) bench/cxone_outage.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
