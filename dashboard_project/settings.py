@@ -298,6 +298,9 @@ FLOORVIEW = {
             minimum=65536,
         )
     ),
+    # Connections the web server's listening socket lets wait for accept (the kernel caps it at somaxconn):
+    # a deploy or a network blip brings every viewer back at once, and the listen() default of 50 refuses most.
+    "LISTEN_BACKLOG": int(env_float("FLOORVIEW_LISTEN_BACKLOG", 4096, minimum=16)),
     # The largest request body the web server reads on any path (bytes), refused with 413 as it arrives.
     "MAX_REQUEST_BODY": int(
         env_float("FLOORVIEW_MAX_REQUEST_BODY", env_float("FLOORVIEW_WEBHOOK_MAX_BODY", 8 * 1024 * 1024), minimum=1024)

@@ -37,6 +37,10 @@ WebSockets are bounded in both directions:
   over when Twisted resumes the producer, which it does only once the
   buffer is empty.
 
+Its listening sockets take ``FLOORVIEW_LISTEN_BACKLOG`` waiting connections
+(Twisted's default is 50): after a deploy or a network blip every viewer
+comes back at once, and a short queue refuses most of them.
+
 ``python manage.py serve`` runs this server with the same arguments as
 ``daphne`` (the application defaults to ``dashboard_project.asgi:application``).
 """
@@ -45,6 +49,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
@@ -254,15 +259,30 @@ class BufferCappedWebSocketFactory(WebSocketFactory):
         super().setProtocolOptions(**options)
 
 
+def with_backlog(endpoint: str, backlog: int) -> str:
+    """Return a Twisted endpoint description listening with BACKLOG, unless it is not ours to set or names one."""
+    kind = endpoint.split(":", 1)[0]
+    # An fd: endpoint is a socket already listening, with the backlog its creator (systemd, ...) gave it.
+    if kind not in ("tcp", "tcp6", "unix") or re.search(r"(?<!\\):backlog=", endpoint):
+        return endpoint
+    return f"{endpoint}:backlog={backlog}"
+
+
 class FloorviewServer(Server):
     """Daphne's server with a hard cap on every request body and on what a WebSocket client may leave unread.
 
     ``max_request_body`` defaults to ``FLOORVIEW_MAX_REQUEST_BODY``, ``socket_buffer_cap`` to
-    ``FLOORVIEW_SOCKET_BUFFER_CAP``, and client WebSocket messages to ``CLIENT_MESSAGE_CAP``.
+    ``FLOORVIEW_SOCKET_BUFFER_CAP``, and client WebSocket messages to ``CLIENT_MESSAGE_CAP``. Its
+    listening sockets take ``FLOORVIEW_LISTEN_BACKLOG`` waiting connections (``listen_backlog``).
     """
 
     def __init__(
-        self, *args, max_request_body: int | None = None, socket_buffer_cap: int | None = None, **kwargs
+        self,
+        *args,
+        max_request_body: int | None = None,
+        socket_buffer_cap: int | None = None,
+        listen_backlog: int | None = None,
+        **kwargs,
     ) -> None:
         kwargs.setdefault("websocket_max_message_size", CLIENT_MESSAGE_CAP)
         kwargs.setdefault("websocket_max_frame_size", CLIENT_MESSAGE_CAP)
@@ -275,6 +295,11 @@ class FloorviewServer(Server):
             socket_buffer_cap = settings.FLOORVIEW["SOCKET_BUFFER_CAP"]
         self.max_request_body = int(max_request_body)
         self.socket_buffer_cap = int(socket_buffer_cap)
+        if listen_backlog is None:
+            listen_backlog = settings.FLOORVIEW["LISTEN_BACKLOG"]
+        # Twisted listens with a backlog of 50: a reconnect storm of a few thousand viewers overflows it,
+        # and the kernel drops or refuses the rest, which the pages then retry on top of the next ones.
+        self.endpoints = [with_backlog(endpoint, int(listen_backlog)) for endpoint in self.endpoints]
 
     # ``Server.run`` builds Daphne's own factory and listens with it at once; taking the assignment over is
     # the one place to put ours in without repeating ``run``. Daphne's factory is dropped unused.
