@@ -55,8 +55,11 @@ from dashboard.protocol import VERSION_PARAM, Close
 from dashboard.snapshot_reads import snapshot_reads
 from dashboard.viewer_limits import UnreadFrames, sockets_per_user
 from dashboard.viewer_registrations import ViewerRegistrations
+from streams.log_throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
+# At most one line a minute per board: every viewer of a board too large for the buffer cap would repeat it.
+large_snapshot_log = ThrottledLog(log, 60.0)
 
 PANEL_KINDS = {"queues": "queue", "agents": "agent", "interactions": "interaction"}
 
@@ -75,6 +78,22 @@ def _board_for(user: Any, slug: str, session: Any = None) -> tuple[Board | None,
         auth_hash=session.get(HASH_SESSION_KEY) if session is not None else None,
     )
     return board, grant
+
+
+def _warn_if_over_the_buffer_cap(board_id: int | None, parts: list[str]) -> None:
+    # Parts are written back to back, faster than a network takes them: the web server's write-buffer cap
+    # (manage.py serve) must be above a whole snapshot, or it aborts pages that read normally (docs/sockets.md).
+    cap = settings.FLOORVIEW["SOCKET_BUFFER_CAP"]
+    size = sum(map(len, parts)) if len(parts) > 1 else 0
+    if size > cap:
+        large_snapshot_log.log(
+            ("large snapshot", board_id),
+            logging.WARNING,
+            "board %s: a snapshot of %d bytes is over FLOORVIEW_SOCKET_BUFFER_CAP (%d); raise it (docs/sockets.md)",
+            board_id,
+            size,
+            cap,
+        )
 
 
 class BoardConsumer(AsyncWebsocketConsumer):
@@ -229,6 +248,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         async with self.sending_snapshot:
             parts, self.shown = snapshot_frames(snapshot, self.row_filter, self.kinds, part_bytes=self.part_bytes)
             self.order.start(*((snapshot.epoch, snapshot.seq) if snapshot else (None, 0)))
+            _warn_if_over_the_buffer_cap(self.board_id, parts)
             # Board messages wait in the catch-up until the last part is out (the snapshot's seq is where they
             # continue from), so no delta lands between parts.
             for number, frame in enumerate(parts):

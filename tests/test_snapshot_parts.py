@@ -202,3 +202,13 @@ async def test_the_socket_carries_the_settings_part_bound(p, settings):
     assert len(only) == 1 and only[0][1].head["parts"] == 1
     await ws.disconnect()
     await asyncio.sleep(0)
+
+
+async def test_a_snapshot_larger_than_the_servers_write_buffer_cap_is_logged(p, settings, caplog):
+    await large_board(p, settings)
+    settings.FLOORVIEW = {**settings.FLOORVIEW, "SOCKET_BUFFER_CAP": 4 * PART_BYTES}
+    consumers.large_snapshot_log.reset()
+    ws = await open_socket(p.supervisor)
+    await snapshot_parts(ws)
+    assert "is over FLOORVIEW_SOCKET_BUFFER_CAP" in caplog.text
+    await ws.disconnect()
