@@ -49,14 +49,17 @@ from dashboard.catch_up import CatchUp
 from dashboard.fanout import FeedUnavailable
 from dashboard.filters import RowFilter
 from dashboard.frame_order import FrameOrder, Next
-from dashboard.frames import delta_frame, legacy_reload_frame, snapshot_frame, tick_frame
+from dashboard.frames import delta_frame, legacy_reload_frame, snapshot_frames, tick_frame
 from dashboard.models import Board
 from dashboard.protocol import VERSION_PARAM, Close
 from dashboard.snapshot_reads import snapshot_reads
 from dashboard.viewer_limits import UnreadFrames, sockets_per_user
 from dashboard.viewer_registrations import ViewerRegistrations
+from streams.log_throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
+# At most one line a minute per board: every viewer of a board too large for the buffer cap would repeat it.
+large_snapshot_log = ThrottledLog(log, 60.0)
 
 PANEL_KINDS = {"queues": "queue", "agents": "agent", "interactions": "interaction"}
 
@@ -75,6 +78,22 @@ def _board_for(user: Any, slug: str, session: Any = None) -> tuple[Board | None,
         auth_hash=session.get(HASH_SESSION_KEY) if session is not None else None,
     )
     return board, grant
+
+
+def _warn_if_over_the_buffer_cap(board_id: int | None, parts: list[str]) -> None:
+    # Parts are written back to back, faster than a network takes them: the web server's write-buffer cap
+    # (manage.py serve) must be above a whole snapshot, or it aborts pages that read normally (docs/sockets.md).
+    cap = settings.FLOORVIEW["SOCKET_BUFFER_CAP"]
+    size = sum(map(len, parts)) if len(parts) > 1 else 0
+    if size > cap:
+        large_snapshot_log.log(
+            ("large snapshot", board_id),
+            logging.WARNING,
+            "board %s: a snapshot of %d bytes is over FLOORVIEW_SOCKET_BUFFER_CAP (%d); raise it (docs/sockets.md)",
+            board_id,
+            size,
+            cap,
+        )
 
 
 class BoardConsumer(AsyncWebsocketConsumer):
@@ -115,6 +134,10 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.catch_up = CatchUp(self)
         self.unread = UnreadFrames()
         self.unread_cap = settings.FLOORVIEW["SOCKET_UNREAD_CAP"]
+        self.part_bytes = settings.FLOORVIEW["SNAPSHOT_PART_BYTES"]
+        # One snapshot's parts at a time: two reads in flight (a resync the page asked for, one after a gap)
+        # must not interleave their parts on the page.
+        self.sending_snapshot = asyncio.Lock()
         # Accept first: a refusal before the handshake reaches the browser only as an anonymous 1006.
         await self.accept()
         user = self.scope.get("user")
@@ -191,11 +214,14 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.leave()
         await self.close(code=code)
 
-    async def _send_frame(self, text: str, *, snapshot: bool = False) -> None:
-        """Send one frame, unless the page has left too much unread: then close it instead."""
+    async def _send_frame(self, text: str, *, snapshot: bool = False, part: bool = False) -> None:
+        """Send one frame, unless the page has left too much unread: then close it instead.
+
+        SNAPSHOT: the frame starts a snapshot; PART: it is a later part of one.
+        """
         if self.group is None:
             return  # Revoked or closing: nothing more goes out.
-        self.unread.record(len(text.encode("utf-8")), snapshot=snapshot)
+        self.unread.record(len(text.encode("utf-8")), snapshot=snapshot, part=part)
         if self.unread.over(self.unread_cap):
             log.info(
                 "board %s: closing a viewer with %d unread bytes (cap %d)",
@@ -219,9 +245,19 @@ class BoardConsumer(AsyncWebsocketConsumer):
             log.exception("reading the snapshot of board %s failed", self.board_id)
             await self.close(code=Close.TRY_LATER)
             return
-        frame, self.shown = snapshot_frame(snapshot, self.row_filter, self.kinds)
-        self.order.start(*((snapshot.epoch, snapshot.seq) if snapshot else (None, 0)))
-        await self._send_frame(frame, snapshot=True)
+        async with self.sending_snapshot:
+            parts, self.shown = snapshot_frames(snapshot, self.row_filter, self.kinds, part_bytes=self.part_bytes)
+            self.order.start(*((snapshot.epoch, snapshot.seq) if snapshot else (None, 0)))
+            _warn_if_over_the_buffer_cap(self.board_id, parts)
+            # Board messages wait in the catch-up until the last part is out (the snapshot's seq is where they
+            # continue from), so no delta lands between parts.
+            for number, frame in enumerate(parts):
+                if number:
+                    # Let the event loop run between parts: the server writes what it has to the network
+                    # meanwhile (keeping the write backlog of a reader that keeps up short), and one big board
+                    # does not hold up every other viewer of the process for its whole snapshot.
+                    await asyncio.sleep(0)
+                await self._send_frame(frame, snapshot=not number, part=bool(number))
 
     # -- from the browser ------------------------------------------------------
 

@@ -2,11 +2,17 @@
 
 Every frame opens with one line of JSON, its head (``type``, ``epoch``,
 ``seq``, server time, live-at and upstream health; a snapshot's also the
-protocol version), which the page's script reads with ``JSON.parse``; after
-the line's end come the out-of-band swaps by id, if any (a tick has none).
-A snapshot replaces whole table bodies; a delta replaces rows the viewer
-has, appends rows that entered its filter and deletes rows that left it.
-JSON text never holds a raw line break, so the first one ends the head.
+protocol version and which part it is of how many), which the page's script
+reads with ``JSON.parse``; after the line's end come the out-of-band swaps
+by id, if any (a tick has none). A snapshot replaces whole table bodies; a
+delta replaces rows the viewer has, appends rows that entered its filter and
+deletes rows that left it. JSON text never holds a raw line break, so the
+first one ends the head.
+
+A snapshot larger than ``FLOORVIEW_SNAPSHOT_PART_BYTES`` goes out in parts:
+the first (``snapshot``) replaces the table bodies with its rows, each
+following one (``snapshot-part``) appends its rows, and the page counts the
+snapshot complete (and itself live) only at the last (docs/sockets.md).
 
 Table parts travel inside ``<template>`` elements, as htmx documents for
 out-of-band table rows: at the top level the HTML parser would drop bare
@@ -55,10 +61,12 @@ def frame_head(
     live_at: Any,
     health: Any,
     protocol: int | None = None,
+    part: tuple[int, int] | None = None,
 ) -> str:
     """Return the JSON line that opens every frame: what the page reads before it swaps anything.
 
-    PROTOCOL (snapshots) is the version of the page protocol this server speaks.
+    PROTOCOL (a snapshot's first part) is the version of the page protocol this server speaks; PART (a
+    snapshot's parts) is (this part's number from 1, the number of parts).
     """
     health = health if isinstance(health, Mapping) else {}
     head: dict[str, Any] = {
@@ -71,6 +79,8 @@ def frame_head(
     }
     if protocol is not None:
         head["protocol"] = int(protocol)
+    if part is not None:
+        head["part"], head["parts"] = int(part[0]), int(part[1])
     return json.dumps(head, separators=(",", ":"), allow_nan=False)
 
 
@@ -149,31 +159,87 @@ def _oob_row(html: str) -> str:
 
 
 def snapshot_frame(snapshot: Any, row_filter: RowFilter, kinds: tuple[str, ...]) -> tuple[str, set[str]]:
-    """Return a frame replacing the table bodies of KINDS with SNAPSHOT's rows, and the keys now shown.
+    """Return one frame replacing the table bodies of KINDS with SNAPSHOT's rows, and the keys now shown.
 
     SNAPSHOT is a streams.snapshots.BoardSnapshot, or None when the worker has written nothing yet.
     """
-    head = frame_head(
-        protocol.SNAPSHOT_FRAME,
-        epoch=snapshot.epoch if snapshot else None,
-        seq=snapshot.seq if snapshot else 0,
-        server_time=snapshot.server_time if snapshot else None,
-        live_at=snapshot.live_at if snapshot else None,
-        health=snapshot.health if snapshot else None,
-        protocol=protocol.PROTOCOL_VERSION,
-    )
+    parts, shown = snapshot_frames(snapshot, row_filter, kinds, part_bytes=None)
+    return parts[0], shown
+
+
+# Part numbers a frame's head is sized for when the rows are cut into parts (a million parts is far past
+# any board: 256 KiB parts of a million rows are fewer than 2,000).
+_MOST_PARTS = 999_999
+
+
+def snapshot_frames(
+    snapshot: Any, row_filter: RowFilter, kinds: tuple[str, ...], *, part_bytes: int | None
+) -> tuple[list[str], set[str]]:
+    """Return SNAPSHOT's rows for KINDS as frames of at most PART_BYTES each (None: one frame), and the keys shown.
+
+    The first frame (type ``snapshot``) replaces every table body of KINDS with its rows; each following
+    one (``snapshot-part``) appends its rows to their bodies. Every head says which part it is of how many
+    (``part``, ``parts``), so the page holds its loading state until the last. A frame exceeds PART_BYTES
+    only to carry a single row larger than that by itself (a row is never split).
+    """
+    head_fields = {
+        "epoch": snapshot.epoch if snapshot else None,
+        "seq": snapshot.seq if snapshot else 0,
+        "server_time": snapshot.server_time if snapshot else None,
+        "live_at": snapshot.live_at if snapshot else None,
+        "health": snapshot.health if snapshot else None,
+    }
     rows = [row for row in snapshot.rows.values() if is_row(row, kinds)] if snapshot else []
-    parts = [head, "\n"]
+    # Each part's rows, in page order (kinds in order, rows in display order), cut where the next row would
+    # take the frame past the bound. Sizes are in UTF-8 bytes: what the socket carries and the viewer counts
+    # (heads are ASCII JSON, so their length is their size).
+    most = (_MOST_PARTS, _MOST_PARTS)
+    overhead = len("\n<template></template>") + max(
+        len(frame_head(protocol.SNAPSHOT_FRAME, protocol=protocol.PROTOCOL_VERSION, part=most, **head_fields)),
+        len(frame_head(protocol.SNAPSHOT_PART_FRAME, part=most, **head_fields)),
+    )
+    chunks: list[list[tuple[str, str]]] = [[]]  # each part's (kind, row html)
+    opened = set(kinds)  # the kinds whose body the current part opens already (the first part opens all)
+    size = overhead + sum(len(_body_open(kind, first=True)) + len("</tbody>") for kind in kinds)
     shown: set[str] = set()
-    parts.append("<template>")
     for kind in kinds:
-        parts.append(f'<tbody id="{TBODY_IDS[kind]}" hx-swap-oob="innerHTML">')
         for row in select_rows(rows, kind, row_filter):
-            parts.append(row["html"])
+            html = row["html"]
+            cost = len(html.encode("utf-8"))
+            body = 0 if kind in opened else len(_body_open(kind, first=False)) + len("</tbody>")
+            if part_bytes is not None and chunks[-1] and size + body + cost > part_bytes:
+                chunks.append([])
+                opened = set()
+                size = overhead
+                body = len(_body_open(kind, first=False)) + len("</tbody>")
+            chunks[-1].append((kind, html))
+            opened.add(kind)
+            size += body + cost
             shown.add(row["key"])
-        parts.append("</tbody>")
-    parts.append("</template>")
-    return "".join(parts), shown
+    parts = []
+    for number, chunk in enumerate(chunks, start=1):
+        first = number == 1
+        head = frame_head(
+            protocol.SNAPSHOT_FRAME if first else protocol.SNAPSHOT_PART_FRAME,
+            protocol=protocol.PROTOCOL_VERSION if first else None,
+            part=(number, len(chunks)),
+            **head_fields,
+        )
+        frame = [head, "\n<template>"]
+        for kind in kinds:
+            kind_rows = [html for k, html in chunk if k == kind]
+            if first or kind_rows:
+                # The first part opens every body, even an empty one: the rows the page had must all go.
+                frame.extend((_body_open(kind, first=first), *kind_rows, "</tbody>"))
+        frame.append("</template>")
+        parts.append("".join(frame))
+    return parts, shown
+
+
+def _body_open(kind: str, *, first: bool) -> str:
+    if first:
+        return f'<tbody id="{TBODY_IDS[kind]}" hx-swap-oob="innerHTML">'
+    return f'<tbody hx-swap-oob="beforeend:#{TBODY_IDS[kind]}">'
 
 
 def delta_frame(message: Mapping[str, Any], row_filter: RowFilter, shown: set[str], kinds: tuple[str, ...]) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 # static/dashboard/board.js), so pages left open across a deploy do not run an old script against a
 # new server. Raise it, here and in board.js together, whenever either side changes what the other does.
 # 3: frames open with a JSON head instead of a ``#board-meta`` element.
-PROTOCOL_VERSION = 3
+# 4: a snapshot may come in parts (``snapshot``, then ``snapshot-part`` frames; heads carry part/parts).
+PROTOCOL_VERSION = 4
 # The query parameter in which the page's script names the version it speaks when it opens its socket.
 VERSION_PARAM = "protocol"
 
@@ -31,8 +32,11 @@ RESYNC = "resync"  # {"type": "resync"}: send the whole picture again
 CLIENT_MESSAGE_TYPES = (ACK, FILTER, RESYNC)
 CLIENT_HANDLER_PREFIX = "page."
 
-# The ``type`` in a frame's head (dashboard.frames).
+# The ``type`` in a frame's head (dashboard.frames). A snapshot is one ``snapshot`` frame, which replaces
+# the page's rows, followed by ``snapshot-part`` frames that add rows when it is larger than a part's bound;
+# every part's head carries ``part`` (from 1) and ``parts``, and the snapshot is complete at the last.
 SNAPSHOT_FRAME = "snapshot"
+SNAPSHOT_PART_FRAME = "snapshot-part"
 DELTA_FRAME = "delta"
 TICK_FRAME = "tick"
 

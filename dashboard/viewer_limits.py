@@ -77,16 +77,24 @@ class UnreadFrames:
         self.acked = 0  # frames
         self.acked_bytes = 0
         self.last_frame = 0  # size of the newest frame
-        self.snapshot = (0, 0)  # (frame number, size) of the newest snapshot
+        self.last_is_snapshot = False  # the newest frame is (a part of) the newest snapshot
+        # The newest snapshot, all its parts: bytes sent before its first part and up to and with its last.
+        self.snapshot_bytes = (0, 0)
         self._ends: deque[tuple[int, int]] = deque()  # (frame number, bytes sent up to and with it)
 
-    def record(self, size: int, *, snapshot: bool = False) -> None:
-        """Count a frame of SIZE bytes that is about to be sent (SNAPSHOT: a board's full picture)."""
+    def record(self, size: int, *, snapshot: bool = False, part: bool = False) -> None:
+        """Count a frame of SIZE bytes that is about to be sent.
+
+        SNAPSHOT: it starts a board's full picture; PART: it is a later part of the newest snapshot.
+        """
+        if snapshot:
+            self.snapshot_bytes = (self.sent_bytes, self.sent_bytes)
         self.sent += 1
         self.sent_bytes += size
         self.last_frame = size
-        if snapshot:
-            self.snapshot = (self.sent, size)
+        self.last_is_snapshot = snapshot or part
+        if self.last_is_snapshot:
+            self.snapshot_bytes = (self.snapshot_bytes[0], self.sent_bytes)
         self._ends.append((self.sent, self.sent_bytes))
 
     def ack(self, frames: int) -> bool:
@@ -109,12 +117,14 @@ class UnreadFrames:
         The newest snapshot is left out until the page acknowledges it, so that
         a board whose snapshot is larger than the cap never closes a page that
         reads: the page acknowledges after a few frames, and the deltas that
-        follow the snapshot meanwhile must not count it against the page. So a
-        page that never acknowledges may be sent at most the cap, its newest
-        snapshot and its newest frame.
+        follow the snapshot meanwhile must not count it against the page. A
+        snapshot sent in parts is left out whole, each part until the page
+        acknowledges it. So a page that never acknowledges may be sent at most
+        the cap, its newest snapshot and its newest frame.
         """
-        number, size = self.snapshot
-        exempt = self.last_frame
-        if number > self.acked and number != self.sent:
-            exempt += size
+        start, end = self.snapshot_bytes
+        # The snapshot's parts the page has not acknowledged yet (all of them, or those after its last ack).
+        exempt = max(0, end - max(start, self.acked_bytes))
+        if not self.last_is_snapshot:
+            exempt += self.last_frame
         return self.unread - exempt > cap

@@ -287,6 +287,12 @@ FLOORVIEW = {
     # unacknowledged snapshot aside; past this the socket is closed (4008), so a page that stops reading
     # cannot make the server queue without end (a client faking acks meets SOCKET_BUFFER_CAP instead).
     "SOCKET_UNREAD_CAP": int(env_float("FLOORVIEW_SOCKET_UNREAD_CAP", 8 * 1024 * 1024, minimum=65536)),
+    # A board snapshot larger than this (bytes) goes to the page in parts of at most this size (a part is
+    # larger only to carry one row larger than this): well under any WebSocket server's message limit
+    # (Daphne's 1 MiB default), and small enough for the page to apply without freezing.
+    "SNAPSHOT_PART_BYTES": int(
+        env_float("FLOORVIEW_SNAPSHOT_PART_BYTES", 256 * 1024, minimum=16 * 1024, maximum=1024 * 1024 - 4096)
+    ),
     # Board sockets one user may hold open in one web process; past this a new one is closed with 4008.
     "SOCKETS_PER_USER": int(env_float("FLOORVIEW_SOCKETS_PER_USER", 20, minimum=1)),
     # The web server's backstop for clients that fake their acknowledgements: bytes a WebSocket may leave

@@ -21,7 +21,7 @@
 
   // The page protocol this script speaks (dashboard/protocol.py, PROTOCOL_VERSION). A snapshot from a
   // server that speaks another one means a deploy happened since the page loaded: reload to get its script.
-  var PROTOCOL = 3;
+  var PROTOCOL = 4;
   // At most one such reload a minute (per tab): during a rolling deploy old and new servers answer in turn.
   var RELOAD_GUARD_MS = 60000;
   var RELOAD_KEY = "floorview:protocol-reload-at";
@@ -46,6 +46,7 @@
   var REFUSALS = serverProtocol.refusals;
   var STATE_TEXT = {
     connecting: "Connecting…",
+    loading: "Loading the board…",
     live: "Live",
     stale: "Connected, no live data",
     reconnecting: "Reconnecting…",
@@ -80,6 +81,7 @@
   var lastHealth = "unknown";
   var lastHealthDetail = "";
   var workerSilent = false; // no frame at all for longer than STALE_AFTER: the health we hold is old news
+  var loadingSnapshot = false; // a snapshot's first parts are in, not its last: the rows are not the board yet
 
   // -- connection state ------------------------------------------------------
 
@@ -270,6 +272,7 @@
     framesAcked = 0;
     charsSinceAck = 0;
     lastFrameAt = Date.now();
+    loadingSnapshot = false;
     // "Live" waits for the snapshot: an open socket alone shows nothing new.
   });
 
@@ -344,8 +347,21 @@
     if (html) {
       htmx.swap(board, html, { swapStyle: "none", swapDelay: 0, settleDelay: 0, transition: false });
     }
+    var isSnapshot = head.type === "snapshot" || head.type === "snapshot-part";
+    if (isSnapshot && typeof head.part === "number" && typeof head.parts === "number" && head.part < head.parts) {
+      // A large board's snapshot comes in parts (the first replaces the rows, the others add to them): until
+      // the last is in the page shows part of the board, so it says it is loading, never "Live", and keeps
+      // the meta of what it showed before (the server sends no delta until the snapshot is complete).
+      loadingSnapshot = true;
+      board.dataset.snapshot = "partial";
+      setState("loading", STATE_TEXT.loading + " (" + head.part + " of " + head.parts + ")");
+      afterRowsChanged();
+      return;
+    }
     showMeta(head);
-    if (head.type === "snapshot") {
+    if (isSnapshot) {
+      loadingSnapshot = false;
+      board.dataset.snapshot = "complete";
       resyncSentAt = 0;
       setState("live");
     } else if (connEl.dataset.state !== "live" && isOpen()) {
@@ -595,7 +611,7 @@
     setState("offline");
   });
   window.addEventListener("online", function () {
-    if (isOpen()) {
+    if (isOpen() && !loadingSnapshot) {
       setState("live");
     } else if (socketWrapper && !refused) {
       setState("reconnecting");
