@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from streams.events import Event
 from streams.vendors.genesys.queue_metrics import parse_observation
 from streams.vendors.genesys.users import parse_queue_member, parse_user
@@ -50,10 +52,31 @@ class Notice:
     detail: str = field(default="", compare=False)
 
 
+def decode_frame(frame: str | bytes) -> Any:
+    """Return one frame's JSON value, read as the standard library reads it; raise ValueError if it is not JSON.
+
+    orjson reads a frame in under half the time of ``json.loads`` and, on every
+    frame both read, to the same value (an integer beyond 64 bits comes back a
+    float, but every figure and time that large is refused either way, see
+    ``streams.sanity``). What orjson refuses and the standard library reads
+    (NaN, Infinity, 1e400, lone surrogates, a BOM or UTF-16 in bytes) is read
+    again by ``json.loads``, so such a frame means what it meant before.
+    """
+    try:
+        return orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(frame)
+    except RecursionError:
+        # Nesting deeper than the interpreter's stack is no notification (orjson stops at 1,024 levels).
+        raise ValueError("nested too deeply") from None
+
+
 def parse_frame(source: str, frame: str | bytes) -> Notice:
     """Return the meaning of one notification-socket frame (never raises)."""
     try:
-        message = json.loads(frame)
+        message = decode_frame(frame)
     except (ValueError, UnicodeDecodeError):
         return Notice("malformed", detail="not JSON")
     return parse_message(source, message)
