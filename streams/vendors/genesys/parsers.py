@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from streams.events import Event
+from streams.events import Event, assemble
 from streams.vendors.genesys.queue_metrics import parse_observation
 from streams.vendors.genesys.users import parse_queue_member, parse_user
 from streams.vendors.genesys.values import as_object
@@ -99,6 +101,19 @@ def parse_message(source: str, message: Any) -> Notice:
         return Notice("malformed", topic=topic, detail=str(exc)[:200])
 
 
+# A connector hears the same few thousand topics (its queues and their agents) again and again.
+@lru_cache(maxsize=65_536)
+def _events_route(topic: str) -> tuple[Callable[[str, str, Any], Any], str] | None:
+    """Return the body parser of an events topic and the id the topic names, or None for any other topic."""
+    if match := _QUEUE_TOPIC.match(topic):
+        return parse_observation, match["id"]
+    if match := _USER_TOPIC.match(topic):
+        return parse_user, match["id"]
+    if match := _QUEUE_USERS_TOPIC.match(topic):
+        return parse_queue_member, match["id"]
+    return None
+
+
 def _parse_message(source: str, topic: str, body: Any) -> Notice:
     if topic == "channel.metadata":
         text = as_object(body, "eventBody").get("message")
@@ -107,12 +122,11 @@ def _parse_message(source: str, topic: str, body: Any) -> Notice:
         if text == "pong":
             return Notice("pong", topic=topic)
         return Notice("metadata", topic=topic, detail=str(text)[:100])
-    if match := _QUEUE_TOPIC.match(topic):
-        return Notice("events", (parse_observation(source, match["id"], body),), topic=topic)
-    if match := _USER_TOPIC.match(topic):
-        return Notice("events", (parse_user(source, match["id"], body),), topic=topic)
-    if match := _QUEUE_USERS_TOPIC.match(topic):
-        return Notice("events", (parse_queue_member(source, match["id"], body),), topic=topic)
+    route = _events_route(topic)
+    if route is not None:
+        parse, ident = route
+        # Most frames end here: the notice is built without its __init__ (its other fields keep their defaults).
+        return assemble(Notice, {"kind": "events", "events": (parse(source, ident, body),), "topic": topic})
     if match := _SYSTEM_TOPIC.match(topic):
         return Notice(match["what"], topic=topic, target=match["id"] or "")
     return Notice("unknown", topic=topic)
