@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import io
-import json
 import pstats
 import random
 import time
@@ -37,9 +36,10 @@ from streams.events import AgentStatus, SourceSnapshot
 from streams.floor import Floor
 from streams.snapshots import MemorySnapshotStore
 from streams.vendors.genesys.media import MediaTotals
-from streams.vendors.genesys.parsers import parse_frame
+from streams.vendors.genesys.parsers import decode_frame, parse_frame
 from streams.vendors.genesys.queue_metrics import QueuePart
 from streams.vendors.genesys.subscriptions import agent_topic, queue_topics
+from streams.vendors.genesys.values import _interval, _iso_time
 
 SOURCE = "c1"
 # A fixed start keeps the frames (ids, times, sizes) the same from run to run.
@@ -48,7 +48,7 @@ TICK = 0.1  # the simulator server's tick
 WARM_UP = 600.0  # simulated seconds before recording: queues and agents mid-shift, not freshly opened
 # Cumulative stages of the per-frame path; "mark" is the headline figure.
 STAGES = (
-    ("json", "json.loads only"),
+    ("json", "decode_frame only"),
     ("parse", "parse_frame"),
     ("apply", "+ media totals + apply"),
     ("mark", "+ Publisher.mark"),
@@ -204,7 +204,7 @@ async def _replay(frames: list[str], floor: Floor, media: MediaTotals, publisher
     started = time.perf_counter()
     if stage == "json":
         for frame in frames:
-            json.loads(frame)
+            decode_frame(frame)
     elif stage == "parse":
         for frame in frames:
             parse_frame(SOURCE, frame)
@@ -222,6 +222,10 @@ async def _replay(frames: list[str], floor: Floor, media: MediaTotals, publisher
 def time_stage(frame_set: FrameSet, stage: str) -> float:
     """Replay every frame once through STAGE, into a fresh Floor and publisher; return the seconds."""
     floor, media, publisher = _fresh(frame_set)
+    # Each replay reads its times as the first did: a cache warm from the previous replay of the same
+    # frames would find times a live stream has not sent before.
+    _iso_time.cache_clear()
+    _interval.cache_clear()
     return asyncio.run(_replay(frame_set.frames, floor, media, publisher, stage))
 
 
@@ -274,7 +278,7 @@ def run(*, repeats: int = 7, show_profile: bool = False) -> dict:
     rate = count / best
     print(
         f"parse+apply+mark: {count} frames in {best:.3f} s (best of {repeats}) = {rate:,.0f} frames/s;"
-        f" target >= 20,000/s: {'met' if rate >= 20_000 else 'NOT met'}"
+        f" target >= 100,000/s: {'met' if rate >= 100_000 else 'NOT met'}"
     )
     if show_profile:
         print(profile(frame_set))

@@ -203,7 +203,8 @@ class Fleet(Stack):
         """Start the simulator, migrate and seed the database, then start the worker and Daphne."""
         manage = [sys.executable, "manage.py"]
         simulate = [*manage, "simulate", "--port", str(self.sim_port), "--rate", "0.8"]
-        simulate += ["--client-id", "floorview-bench", "--client-secret", self.env["BENCH_SIM_SECRET"]]
+        # "--opt=value": a random secret may start with "-", which argparse would take for an option.
+        simulate += ["--client-id", "floorview-bench", f"--client-secret={self.env['BENCH_SIM_SECRET']}"]
         self.spawn("simulate", [*simulate, "--queues", str(self.queues), "--agents", str(self.agents)])
         self._wait_for_simulator()
         with (self.workdir / "seed.log").open("wb") as log:

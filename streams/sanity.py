@@ -129,6 +129,8 @@ def moment(seconds: float | None, *, ahead: float = MAX_AHEAD, now: float | None
     if seconds is None:
         return None
     now = time.time() if now is None else now
+    if type(seconds) is float and EARLIEST <= seconds <= now + ahead:
+        return seconds  # the common case, checked in one step (NaN and infinities fail the comparison)
     if _number(seconds) is None or not EARLIEST <= seconds <= now + ahead:
         refuse(BAD_TIME)
         return None

@@ -25,7 +25,7 @@ from streams.vendors.genesys.queue_metrics import QueuePart
 SUMMED = QUEUE.per_media(SUM, LIVE)
 AGGREGATES = QUEUE.per_media(SUM, INTERVAL)
 EARLIEST_OF = QUEUE.per_media(EARLIEST)
-BY_MEDIA = (*SUMMED, *AGGREGATES, *EARLIEST_OF)
+BY_MEDIA = frozenset((*SUMMED, *AGGREGATES, *EARLIEST_OF))
 # The fields that decide the interval totals: which interval is current, and each group's figures in it.
 _INTERVAL_INPUTS = frozenset(("interval_start", *AGGREGATES))
 
@@ -48,9 +48,13 @@ class MediaTotals:
     def add(self, part: QueuePart) -> QueueStats:
         """Fold one group's figures in; return the queue's stats with totals for every media-split field."""
         stats = part.stats
+        queue_id = stats.queue_id
         values = reported(stats)
-        groups = self._parts.setdefault(stats.queue_id, {})
-        totals = self._totals.setdefault(stats.queue_id, {})
+        groups = self._parts.get(queue_id)
+        if groups is None:
+            groups = self._parts[queue_id] = {}
+            self._totals[queue_id] = {}
+        totals = self._totals[queue_id]
         split = [name for name in values if name in BY_MEDIA]
         if split:
             for media, fields in groups.items():
@@ -60,7 +64,8 @@ class MediaTotals:
         groups.setdefault(part.media_type, {}).update(values)
         _refresh(totals, groups, values)
         passthrough = {name: value for name, value in values.items() if name not in BY_MEDIA}
-        return QueueStats(source=stats.source, queue_id=stats.queue_id, **(passthrough | totals))
+        # Every field here comes from an event or from sums of them: the event is built without its __init__.
+        return QueueStats.of(stats.source, queue_id, passthrough | totals)
 
     def replace(self, queue_id: str, parts: list[QueuePart]) -> dict[str, Any]:
         """Make PARTS (a REST snapshot's groups of one queue) the whole picture; return the queue's fields."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams import sanity
-from streams.events import UNSET, QueueStats
+from streams.events import UNSET, QueueStats, assemble
 from streams.vendors.genesys.values import ParseError, as_count, as_list, as_object, parse_interval, shown_time
 
 # Interval aggregates and the QueueStats field each one fills.
@@ -43,7 +43,13 @@ _INSTANT_METRICS = frozenset(OBSERVATION_METRICS)
 
 
 def _metric_count(item: dict[str, Any]) -> int:
-    return as_count(as_object(item.get("stats"), "stats").get("count", 0))
+    stats = item.get("stats")
+    if type(stats) is dict:
+        count = stats.get("count", 0)
+        # The common case, a plain int in range, is a count as it stands (a bool is no int here).
+        if type(count) is int and 0 <= count <= sanity.MAX_COUNT:
+            return count
+    return as_count(as_object(stats, "stats").get("count", 0))
 
 
 def _observation_dates(observations: list[Any]) -> tuple[list[float], bool]:
@@ -89,8 +95,9 @@ def instant_fields(metrics: Iterable[Any], instant: float | None) -> dict[str, A
     idle: int | None = None  # None: oUserRoutingStatuses not reported
     waiting_oldest: float | None = None
     longest: float | bool | None = False  # False: oLongestWaiting not reported
-    for raw in metrics:
-        item = as_object(raw, "metric")
+    for item in metrics:
+        if not isinstance(item, dict):
+            raise ParseError("metric is not an object")
         name = item["metric"] if "metric" in item else item.get("name")
         if name not in _INSTANT_METRICS:
             continue
@@ -140,13 +147,14 @@ def aggregate_fields(metrics: Iterable[Any], interval_start: float) -> dict[str,
     return values
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class QueuePart:
     """A queue's figures as Genesys groups them: for one media type, or (``media_type`` "") for the whole queue.
 
     Genesys reports contact counts and interval aggregates per queue *and*
     media type, agent counts per queue; ``streams.vendors.genesys.media``
-    adds the parts up into the queue's totals.
+    adds the parts up into the queue's totals. No slots, so the parser can
+    build one without its ``__init__`` (``streams.events.assemble``).
     """
 
     stats: QueueStats
@@ -179,4 +187,5 @@ def parse_observation(source: str, queue_id: str, body: Any) -> QueuePart:
             values.update(instant_fields(metrics, start))
         else:
             values.update(aggregate_fields(metrics, start))
-    return QueuePart(QueueStats(source=source, queue_id=queue_id, **values), media_type(group))
+    # The fields were read above, each checked: the event is built from them without its __init__.
+    return assemble(QueuePart, {"stats": QueueStats.of(source, queue_id, values), "media_type": media_type(group)})

@@ -59,7 +59,7 @@ def parse_user(source: str, user_id: str, body: Any) -> AgentStatus:
     values = agent_fields(body)
     if not values:
         raise ParseError("user eventBody carries neither presence nor routing status")
-    return AgentStatus(source=source, agent_id=user_id, **values)
+    return AgentStatus.of(source, user_id, values)  # the fields agent_fields read, each checked
 
 
 def parse_queue_member(source: str, queue_id: str, body: Any) -> QueueMembership:

@@ -26,6 +26,8 @@ def parse_time(value: Any) -> float | None:
 
     None stays None; anything else unreadable raises ParseError.
     """
+    if type(value) is str and value:
+        return _iso_time(value)  # the common case first: socket and REST times are ISO-8601 text
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
