@@ -307,6 +307,9 @@ FLOORVIEW = {
     # Connections the web server's listening socket lets wait for accept (the kernel caps it at somaxconn):
     # a deploy or a network blip brings every viewer back at once, and the listen() default of 50 refuses most.
     "LISTEN_BACKLOG": int(env_float("FLOORVIEW_LISTEN_BACKLOG", 4096, minimum=16)),
+    # Several web processes on one port (SO_REUSEPORT: the kernel spreads new connections over them), so a
+    # machine's cores serve one address without a proxy in front.
+    "REUSE_PORT": env_bool("FLOORVIEW_REUSE_PORT", False),
     # The largest request body the web server reads on any path (bytes), refused with 413 as it arrives.
     "MAX_REQUEST_BODY": int(
         env_float("FLOORVIEW_MAX_REQUEST_BODY", env_float("FLOORVIEW_WEBHOOK_MAX_BODY", 8 * 1024 * 1024), minimum=1024)

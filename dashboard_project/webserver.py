@@ -39,7 +39,9 @@ WebSockets are bounded in both directions:
 
 Its listening sockets take ``FLOORVIEW_LISTEN_BACKLOG`` waiting connections
 (Twisted's default is 50): after a deploy or a network blip every viewer
-comes back at once, and a short queue refuses most of them.
+comes back at once, and a short queue refuses most of them. With
+``FLOORVIEW_REUSE_PORT`` several such processes listen on one port
+(``SO_REUSEPORT``), and the kernel spreads connections over them.
 
 ``python manage.py serve`` runs this server with the same arguments as
 ``daphne`` (the application defaults to ``dashboard_project.asgi:application``).
@@ -50,6 +52,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import socket
 
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
@@ -259,6 +262,34 @@ class BufferCappedWebSocketFactory(WebSocketFactory):
         super().setProtocolOptions(**options)
 
 
+# A TCP endpoint as Daphne builds it from -b/-p for an IPv4 address (IPv6 ones escape their colons).
+_IPV4_ENDPOINT = re.compile(r"^tcp:port=(?P<port>\d+):interface=(?P<host>[0-9.]+)(?::backlog=(?P<backlog>\d+))?$")
+
+
+def reuse_port(endpoint: str, backlog: int) -> str:
+    """Return ENDPOINT as an already listening socket that other processes may bind too (SO_REUSEPORT).
+
+    Each ``manage.py serve`` with ``FLOORVIEW_REUSE_PORT`` listens on the same address with a socket of
+    its own, and the kernel spreads new connections over them: one port, one process per core, no
+    proxy. Only IPv4 TCP endpoints (``-b``/``-p``) can be taken over; any other is returned as it is.
+    """
+    match = _IPV4_ENDPOINT.match(endpoint)
+    if match is None:
+        log.warning("FLOORVIEW_REUSE_PORT applies to IPv4 -b/-p endpoints only; %s is listened on as it is", endpoint)
+        return endpoint
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((match["host"], int(match["port"])))
+        sock.listen(int(match["backlog"] or backlog))
+    except OSError:
+        sock.close()
+        raise
+    # Twisted adopts the descriptor (a duplicate) and closes this one: the socket object lets go of it.
+    return f"fd:fileno={sock.detach()}"
+
+
 def with_backlog(endpoint: str, backlog: int) -> str:
     """Return a Twisted endpoint description listening with BACKLOG, unless it is not ours to set or names one."""
     kind = endpoint.split(":", 1)[0]
@@ -300,6 +331,8 @@ class FloorviewServer(Server):
         # Twisted listens with a backlog of 50: a reconnect storm of a few thousand viewers overflows it,
         # and the kernel drops or refuses the rest, which the pages then retry on top of the next ones.
         self.endpoints = [with_backlog(endpoint, int(listen_backlog)) for endpoint in self.endpoints]
+        if settings.FLOORVIEW["REUSE_PORT"]:
+            self.endpoints = [reuse_port(endpoint, int(listen_backlog)) for endpoint in self.endpoints]
 
     # ``Server.run`` builds Daphne's own factory and listens with it at once; taking the assignment over is
     # the one place to put ours in without repeating ``run``. Daphne's factory is dropped unused.
