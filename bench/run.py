@@ -7,7 +7,9 @@ Prints figures and asserts nothing (see docs/PERFORMANCE.md for what they mean):
    the real demo started as a subprocess, or with ``--redis URL`` against
    simulate + runstreams + daphne sharing that Redis (``bench/viewers.py``);
 3. a handshake burst: anonymous socket upgrades while a signed-in viewer
-   connects, against the demo (``bench/handshakes.py``).
+   connects, against the demo (``bench/handshakes.py``);
+4. memory: the worker's RSS for a big centre, and the web process's per idle
+   viewer (``bench/memory.py``, ``bench/memory_web.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ os.environ.setdefault("FLOORVIEW_REQUIRE_SECRETS", "false")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Return the command line's options."""
     parser = argparse.ArgumentParser(description="Print Floorview's performance figures.")
-    parser.add_argument("--only", choices=("parse", "viewers", "handshakes"), help="Run one benchmark only.")
+    parser.add_argument("--only", choices=("parse", "viewers", "handshakes", "memory"), help="Run one benchmark only.")
     parser.add_argument("--viewers", type=int, default=200, help="WebSocket viewers on the board (default 200).")
     parser.add_argument("--changes", type=int, default=40, help="Agent status changes to time (default 40).")
     parser.add_argument("--agents", type=int, default=60, help="Agents in the viewers benchmark's demo (default 60).")
@@ -46,7 +48,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=7, help="Runs of each parse stage; the best counts (default 7).")
     parser.add_argument("--profile", action="store_true", help="Also print cProfile's table for one parse run.")
+    parser.add_argument(
+        "--idle-viewers", type=int, default=2000, help="Idle sockets the memory benchmark opens (default 2000)."
+    )
+    parser.add_argument(
+        "--memory-side", choices=("worker", "web"), help="Measure one side of the memory benchmark only."
+    )
+    parser.add_argument("--no-trace", action="store_true", help="Skip the memory benchmark's tracemalloc run.")
     args = parser.parse_args(argv)
+    if not 1 <= args.idle_viewers <= 5000:
+        parser.error("--idle-viewers must be 1..5000")
     if not 1 <= args.burst <= 10000 or not 1 <= args.burst_concurrency <= 1000:
         parser.error("--burst must be 1..10000, --burst-concurrency 1..1000")
     if not 1 <= args.viewers <= 5000 or not 1 <= args.changes <= 1000 or not 1 <= args.repeats <= 50:
@@ -60,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     import django
 
     django.setup()
-    from bench import handshakes, parse, viewers
+    from bench import handshakes, memory, memory_web, parse, viewers
 
     print(
         f"Floorview bench: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -76,6 +87,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.only in (None, "handshakes"):
         handshakes.run(burst=args.burst, concurrency=args.burst_concurrency, agents=args.agents)
         print()
+    if args.only in (None, "memory"):
+        if args.memory_side in (None, "worker"):
+            memory.run_worker(trace=not args.no_trace)
+            print()
+        if args.memory_side in (None, "web"):
+            memory_web.run_web(viewers=args.idle_viewers, redis_url=args.redis, trace=not args.no_trace)
+            print()
     print(f"bench finished in {time.perf_counter() - started:.0f} s")
 
 
