@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
@@ -153,6 +154,11 @@ def is_row(row: Any, kinds: Iterable[str]) -> bool:
     )
 
 
+def _shared(key: str) -> str:
+    # sys.intern takes exact strings only (a str subclass is kept as it is); interned strings die with their last use.
+    return sys.intern(key) if type(key) is str else key
+
+
 def _oob_row(html: str) -> str:
     # Rows are rendered once for the page and every push; the swap marker is added here, per frame.
     return '<tr hx-swap-oob="true"' + html[3:]
@@ -215,7 +221,9 @@ def snapshot_frames(
             chunks[-1].append((kind, html))
             opened.add(kind)
             size += body + cost
-            shown.add(row["key"])
+            # Interned: every viewer of a board keeps a set of its keys, and a snapshot read from Redis
+            # brings each key as a new string, several KB a viewer; interned, the viewers share one each.
+            shown.add(_shared(row["key"]))
     parts = []
     for number, chunk in enumerate(chunks, start=1):
         first = number == 1
@@ -257,7 +265,7 @@ def delta_frame(message: Mapping[str, Any], row_filter: RowFilter, shown: set[st
                 replaced.append(_oob_row(row["html"]))
             else:
                 appended[row["kind"]].append(row["html"])
-                shown.add(key)
+                shown.add(_shared(key))  # shared by the board's viewers, as in snapshot_frames
         elif key in shown:
             # The row left this viewer's filter: it goes, like a removed one.
             deleted.append(key)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections import Counter, deque
+from array import array
+from collections import Counter
 from collections.abc import Callable
 
 # Open board sockets in this process, by event loop and user id (FLOORVIEW["SOCKETS_PER_USER"] bounds each).
@@ -80,7 +81,10 @@ class UnreadFrames:
         self.last_is_snapshot = False  # the newest frame is (a part of) the newest snapshot
         # The newest snapshot, all its parts: bytes sent before its first part and up to and with its last.
         self.snapshot_bytes = (0, 0)
-        self._ends: deque[tuple[int, int]] = deque()  # (frame number, bytes sent up to and with it)
+        # Bytes sent up to and with each frame not yet acknowledged, the oldest first: they are the frames
+        # numbered sent - len + 1 .. sent. Machine integers in one array: every open socket holds one, and a
+        # deque of (number, bytes) tuples cost an idle viewer about 1.4 KB.
+        self._ends = array("q")
 
     def record(self, size: int, *, snapshot: bool = False, part: bool = False) -> None:
         """Count a frame of SIZE bytes that is about to be sent.
@@ -95,15 +99,17 @@ class UnreadFrames:
         self.last_is_snapshot = snapshot or part
         if self.last_is_snapshot:
             self.snapshot_bytes = (self.snapshot_bytes[0], self.sent_bytes)
-        self._ends.append((self.sent, self.sent_bytes))
+        self._ends.append(self.sent_bytes)
 
     def ack(self, frames: int) -> bool:
         """Take the page's word that it received FRAMES frames; return False if that is more than were sent."""
         if frames > self.sent:
             return False
         self.acked = max(self.acked, frames)
-        while self._ends and self._ends[0][0] <= frames:
-            self.acked_bytes = self._ends.popleft()[1]
+        newly = frames - (self.sent - len(self._ends))  # how many of the frames waiting this acknowledges
+        if newly > 0:
+            self.acked_bytes = self._ends[newly - 1]
+            del self._ends[:newly]
         return True
 
     @property

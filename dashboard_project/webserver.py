@@ -56,11 +56,11 @@ import socket
 
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
-from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
+from dashboard_project.app_inbox import LeanInboxServer
 from streams.body_limit import TOO_LARGE
 from streams.log_throttle import ThrottledLog
 
@@ -299,8 +299,10 @@ def with_backlog(endpoint: str, backlog: int) -> str:
     return f"{endpoint}:backlog={backlog}"
 
 
-class FloorviewServer(Server):
+class FloorviewServer(LeanInboxServer):
     """Daphne's server with a hard cap on every request body and on what a WebSocket client may leave unread.
+
+    Each connection's messages reach its application through a small ``AppInbox`` (dashboard_project.app_inbox).
 
     ``max_request_body`` defaults to ``FLOORVIEW_MAX_REQUEST_BODY``, ``socket_buffer_cap`` to
     ``FLOORVIEW_SOCKET_BUFFER_CAP``, and client WebSocket messages to ``CLIENT_MESSAGE_CAP``. Its
