@@ -215,7 +215,16 @@ class Fleet(Stack):
         self.spawn("runstreams", [*manage, "runstreams"])
         # The production web process: Daphne through the project's launcher (with its request body cap).
         daphne = [*manage, "serve", "-b", "127.0.0.1", "-p", str(self.port)]
-        self.spawn("daphne", [*daphne, "dashboard_project.asgi:application"])
+        self.web_command = [*daphne, "dashboard_project.asgi:application"]
+        self.spawn("daphne", self.web_command)
+
+    def restart_web(self) -> None:
+        """Stop Daphne as a deploy does (SIGTERM: it closes its sockets with 4012), then start it on the same port."""
+        _stop(self.processes["daphne"])
+        # Appended to its log, so the first run's lines stay readable.
+        with (self.workdir / "daphne.log").open("ab") as log:
+            process = subprocess.Popen(self.web_command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes["daphne"] = process
 
     def _wait_for_simulator(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
