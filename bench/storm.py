@@ -43,6 +43,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from bench.stacks import Fleet
 from bench.viewers import Client, _poll, _returning, percentile
 from dashboard import protocol
+from dashboard.handshake import SOCKET_PASS_COOKIE
 from dashboard.protocol import PROTOCOL_VERSION, VERSION_PARAM
 
 PHASE_LIMIT = float(os.environ.get("STORM_PHASE_LIMIT", 60))  # seconds a phase waits for every viewer
@@ -185,7 +186,7 @@ def _figures(storm: Storm, name: str, daphne_cpu: float | None, client_cpu: floa
         p50, p95, worst = (percentile(times, q) for q in (0.5, 0.95, 1.0))
         figures |= {"p50": p50, "p95": p95, "max": worst}
         line += f"; p50 {p50:.1f} s, p95 {p95:.1f} s, max {worst:.1f} s"
-        line += f", all {worst:.1f} s" if back == storm.viewers else f", not all within {PHASE_LIMIT:.0f} s"
+        line += f", all {worst:.1f} s" if back == storm.viewers else ", not all within the phase's limit"
     print(line)
     waiting = sum(1 for index in storm.sockets if index not in storm.recovered)
     if waiting:
@@ -196,14 +197,14 @@ def _figures(storm: Storm, name: str, daphne_cpu: float | None, client_cpu: floa
     return figures
 
 
-async def _recovery(stack: Fleet, storm: Storm, name: str, action) -> dict:
+async def _recovery(stack: Fleet, storm: Storm, name: str, action, limit: float = PHASE_LIMIT) -> dict:
     own, theirs = time.process_time(), None
     storm.start_phase()
     await action()
     theirs = stack.cpu_seconds().get("daphne")
     began = time.perf_counter()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(storm.all_back.wait(), PHASE_LIMIT)
+        await asyncio.wait_for(storm.all_back.wait(), limit)
     wall = max(time.perf_counter() - began, 1e-3)
     now = stack.cpu_seconds().get("daphne")
     daphne = (now - theirs) / wall if now is not None and theirs is not None else None
@@ -218,18 +219,24 @@ async def _measure(stack: Fleet, viewers: int) -> list[dict]:
         board = await _poll("the board", _returning(stack.board_slug), stack)
         await client.login()
         await _poll("every agent on the board", lambda: client.board_source(board), stack)
-        cookies = "; ".join(f"{c.key}={c.value}" for c in jar if c.key in ("sessionid", "floorview_socket"))
+    # Every screen its own session, as a wall of screens signed in one by one holds: a per-session cache
+    # must not flatter the figures by serving 2,000 viewers from one entry.
+    sessions = await asyncio.to_thread(stack.sessions, viewers)
     url = f"ws://127.0.0.1:{stack.port}/ws/boards/{board}/?{VERSION_PARAM}={PROTOCOL_VERSION}"
     storm = Storm(viewers)
     gate = asyncio.Semaphore(INITIAL_CONCURRENCY)
-    crowd = [Viewer(i, url, {"Cookie": cookies}, stack.url, storm) for i in range(viewers)]
+    crowd = [
+        Viewer(i, url, {"Cookie": f"sessionid={key}; {SOCKET_PASS_COOKIE}={sent}"}, stack.url, storm)
+        for i, (key, sent) in enumerate(sessions)
+    ]
     storm.start_phase()
     tasks = [asyncio.create_task(viewer.run(gate)) for viewer in crowd]
     results = []
     try:
-        results.append(await _recovery(stack, storm, "first connection", _nothing))
-        if len(storm.recovered) < viewers:
-            print("not every viewer connected: no storm measured")
+        # The first connections are a storm of their own (every screen switched on at once): given longer.
+        results.append(await _recovery(stack, storm, "first connection", _nothing, 3 * PHASE_LIMIT))
+        if not storm.recovered:
+            print("no viewer connected: no storm measured")
             return results
         await asyncio.sleep(SETTLE)
 
