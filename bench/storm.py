@@ -8,9 +8,11 @@ reconnects the way ``static/dashboard/board.js`` does, re-implemented here:
 - a close with a restart code (``protocol.for_page()["restarts"]``) comes back
   after a uniform wait in the window the close reason names
   (``protocol.restart_spread``), else within one second;
+- any other close whose reason names a window (4011) comes back after a
+  uniform wait in it (past 5 such refusals in a row, after the longer of that
+  and the backoff below);
 - any other close, and a handshake that fails, comes back after the page's
-  backoff: full jitter over min(30 s, 1 s x 2^min(retries, 5)), at least the
-  4011 close reason's window when it names one;
+  backoff: full jitter over min(30 s, 1 s x 2^min(retries, 5));
 - the retry count restarts when a socket that had been open 10 s closes;
 - frames are acknowledged every 16 frames or 256 KiB, as the page does.
 
@@ -50,6 +52,7 @@ PHASE_LIMIT = float(os.environ.get("STORM_PHASE_LIMIT", 60))  # seconds a phase 
 SETTLE = 11.0  # board.js resets its retry count once a socket has been open 10 s
 OPEN_TIMEOUT = 30.0  # a browser waits long for a handshake; this bounds the harness
 HEALTHY_AFTER = 10.0
+SPREAD_RETRIES = 5
 ACK_EVERY_FRAMES = 16
 ACK_EVERY_CHARS = 256 * 1024
 RESTARTS = set(protocol.for_page()["restarts"])
@@ -101,11 +104,11 @@ class Viewer:
         self.index, self.url, self.headers, self.origin, self.storm = index, url, headers, origin, storm
         self.retries = 0
 
-    def next_delay(self, at_least: float = 0.0) -> float:
-        """board.js nextDelay(): full jitter, growing, capped, and never under the server's window."""
+    def next_delay(self) -> float:
+        """board.js nextDelay(): full jitter, growing, capped."""
         delay = random.random() * min(30.0, 1.0 * 2 ** min(self.retries, 5))
         self.retries += 1
-        return max(delay, random.random() * at_least) if at_least else delay
+        return delay
 
     async def run(self, gate: asyncio.Semaphore | None) -> None:
         """Hold the socket, reconnecting after every close, until the storm stops or a refusal."""
@@ -123,8 +126,14 @@ class Viewer:
             spread = protocol.restart_spread(reason)
             if code in RESTARTS:
                 delay = random.random() * (spread if spread is not None else 1.0)
+            elif spread is not None:
+                delay = random.random() * spread
+                if self.retries >= SPREAD_RETRIES:
+                    delay = max(delay, self.next_delay())
+                else:
+                    self.retries += 1
             else:
-                delay = self.next_delay(spread or 0.0)
+                delay = self.next_delay()
 
     async def _one_socket(self, gate: asyncio.Semaphore | None) -> tuple[int, str, float]:
         """Open one socket (within GATE, if given) and read it until it closes; return (code, reason, seconds open)."""

@@ -150,6 +150,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.close(code=Close.POLICY)
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
+        self.registrations.note_access()
         board, grant = await database_sync_to_async(_board_for)(user, slug, self.scope.get("session"))
         if board is None:
             self.leave()

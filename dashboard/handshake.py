@@ -49,6 +49,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from dashboard.client_address import client_ip
 from dashboard.protocol import Close
+from dashboard.reconnect_spread import RefusalRate
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +144,13 @@ class SocketPassMiddleware:
         return response
 
 
-async def accept_then_close(receive: Any, send: Any, code: int) -> None:
-    """Complete the handshake and close with CODE, so the browser sees why."""
+async def accept_then_close(receive: Any, send: Any, code: int, reason: str | None = None) -> None:
+    """Complete the handshake and close with CODE (and REASON, if given), so the browser sees why."""
     message = await receive()
     if message["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
-    await send({"type": "websocket.close", "code": code})
+    await send({"type": "websocket.close", "code": code, **({"reason": reason} if reason else {})})
 
 
 class BoundedAuthMiddleware(AuthMiddleware):
@@ -172,11 +173,14 @@ class BoundedAuthMiddleware(AuthMiddleware):
         )
         self._queued = 0
         self._queued_by_client: Counter[str | None] = Counter()
+        # A refused crowd is told how long to spread its return over (dashboard.reconnect_spread).
+        self.refusals = RefusalRate()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         if self._queued >= self.concurrency + self.waiting:
             refused["busy"] += 1
-            return await accept_then_close(receive, send, Close.TRY_LATER)
+            reason = self.refusals.refuse(self._queued)
+            return await accept_then_close(receive, send, Close.TRY_LATER, reason)
         client = socket_client(scope) if self.per_client is not None else None
         if self.per_client is not None and self._queued_by_client[client] >= self.per_client:
             refused["busy client"] += 1

@@ -148,6 +148,7 @@ def for_page() -> dict:
         "version": PROTOCOL_VERSION,
         "version_param": VERSION_PARAM,
         "restarts": [Close.RESTART],
+        "spread_reason": SPREAD_REASON,
         "refusals": {str(code): text for code, text in REFUSALS.items()},
         "health": HEALTH_LABELS,
     }

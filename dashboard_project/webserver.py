@@ -50,7 +50,11 @@ from __future__ import annotations
 import io
 import logging
 import re
+from pprint import pformat
+from typing import Any
 
+import txaio
+from autobahn.websocket import protocol as autobahn_protocol
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
@@ -217,6 +221,15 @@ class BufferCappedWebSocketProtocol(WebSocketProtocol):
             self._max_message_size_exceeded(size, cap, f"a client message of {size} bytes is over {cap}")
         super().onMessageFrameBegin(length)
 
+    def handle_reply(self, message: dict) -> None:
+        # Daphne drops a close's reason; the page reads from it how long to spread its return over
+        # (dashboard.protocol.spread_reason), so a close that carries one is sent here, reason and all.
+        reason = message.get("reason") if message.get("type") == "websocket.close" else None
+        if reason and self.state != self.STATE_CONNECTING:
+            self.sendClose(code=message.get("code") or 1000, reason=str(reason)[:120])
+            return
+        super().handle_reply(message)
+
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Every byte autobahn sends (frames, pings, closes) comes through here, queued or not.
         if self.backlog is not None:
@@ -240,6 +253,20 @@ class BufferCappedWebSocketProtocol(WebSocketProtocol):
             backlog,
         )
         self.transport.abortConnection()
+
+
+def _pformat_when_debugging(value: Any) -> str:
+    """autobahn's ``pformat``, skipped unless its debug lines are on.
+
+    autobahn formats its whole configuration for a debug line on every connection, whatever the log
+    level: a quarter of a handshake's time on the event loop in a reconnect storm (bench/storm.py).
+    """
+    if isinstance(value, dict) or txaio.get_global_log_level() in ("debug", "trace"):
+        return pformat(value)  # a dict is autobahn's timings, formatted only when asked for
+    return ""
+
+
+autobahn_protocol.pformat = _pformat_when_debugging
 
 
 class BufferCappedWebSocketFactory(WebSocketFactory):

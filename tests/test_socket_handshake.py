@@ -133,9 +133,11 @@ async def test_session_loads_are_bounded_and_the_excess_is_told_to_come_back_lat
         ws.scope["session"] = None
     pending = [asyncio.ensure_future(ws.connect(timeout=scaled(3))) for ws in sockets[:3]]
     await eventually(lambda: gate._queued == 3, within=3, what="two loads and one waiting")
-    # The fourth finds two loading and one waiting: refused at once, 4011 (the page retries later).
+    # The fourth finds two loading and one waiting: refused at once, 4011 (the page retries later), told to
+    # spread its return over the crowd's window (one refused and three queued: the shortest).
     assert (await sockets[3].connect(timeout=scaled(3)))[0]
-    assert await sockets[3].receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4011}
+    closed = await sockets[3].receive_output(timeout=scaled(3))
+    assert closed == {"type": "websocket.close", "code": 4011, "reason": "spread=1.0"}
     assert loading == 2
     release.set()
     assert [connected for connected, _ in await asyncio.gather(*pending)] == [True, True, True]
