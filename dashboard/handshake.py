@@ -41,12 +41,15 @@ from types import SimpleNamespace
 from typing import Any
 
 from channels.auth import AuthMiddleware
+from channels.db import database_sync_to_async
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, parse_cookie
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from dashboard.access import watches
+from dashboard.board_grants import BOARD_CHECK, BoardCheck, user_and_board
 from dashboard.client_address import client_ip
 from dashboard.protocol import Close
 from dashboard.reconnect_spread import RefusalRate
@@ -203,6 +206,17 @@ class BoundedAuthMiddleware(AuthMiddleware):
                 del self._queued_by_client[client]
         # The user is resolved; the socket's lifetime is not held against the bound.
         return await self.inner(scope, receive, send)
+
+    async def resolve_scope(self, scope: dict) -> None:
+        """Load the session and the user and, for a board socket, check the board too: one database call."""
+        slug = (scope.get("url_route") or {}).get("kwargs", {}).get("slug")
+        if scope.get("type") != "websocket" or not slug:
+            return await super().resolve_scope(scope)
+        mark = watches.mark()  # before the grant is read: see dashboard.viewer_registrations.recheck
+        user, (board, grant) = await database_sync_to_async(user_and_board)(scope, slug)
+        scope["user"]._wrapped = user
+        scope[BOARD_CHECK] = BoardCheck(slug, board, grant, mark)
+        return None
 
 
 class SessionGate:

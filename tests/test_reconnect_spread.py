@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 import pytest
 
@@ -58,8 +59,11 @@ class FakeViewer:
         shutdown.forget(self)  # the browser answered
 
 
-async def test_a_restart_asks_its_viewers_to_spread_over_a_window_their_number_needs(settings):
+async def test_a_restart_asks_its_viewers_to_spread_over_a_window_their_number_needs(settings, monkeypatch):
     settings.FLOORVIEW = {**settings.FLOORVIEW, "RECONNECT_RATE": 250}
+    # This test's viewers only, whatever earlier tests left tracked.
+    monkeypatch.setattr(shutdown, "_open", weakref.WeakSet())
+    monkeypatch.setattr(shutdown, "_closing", weakref.WeakSet())
     viewers = [FakeViewer() for _ in range(1000)]
     for viewer in viewers:
         shutdown.track(viewer)
