@@ -162,6 +162,30 @@ async def test_a_signed_in_viewer_opens_a_board_through_the_whole_stack(p, cooki
     assert await opens([(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)])
 
 
+async def test_the_board_is_checked_in_the_same_database_call_as_the_session_and_user(p, cookie, monkeypatch):
+    calls = []
+    real = handshake.user_and_board
+
+    def counted(*args):
+        calls.append(args[1])
+        return real(*args)
+
+    def not_again(*args):
+        raise AssertionError("the consumer read the board again")
+
+    monkeypatch.setattr(handshake, "user_and_board", counted)
+    monkeypatch.setattr(consumers, "board_grant", not_again)
+    assert await opens([(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)])
+    assert calls == ["sales"]
+
+
+async def test_a_board_the_user_may_not_see_is_refused_from_the_same_call(p, cookie):
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)]
+    ws = WebsocketCommunicator(application, "/ws/boards/no-such-board/", headers=headers)
+    assert (await ws.connect(timeout=scaled(3)))[0]
+    assert await ws.receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4404}
+
+
 # -- cookies as the browser sends them ----------------------------------------------------------
 
 
