@@ -309,7 +309,7 @@ FLOORVIEW = {
     "LISTEN_BACKLOG": int(env_float("FLOORVIEW_LISTEN_BACKLOG", 4096, minimum=16)),
     # Board socket handshakes one web process takes a second: a crowd it closes or refuses is asked to spread its
     # return over crowd / rate seconds (dashboard.reconnect_spread). Measured with bench/storm.py (PERFORMANCE.md).
-    "RECONNECT_RATE": env_float("FLOORVIEW_RECONNECT_RATE", 250, minimum=10),
+    "RECONNECT_RATE": env_float("FLOORVIEW_RECONNECT_RATE", 60, minimum=10),
     # The largest request body the web server reads on any path (bytes), refused with 413 as it arrives.
     "MAX_REQUEST_BODY": int(
         env_float("FLOORVIEW_MAX_REQUEST_BODY", env_float("FLOORVIEW_WEBHOOK_MAX_BODY", 8 * 1024 * 1024), minimum=1024)
