@@ -297,6 +297,7 @@
     if (openedAt) {
       // For operators and tests: why the last socket that was open ended (failed attempts aside).
       board.dataset.lastClose = String(code);
+      board.dataset.lastSpread = String(closeSpread(closeEvent.reason) || "");
     }
     if (openedAt && Date.now() - openedAt >= HEALTHY_AFTER_MS) {
       retries = 0;
@@ -309,7 +310,6 @@
     }
     setState(navigator.onLine === false ? "offline" : "reconnecting");
     var spread = closeSpread(closeEvent.reason);
-    board.dataset.lastSpread = spread === null ? "" : String(spread); // for tests
     if (RESTARTS.indexOf(code) >= 0) {
       // The server is being restarted or redeployed: come straight back (to another process), spread
       // over the window it names (its crowd at its handshake rate), else over a second, so a wall of
