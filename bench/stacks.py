@@ -46,6 +46,31 @@ board.queues.set(connection.queues.all())
 board.groups.add(group)
 """
 
+# Run by ``manage.py shell``: N sessions of the fleet's user, as N screens signed in one by one would hold
+# (signing in through the form costs a password hash each), with their socket passes.
+FLEET_SESSIONS = """
+import os
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import User
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import transaction
+from dashboard.handshake import socket_pass
+
+user = User.objects.get(username="admin")
+lines = []
+with transaction.atomic():
+    for _ in range(int(os.environ["BENCH_SESSIONS"])):
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]  # the model backend, after axes
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        lines.append(session.session_key + " " + socket_pass(session.session_key))
+with open(os.environ["BENCH_SESSIONS_FILE"], "w") as out:
+    out.write("\\n".join(lines))
+"""
+
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago."""
@@ -216,7 +241,27 @@ class Fleet(Stack):
         self.spawn("runstreams", [*manage, "runstreams"])
         # The production web process: Daphne through the project's launcher (with its request body cap).
         daphne = [*manage, "serve", "-b", "127.0.0.1", "-p", str(self.port)]
-        self.spawn("daphne", [*daphne, "dashboard_project.asgi:application"])
+        self.web_command = [*daphne, "dashboard_project.asgi:application"]
+        self.spawn("daphne", self.web_command)
+
+    def sessions(self, count: int) -> list[tuple[str, str]]:
+        """Return COUNT new sessions of the fleet's user, each as (session key, socket pass)."""
+        path = self.workdir / "sessions.txt"
+        env = self.env | {"BENCH_SESSIONS": str(count), "BENCH_SESSIONS_FILE": str(path)}
+        with (self.workdir / "seed.log").open("ab") as log:
+            command = [sys.executable, "manage.py", "shell", "-v", "0", "-c", FLEET_SESSIONS]
+            done = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=log, timeout=300)
+        if done.returncode:
+            raise RuntimeError(f"making sessions failed:\n{(self.workdir / 'seed.log').read_text()[-2000:]}")
+        return [tuple(line.split()) for line in path.read_text().splitlines()]
+
+    def restart_web(self) -> None:
+        """Stop Daphne as a deploy does (SIGTERM: it closes its sockets with 4012), then start it on the same port."""
+        _stop(self.processes["daphne"])
+        # Appended to its log, so the first run's lines stay readable.
+        with (self.workdir / "daphne.log").open("ab") as log:
+            process = subprocess.Popen(self.web_command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes["daphne"] = process
 
     def _wait_for_simulator(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

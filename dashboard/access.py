@@ -148,6 +148,9 @@ class AccessWatch:
         self.period = period
         self.viewers: dict[Holder, None] = {}
         self.checks = 0  # re-checks done (for tests and operators)
+        # Announcements handled and rejoins so far: a grant read while the watch listened, with nothing heard
+        # since, cannot have been revoked unseen, and needs no second check (mark, heard_nothing_since).
+        self.heard = 0
         self.stopped = False
         self._on_empty = on_empty
         self._sweeping = asyncio.get_running_loop().create_task(self._sweep(), name="access sweep")
@@ -159,7 +162,7 @@ class AccessWatch:
                 name="the access watch",
                 on_message=self._announced,
                 # Announcements sent while we were away are lost: check everyone once.
-                on_rejoin=lambda: self._recheck_safely(None),
+                on_rejoin=self._rejoined,
             )
             if layer is not None
             else None
@@ -183,6 +186,16 @@ class AccessWatch:
         except TimeoutError:
             return False
         return True
+
+    def mark(self) -> int | None:
+        """Return what the watch has heard so far if it listens now (else None), to compare after a grant read."""
+        if self.stopped or self.subscription is None or not self.subscription.joined.is_set():
+            return None
+        return self.heard
+
+    def heard_nothing_since(self, mark: int | None) -> bool:
+        """Return whether the watch has listened throughout since MARK and heard no announcement or rejoin."""
+        return mark is not None and self.mark() == mark
 
     def discard(self, viewer: Holder) -> None:
         """Stop watching VIEWER; the last one out ends the watch."""
@@ -217,7 +230,12 @@ class AccessWatch:
             log.info("closed %d board sockets whose access ended", len(revoked))
         return len(revoked)
 
+    async def _rejoined(self) -> None:
+        self.heard += 1
+        await self._recheck_safely(None)
+
     async def _announced(self, message: Any) -> None:
+        self.heard += 1  # before any await: a viewer comparing marks meanwhile must see it
         # As Channels dispatches: a handler named after the type, for the one type this group carries.
         if isinstance(message, dict) and message.get("type") == ACCESS_CHANGED:
             await getattr(self, get_handler_name(message))(message)
@@ -277,6 +295,12 @@ class AccessWatches:
     def _forget(self, loop: asyncio.AbstractEventLoop, watch: AccessWatch) -> None:
         if self._watches.get(loop) is watch:
             del self._watches[loop]
+
+    def mark(self) -> tuple[AccessWatch, int] | None:
+        """Return the running loop's watch and its mark, if a watch listens now."""
+        watch = self.current()
+        mark = watch.mark() if watch is not None else None
+        return (watch, mark) if mark is not None else None
 
     def current(self) -> AccessWatch | None:
         """Return the running loop's watch, if any."""

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -41,16 +40,15 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY
 
 from dashboard import page_messages
 from dashboard.access import Grant
+from dashboard.board_grants import BOARD_CHECK, board_grant
 from dashboard.catch_up import CatchUp
 from dashboard.fanout import FeedUnavailable
 from dashboard.filters import RowFilter
 from dashboard.frame_order import FrameOrder, Next
 from dashboard.frames import delta_frame, legacy_reload_frame, snapshot_frames, tick_frame
-from dashboard.models import Board
 from dashboard.protocol import VERSION_PARAM, Close
 from dashboard.snapshot_reads import snapshot_reads
 from dashboard.viewer_limits import UnreadFrames, sockets_per_user
@@ -62,22 +60,6 @@ log = logging.getLogger(__name__)
 large_snapshot_log = ThrottledLog(log, 60.0)
 
 PANEL_KINDS = {"queues": "queue", "agents": "agent", "interactions": "interaction"}
-
-
-def _board_for(user: Any, slug: str, session: Any = None) -> tuple[Board | None, Grant | None]:
-    """Return the board SLUG and what the socket is granted with if USER may open it, else (None, None)."""
-    # A board the user may not see answers exactly like one that does not exist: no slug is confirmed.
-    board = Board.visible_to(user).filter(slug=slug).first()
-    if board is None:
-        return None, None
-    grant = Grant(
-        user_id=user.pk,
-        board_id=board.pk,
-        session_key=getattr(session, "session_key", None),
-        # The session's copy of the user's auth hash: a password change ends the grant.
-        auth_hash=session.get(HASH_SESSION_KEY) if session is not None else None,
-    )
-    return board, grant
 
 
 def _warn_if_over_the_buffer_cap(board_id: int | None, parts: list[str]) -> None:
@@ -150,7 +132,14 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.close(code=Close.POLICY)
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
-        board, grant = await database_sync_to_async(_board_for)(user, slug, self.scope.get("session"))
+        check = self.scope.get(BOARD_CHECK)
+        if check is not None and check.slug == slug:
+            # The sign-in lane read it with the session and the user, in the same database call.
+            board, grant = check.board, check.grant
+            self.registrations.mark = check.mark
+        else:
+            self.registrations.note_access()
+            board, grant = await database_sync_to_async(board_grant)(user, slug, self.scope.get("session"))
         if board is None:
             self.leave()
             await self.close(code=Close.UNKNOWN_BOARD)

@@ -41,14 +41,18 @@ from types import SimpleNamespace
 from typing import Any
 
 from channels.auth import AuthMiddleware
+from channels.db import database_sync_to_async
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse, parse_cookie
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from dashboard.access import watches
+from dashboard.board_grants import BOARD_CHECK, BoardCheck, user_and_board
 from dashboard.client_address import client_ip
 from dashboard.protocol import Close
+from dashboard.reconnect_spread import RefusalRate
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +147,13 @@ class SocketPassMiddleware:
         return response
 
 
-async def accept_then_close(receive: Any, send: Any, code: int) -> None:
-    """Complete the handshake and close with CODE, so the browser sees why."""
+async def accept_then_close(receive: Any, send: Any, code: int, reason: str | None = None) -> None:
+    """Complete the handshake and close with CODE (and REASON, if given), so the browser sees why."""
     message = await receive()
     if message["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
-    await send({"type": "websocket.close", "code": code})
+    await send({"type": "websocket.close", "code": code, **({"reason": reason} if reason else {})})
 
 
 class BoundedAuthMiddleware(AuthMiddleware):
@@ -172,11 +176,14 @@ class BoundedAuthMiddleware(AuthMiddleware):
         )
         self._queued = 0
         self._queued_by_client: Counter[str | None] = Counter()
+        # A refused crowd is told how long to spread its return over (dashboard.reconnect_spread).
+        self.refusals = RefusalRate()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         if self._queued >= self.concurrency + self.waiting:
             refused["busy"] += 1
-            return await accept_then_close(receive, send, Close.TRY_LATER)
+            reason = self.refusals.refuse(self._queued)
+            return await accept_then_close(receive, send, Close.TRY_LATER, reason)
         client = socket_client(scope) if self.per_client is not None else None
         if self.per_client is not None and self._queued_by_client[client] >= self.per_client:
             refused["busy client"] += 1
@@ -199,6 +206,17 @@ class BoundedAuthMiddleware(AuthMiddleware):
                 del self._queued_by_client[client]
         # The user is resolved; the socket's lifetime is not held against the bound.
         return await self.inner(scope, receive, send)
+
+    async def resolve_scope(self, scope: dict) -> None:
+        """Load the session and the user and, for a board socket, check the board too: one database call."""
+        slug = (scope.get("url_route") or {}).get("kwargs", {}).get("slug")
+        if scope.get("type") != "websocket" or not slug:
+            return await super().resolve_scope(scope)
+        mark = watches.mark()  # before the grant is read: see dashboard.viewer_registrations.recheck
+        user, (board, grant) = await database_sync_to_async(user_and_board)(scope, slug)
+        scope["user"]._wrapped = user
+        scope[BOARD_CHECK] = BoardCheck(slug, board, grant, mark)
+        return None
 
 
 class SessionGate:

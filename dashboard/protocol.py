@@ -98,6 +98,29 @@ class Close:
     UNKNOWN_BOARD = 4404  # no such board, or one this user may not see (the two answer alike)
 
 
+# A 4012 or 4011 close may carry a reason "spread=<seconds>": the window over which the server asks the pages
+# it closes to spread their return (a crowd of thousands must not come back within the same second). The
+# page waits a uniform share of it; without a reason (an older server) a restart spreads over one second.
+SPREAD_REASON = "spread="
+
+
+def spread_reason(seconds: float) -> str:
+    """Return the close reason asking pages to spread their return over SECONDS."""
+    return f"{SPREAD_REASON}{seconds:.1f}"
+
+
+def restart_spread(reason: str | None) -> float | None:
+    """Return the seconds a close REASON asks the page to spread its return over, or None if it names none."""
+    if not reason or not reason.startswith(SPREAD_REASON):
+        return None
+    try:
+        seconds = float(reason[len(SPREAD_REASON) :])
+    except ValueError:
+        return None
+    # A reason is only advice: never more than the page's own backoff cap, never negative or NaN.
+    return min(max(seconds, 0.0), 30.0) if seconds == seconds else None
+
+
 # Closes after which the page stops and says why; after any other it reconnects with backoff.
 REFUSALS = {
     Close.UNAUTHENTICATED: "Signed out. Reload the page to sign in again.",
@@ -125,6 +148,7 @@ def for_page() -> dict:
         "version": PROTOCOL_VERSION,
         "version_param": VERSION_PARAM,
         "restarts": [Close.RESTART],
+        "spread_reason": SPREAD_REASON,
         "refusals": {str(code): text for code, text in REFUSALS.items()},
         "health": HEALTH_LABELS,
     }

@@ -2,8 +2,9 @@
 
 Without this, a deploy drops viewers' sockets without a close frame (1006):
 browsers cannot tell a restart from a network fault. Told it is a restart,
-they reconnect at once (with a little jitter), landing on another web
-process behind the proxy.
+they reconnect at once, spread over a window sized to the crowd (the close's
+reason, see dashboard.reconnect_spread), landing on another web process
+behind the proxy.
 
 The standard code for this is 1012, but Daphne's WebSocket library refuses
 to send any code but 1000 and 3000-4999 from an application. So the close
@@ -25,7 +26,8 @@ import sys
 import weakref
 from typing import Any
 
-from dashboard.protocol import Close
+from dashboard.protocol import Close, spread_reason
+from dashboard.reconnect_spread import spread_for
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,9 @@ async def close_all(code: int = Close.RESTART) -> int:
     _all_closed = asyncio.Event()
     if not _closing:
         _all_closed.set()
-    results = await asyncio.gather(*(c.close(code=code) for c in consumers), return_exceptions=True)
+    # The whole crowd comes back at once otherwise: ask it to spread over a window its size needs.
+    reason = spread_reason(spread_for(len(consumers)))
+    results = await asyncio.gather(*(c.close(code=code, reason=reason) for c in consumers), return_exceptions=True)
     for result in results:
         if isinstance(result, Exception):
             log.warning("closing a board socket at shutdown failed: %s", result)

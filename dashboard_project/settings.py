@@ -310,6 +310,9 @@ FLOORVIEW = {
     # Several web processes on one port (SO_REUSEPORT: the kernel spreads new connections over them), so a
     # machine's cores serve one address without a proxy in front.
     "REUSE_PORT": env_bool("FLOORVIEW_REUSE_PORT", False),
+    # Board socket handshakes one web process takes a second: a crowd it closes or refuses is asked to spread its
+    # return over crowd / rate seconds (dashboard.reconnect_spread). Measured with bench/storm.py (PERFORMANCE.md).
+    "RECONNECT_RATE": env_float("FLOORVIEW_RECONNECT_RATE", 60, minimum=10),
     # The largest request body the web server reads on any path (bytes), refused with 413 as it arrives.
     "MAX_REQUEST_BODY": int(
         env_float("FLOORVIEW_MAX_REQUEST_BODY", env_float("FLOORVIEW_WEBHOOK_MAX_BODY", 8 * 1024 * 1024), minimum=1024)

@@ -51,9 +51,11 @@ from __future__ import annotations
 
 import io
 import logging
-import re
-import socket
+from pprint import pformat
+from typing import Any
 
+import txaio
+from autobahn.websocket import protocol as autobahn_protocol
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -61,6 +63,7 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from dashboard_project.app_inbox import LeanInboxServer
+from dashboard_project.listening import reuse_port, with_backlog
 from streams.body_limit import TOO_LARGE
 from streams.log_throttle import ThrottledLog
 
@@ -220,6 +223,15 @@ class BufferCappedWebSocketProtocol(WebSocketProtocol):
             self._max_message_size_exceeded(size, cap, f"a client message of {size} bytes is over {cap}")
         super().onMessageFrameBegin(length)
 
+    def handle_reply(self, message: dict) -> None:
+        # Daphne drops a close's reason; the page reads from it how long to spread its return over
+        # (dashboard.protocol.spread_reason), so a close that carries one is sent here, reason and all.
+        reason = message.get("reason") if message.get("type") == "websocket.close" else None
+        if reason and self.state != self.STATE_CONNECTING:
+            self.sendClose(code=message.get("code") or 1000, reason=str(reason)[:120])
+            return
+        super().handle_reply(message)
+
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Every byte autobahn sends (frames, pings, closes) comes through here, queued or not.
         if self.backlog is not None:
@@ -245,6 +257,20 @@ class BufferCappedWebSocketProtocol(WebSocketProtocol):
         self.transport.abortConnection()
 
 
+def _pformat_when_debugging(value: Any) -> str:
+    """autobahn's ``pformat``, skipped unless its debug lines are on.
+
+    autobahn formats its whole configuration for a debug line on every connection, whatever the log
+    level: a quarter of a handshake's time on the event loop in a reconnect storm (bench/storm.py).
+    """
+    if isinstance(value, dict) or txaio.get_global_log_level() in ("debug", "trace"):
+        return pformat(value)  # a dict is autobahn's timings, formatted only when asked for
+    return ""
+
+
+autobahn_protocol.pformat = _pformat_when_debugging
+
+
 class BufferCappedWebSocketFactory(WebSocketFactory):
     """Daphne's WebSocket factory, building ``BufferCappedWebSocketProtocol``, its message limit for clients only."""
 
@@ -260,43 +286,6 @@ class BufferCappedWebSocketFactory(WebSocketFactory):
             self.client_message_cap = maxMessagePayloadSize
             options["maxMessagePayloadSize"] = 0
         super().setProtocolOptions(**options)
-
-
-# A TCP endpoint as Daphne builds it from -b/-p for an IPv4 address (IPv6 ones escape their colons).
-_IPV4_ENDPOINT = re.compile(r"^tcp:port=(?P<port>\d+):interface=(?P<host>[0-9.]+)(?::backlog=(?P<backlog>\d+))?$")
-
-
-def reuse_port(endpoint: str, backlog: int) -> str:
-    """Return ENDPOINT as an already listening socket that other processes may bind too (SO_REUSEPORT).
-
-    Each ``manage.py serve`` with ``FLOORVIEW_REUSE_PORT`` listens on the same address with a socket of
-    its own, and the kernel spreads new connections over them: one port, one process per core, no
-    proxy. Only IPv4 TCP endpoints (``-b``/``-p``) can be taken over; any other is returned as it is.
-    """
-    match = _IPV4_ENDPOINT.match(endpoint)
-    if match is None:
-        log.warning("FLOORVIEW_REUSE_PORT applies to IPv4 -b/-p endpoints only; %s is listened on as it is", endpoint)
-        return endpoint
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((match["host"], int(match["port"])))
-        sock.listen(int(match["backlog"] or backlog))
-    except OSError:
-        sock.close()
-        raise
-    # Twisted adopts the descriptor (a duplicate) and closes this one: the socket object lets go of it.
-    return f"fd:fileno={sock.detach()}"
-
-
-def with_backlog(endpoint: str, backlog: int) -> str:
-    """Return a Twisted endpoint description listening with BACKLOG, unless it is not ours to set or names one."""
-    kind = endpoint.split(":", 1)[0]
-    # An fd: endpoint is a socket already listening, with the backlog its creator (systemd, ...) gave it.
-    if kind not in ("tcp", "tcp6", "unix") or re.search(r"(?<!\\):backlog=", endpoint):
-        return endpoint
-    return f"{endpoint}:backlog={backlog}"
 
 
 class FloorviewServer(LeanInboxServer):

@@ -120,6 +120,8 @@ async def test_it_shows_a_supervisor_the_live_board_through_a_server_restart(sit
             await expect(state).to_have_attribute("data-state", re.compile("reconnecting|offline"))
             # A web process going down says so (4012, Daphne's stand-in for 1012), so browsers reconnect at once.
             await expect(page.locator("#board")).to_have_attribute("data-last-close", "4012")
+            # ... spread over the window the server names in the close's reason (one viewer: a second).
+            await expect(page.locator("#board")).to_have_attribute("data-last-spread", "1")
             await worker.write([worker.queue("q-sales", waiting=4)])
             server.start()
             await expect(state).to_have_attribute("data-state", "live", timeout=scaled(40) * 1000)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from dashboard_project.webserver import with_backlog
+from dashboard_project.listening import with_backlog
 from tests.processes import ROOT, Daphne, free_port, wait_until
 from tests.timing import scaled
 

@@ -133,9 +133,11 @@ async def test_session_loads_are_bounded_and_the_excess_is_told_to_come_back_lat
         ws.scope["session"] = None
     pending = [asyncio.ensure_future(ws.connect(timeout=scaled(3))) for ws in sockets[:3]]
     await eventually(lambda: gate._queued == 3, within=3, what="two loads and one waiting")
-    # The fourth finds two loading and one waiting: refused at once, 4011 (the page retries later).
+    # The fourth finds two loading and one waiting: refused at once, 4011 (the page retries later), told to
+    # spread its return over the crowd's window (one refused and three queued: the shortest).
     assert (await sockets[3].connect(timeout=scaled(3)))[0]
-    assert await sockets[3].receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4011}
+    closed = await sockets[3].receive_output(timeout=scaled(3))
+    assert closed == {"type": "websocket.close", "code": 4011, "reason": "spread=1.0"}
     assert loading == 2
     release.set()
     assert [connected for connected, _ in await asyncio.gather(*pending)] == [True, True, True]
@@ -158,6 +160,30 @@ async def test_an_unknown_socket_path_is_refused_quietly(p, cookie, caplog, path
 
 async def test_a_signed_in_viewer_opens_a_board_through_the_whole_stack(p, cookie):
     assert await opens([(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)])
+
+
+async def test_the_board_is_checked_in_the_same_database_call_as_the_session_and_user(p, cookie, monkeypatch):
+    calls = []
+    real = handshake.user_and_board
+
+    def counted(*args):
+        calls.append(args[1])
+        return real(*args)
+
+    def not_again(*args):
+        raise AssertionError("the consumer read the board again")
+
+    monkeypatch.setattr(handshake, "user_and_board", counted)
+    monkeypatch.setattr(consumers, "board_grant", not_again)
+    assert await opens([(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)])
+    assert calls == ["sales"]
+
+
+async def test_a_board_the_user_may_not_see_is_refused_from_the_same_call(p, cookie):
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"cookie", cookie)]
+    ws = WebsocketCommunicator(application, "/ws/boards/no-such-board/", headers=headers)
+    assert (await ws.connect(timeout=scaled(3)))[0]
+    assert await ws.receive_output(timeout=scaled(3)) == {"type": "websocket.close", "code": 4404}
 
 
 # -- cookies as the browser sends them ----------------------------------------------------------

@@ -36,6 +36,7 @@
   // Backoff starts over only after a connection stayed up this long: a server that accepts and
   // drops at once (its store is down, say) must not be hammered once a second by every page.
   var HEALTHY_AFTER_MS = 10000;
+  var SPREAD_RETRIES = 5; // refusals in a row that follow the server's window alone
   var FILTER_NAMES = ["queue", "status", "campaign", "disposition"];
   var HTMX_RECONNECTS = [1006, 1011, 1012, 1013];
   // Close codes and source-health labels come from the server (dashboard/protocol.py), so the two
@@ -250,13 +251,24 @@
   // count restarts on every open, ours only after a healthy spell.
   htmx.config.wsReconnectDelay = nextDelay;
 
-  function reconnectLater(wrapper) {
+  // A 4012 or 4011 close may name the window ("spread=<seconds>") over which the server wants the
+  // pages it sends away to come back: it knows how many they are. Null when it names none.
+  function closeSpread(reason) {
+    var prefix = serverProtocol.spread_reason;
+    if (!prefix || typeof reason !== "string" || reason.indexOf(prefix) !== 0) {
+      return null;
+    }
+    var seconds = parseFloat(reason.slice(prefix.length));
+    return isFinite(seconds) ? Math.min(Math.max(seconds, 0), 30) : null;
+  }
+
+  function reconnectLater(wrapper, delay) {
     clearTimeout(retryTimer);
     retryTimer = setTimeout(function () {
       if (!refused && (!currentSocket || currentSocket.readyState === WebSocket.CLOSED)) {
         wrapper.reconnect();
       }
-    }, nextDelay());
+    }, delay === undefined ? nextDelay() : delay);
   }
 
   document.body.addEventListener("htmx:wsConnecting", function () {
@@ -285,6 +297,7 @@
     if (openedAt) {
       // For operators and tests: why the last socket that was open ended (failed attempts aside).
       board.dataset.lastClose = String(code);
+      board.dataset.lastSpread = String(closeSpread(closeEvent.reason) || "");
     }
     if (openedAt && Date.now() - openedAt >= HEALTHY_AFTER_MS) {
       retries = 0;
@@ -296,16 +309,25 @@
       return;
     }
     setState(navigator.onLine === false ? "offline" : "reconnecting");
+    var spread = closeSpread(closeEvent.reason);
     if (RESTARTS.indexOf(code) >= 0) {
-      // The server is being restarted or redeployed: come straight back (to another process),
-      // with a little jitter so a whole wall of screens does not arrive in the same millisecond.
-      clearTimeout(retryTimer);
-      var wrapper = evt.detail.socketWrapper;
-      retryTimer = setTimeout(function () {
-        if (!refused && (!currentSocket || currentSocket.readyState === WebSocket.CLOSED)) {
-          wrapper.reconnect();
-        }
-      }, Math.random() * 1000);
+      // The server is being restarted or redeployed: come straight back (to another process), spread
+      // over the window it names (its crowd at its handshake rate), else over a second, so a wall of
+      // screens does not arrive in the same millisecond.
+      reconnectLater(evt.detail.socketWrapper, Math.random() * (spread === null ? 1 : spread) * 1000);
+      return;
+    }
+    if (spread !== null) {
+      // Sent away as one of a crowd (4011): the server's window, not a doubling backoff, says when to come
+      // back. The count still grows, and past SPREAD_RETRIES in a row the page's own backoff applies as well,
+      // so a server that names a window and keeps refusing does not hold the page in a tight loop.
+      var delay = Math.random() * spread * 1000;
+      if (retries >= SPREAD_RETRIES) {
+        delay = Math.max(delay, nextDelay());
+      } else {
+        retries += 1;
+      }
+      reconnectLater(evt.detail.socketWrapper, delay);
       return;
     }
     // The extension retries only after abnormal closes; a clean close (a server restart) is ours to retry.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,7 +23,21 @@ class Command(BaseCommand):
 
         command_line = ServeCommandLine()
         command_line.parser.prog = f"{Path(argv[0]).name} {argv[1]}"
-        command_line.run(argv[2:])
+        profile_path = os.environ.get("FLOORVIEW_PROFILE")
+        if not profile_path:
+            command_line.run(argv[2:])
+            return
+        # For finding where a storm's time goes (bench/storm.py): the event loop's thread, profiled until the
+        # server stops, its statistics written for pstats. The database thread is not in it.
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            command_line.run(argv[2:])
+        finally:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_path}.{os.getpid()}")
 
     def handle(self, *args, **options) -> None:
         raise CommandError("serve runs from the command line only: python manage.py serve [daphne arguments]")
