@@ -164,15 +164,6 @@ def _oob_row(html: str) -> str:
     return '<tr hx-swap-oob="true"' + html[3:]
 
 
-def snapshot_frame(snapshot: Any, row_filter: RowFilter, kinds: tuple[str, ...]) -> tuple[str, set[str]]:
-    """Return one frame replacing the table bodies of KINDS with SNAPSHOT's rows, and the keys now shown.
-
-    SNAPSHOT is a streams.snapshots.BoardSnapshot, or None when the worker has written nothing yet.
-    """
-    parts, shown = snapshot_frames(snapshot, row_filter, kinds, part_bytes=None)
-    return parts[0], shown
-
-
 # Part numbers a frame's head is sized for when the rows are cut into parts (a million parts is far past
 # any board: 256 KiB parts of a million rows are fewer than 2,000).
 _MOST_PARTS = 999_999

@@ -9,7 +9,7 @@ at ``UNSET`` were not reported by this event and leave the Floor untouched;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, make_dataclass
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Final
 
 from streams import states
@@ -42,24 +42,17 @@ UNSET: Final = _Unset()
 ROUTING_STATUSES = states.ROUTING_STATUSES
 
 
-_IDENTITY = ("source", "queue_id", "agent_id")
-_VALUE_FIELDS: dict[type, tuple[str, ...]] = {}
 _new = object.__new__
 
 
 def reported(event: Any) -> dict[str, Any]:
-    """Return the fields of EVENT that carry a value (not UNSET), minus the identity."""
-    held = getattr(event, "__dict__", None)
-    if held is not None:
-        # An event keeps what it was given in its __dict__ (the rest reads the class's UNSET defaults).
-        identity = getattr(type(event), "IDENTITY", _IDENTITY)
-        return {name: value for name, value in held.items() if value is not UNSET and name not in identity}
-    names = _VALUE_FIELDS.get(type(event))
-    if names is None:
-        # Once per class: dataclasses.fields() on every event was a good share of the hot path.
-        identity = getattr(type(event), "IDENTITY", _IDENTITY)
-        names = _VALUE_FIELDS[type(event)] = tuple(f.name for f in fields(event) if f.name not in identity)
-    return {name: value for name in names if (value := getattr(event, name)) is not UNSET}
+    """Return the fields of EVENT that carry a value (not UNSET), minus the identity.
+
+    An event keeps what it was given in its ``__dict__`` (a field left out reads the class's UNSET),
+    so this is one pass over what was reported, however many fields the kind has.
+    """
+    identity = type(event).IDENTITY
+    return {name: value for name, value in event.__dict__.items() if value is not UNSET and name not in identity}
 
 
 def assemble(cls: type, values: dict[str, Any]) -> Any:
@@ -78,11 +71,9 @@ def assemble(cls: type, values: dict[str, Any]) -> Any:
 
 def _built(cls: type, source: str, ident: str, values: dict[str, Any]) -> Any:
     """Return the event of CLS for SOURCE and IDENT reporting VALUES (checked field names, no UNSET)."""
-    event = _new(cls)
-    held = event.__dict__
-    held["source"] = source
-    held[cls.IDENTITY[1]] = ident
-    held.update(values)
+    event = assemble(cls, values)
+    event.__dict__["source"] = source
+    event.__dict__[cls.IDENTITY[1]] = ident
     return event
 
 

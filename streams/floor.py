@@ -129,15 +129,9 @@ _QUEUE_ROLLING = QUEUE.rolling
 def _fold(state: Any, values: dict[str, Any], normalisers: dict[str, Callable[[Any], Any]]) -> bool:
     """Set VALUES (normalised as the schema says) on STATE; return whether anything changed."""
     changed = False
-    if not normalisers:  # a queue's fields: parsers have checked them, none is spelled otherwise
-        for name, value in values.items():
-            if getattr(state, name) != value:
-                setattr(state, name, value)
-                changed = True
-        return changed
     for name, value in values.items():
-        normalise = normalisers.get(name)
-        if normalise is not None:
+        # A queue's kind has no normaliser (its parsers checked every figure): no lookup per field then.
+        if normalisers and (normalise := normalisers.get(name)) is not None:
             value = normalise(value)
         if getattr(state, name) != value:
             setattr(state, name, value)

@@ -6,7 +6,7 @@ import pytest
 from django.http import QueryDict
 
 from dashboard.filters import NO_DISPOSITION, RowFilter, select_rows
-from dashboard.frames import delta_frame, snapshot_frame
+from dashboard.frames import delta_frame, snapshot_frames
 from dashboard.publisher import BoardPlan, Publisher
 from dashboard.rows import QueueConfig, interaction_key, interaction_row
 from streams.events import AgentStatus, InteractionUpdate, SourceSnapshot
@@ -226,7 +226,7 @@ def test_a_viewer_sees_an_interaction_leave_its_filter_when_its_disposition_chan
     before = row_of(call("a", queue_id="q1", state="connected"))
     snapshot = type("Snap", (), {"epoch": "e", "seq": 1, "server_time": 1.0, "live_at": 1.0, "health": {}})()
     snapshot.rows = {before["key"]: before}
-    frame, shown = snapshot_frame(snapshot, row_filter, ("interaction",))
+    (frame,), shown = snapshot_frames(snapshot, row_filter, ("interaction",), part_bytes=None)
     assert before["key"] in shown and 'id="interaction-rows"' in frame
     after = row_of(call("a", queue_id="q1", state="wrapup", disposition="Resolved"))
     delta = delta_frame({"epoch": "e", "seq": 2, "rows": [after]}, row_filter, shown, ("interaction",))

@@ -57,7 +57,7 @@ def test_a_frame_opens_with_a_json_head_that_names_it():
         "live_at": None,
         "health": {"state": "unknown", "detail": ""},
     }
-    snapshot, shown = frames.snapshot_frame(None, RowFilter(), ("queue",))
+    (snapshot,), shown = frames.snapshot_frames(None, RowFilter(), ("queue",), part_bytes=None)
     head, _, html = snapshot.partition("\n")
     assert json.loads(head)["protocol"] == protocol.PROTOCOL_VERSION and html.startswith("<template>")
     assert shown == set()

@@ -10,6 +10,7 @@ that it costs its field, never its message. Counts and times go through
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -81,22 +82,23 @@ def _interval(value: str) -> tuple[float, float]:
     return first, last
 
 
-def system_presence(value: Any) -> str | None:
-    """Return a system presence in the Floor's spelling ("OnQueue", "ON_QUEUE" → "on_queue"; see streams.states)."""
+def _spelled(value: Any, what: str, spell: Callable[[str], str]) -> str | None:
+    """Return VALUE in the Floor's spelling by SPELL (streams.states); None stays None, anything else is refused."""
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ParseError(f"not a presence: {value!r}")
-    return states.presence(value)
+        raise ParseError(f"not a {what}: {value!r}")
+    return spell(value)
+
+
+def system_presence(value: Any) -> str | None:
+    """Return a system presence in the Floor's spelling ("OnQueue", "ON_QUEUE" → "on_queue")."""
+    return _spelled(value, "presence", states.presence)
 
 
 def routing_status(value: Any) -> str | None:
-    """Return a routing status upper-cased ("idle" → "IDLE"; see streams.states)."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ParseError(f"not a routing status: {value!r}")
-    return states.routing_status(value)
+    """Return a routing status upper-cased ("idle" → "IDLE")."""
+    return _spelled(value, "routing status", states.routing_status)
 
 
 def as_count(value: Any) -> int:
