@@ -28,6 +28,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from bench.procfs import rss_kib
+
 ROOT = Path(__file__).resolve().parent.parent
 # The worker's limit is per source (streams.floor.MAX_INTERACTIONS): a centre this big spans sources.
 SOURCES = 4
@@ -36,16 +38,6 @@ INTERACTION_STATES = ("connected", "connected", "connected", "waiting", "held", 
 PRESENCES = ("ON_QUEUE", "ON_QUEUE", "ON_QUEUE", "AVAILABLE", "BREAK", "MEAL", "BUSY")
 ROUTING = ("INTERACTING", "INTERACTING", "IDLE", "COMMUNICATING", "NOT_RESPONDING")
 START = 1_780_000_000.0
-
-
-def rss_kib(pid: int | str = "self") -> dict[str, int]:
-    """Return VmRSS and VmHWM (peak) of process PID in KiB, from /proc."""
-    figures = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            figures[name] = int(value.split()[0])
-    return figures
 
 
 class NullStore:

@@ -32,7 +32,8 @@ import aiohttp
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage
 
-from bench.memory import ROOT, rss_kib
+from bench.memory import ROOT
+from bench.procfs import rss_kib
 from bench.stacks import Demo, Fleet, Stack
 from bench.viewers import Client, _poll, _returning
 from dashboard.protocol import PROTOCOL_VERSION, VERSION_PARAM, Close

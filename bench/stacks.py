@@ -23,6 +23,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench.procfs import cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_SLUG = "contact-centre"  # the slug the demo seeds, and the one the fleet's seed uses too
 
@@ -146,11 +148,9 @@ class Stack(ABC):
         used = {}
         for name, process in self.processes.items():
             try:
-                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                used[name] = cpu_seconds(process.pid)
             except OSError:
                 continue
-            # utime and stime are fields 14 and 15 of stat(5); the split above starts at field 3.
-            used[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         return used
 
     def board_slug(self) -> str:

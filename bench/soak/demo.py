@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from bench.procfs import cpu_seconds, rss_kib
+from bench.stacks import free_port
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 BOARD_SLUG = "cxone"  # the slug the demo gives its CXone board
 STARTUP_TIMEOUT = 120.0
 HTTP_TIMEOUT = 5.0
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RunFailed(RuntimeError):
@@ -104,14 +99,10 @@ class Demo:
         if self.process is None:
             return None
         try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
+            cpu, rss = cpu_seconds(self.process.pid), rss_kib(self.process.pid).get("VmRSS")
         except OSError:
             return None
-        # utime and stime are fields 14 and 15 of stat(5); the split above starts at field 3.
-        cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-        rss = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        return cpu, (int(rss.group(1)) / 1024 if rss else math.nan)
+        return cpu, (rss / 1024 if rss is not None else math.nan)
 
     def stop(self, grace: float = 20.0) -> int | None:
         """End the demo's process group: SIGTERM (it flushes and closes), then SIGKILL after GRACE seconds.
