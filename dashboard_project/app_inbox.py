@@ -65,10 +65,10 @@ class AppInbox:
                     self._wake_next()
                 raise
         item = self._items.popleft()
-        if not self._items:
-            self._items = None  # an idle connection holds no deque
         if self._items:
             self._wake_next()
+        else:
+            self._items = None  # an idle connection holds no deque
         return item
 
     def _wake_next(self) -> None:

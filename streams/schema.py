@@ -30,7 +30,7 @@ a queue figure is a line here plus the parser that reads it (docs/ARCHITECTURE.m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from streams import states
@@ -72,10 +72,6 @@ class RowSchema:
     kind: str
     identity: str  # the vendor id's field: queue_id, agent_id, interaction_id
     fields: tuple[Field, ...]
-    by_name: dict[str, Field] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
 
     @property
     def event_fields(self) -> tuple[Field, ...]:
@@ -248,5 +244,3 @@ INTERACTION = RowSchema(
         Field("ended", in_state=False),  # True: the interaction is over and its row goes
     ),
 )
-
-SCHEMAS = {schema.kind: schema for schema in (QUEUE, AGENT, INTERACTION)}
